@@ -1,0 +1,44 @@
+# sflab — every target bootstraps .venv by itself (only Python 3.11 + pip needed).
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export QT_QPA_PLATFORM ?= offscreen
+export MPLBACKEND ?= Agg
+# pyvisa-py needs no NI-VISA; keep numba's cache inside the venv so runs stay reproducible
+export NUMBA_CACHE_DIR ?= $(CURDIR)/$(VENV)/numba-cache
+PYTEST_ARGS ?=
+
+.PHONY: all demo test lint bench gui venv clean
+
+all: test
+
+$(VENV)/bin/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/sflab demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check acq drivers simulators procedures analysis gui tests benchmarks
+	$(VENV)/bin/lint-imports
+
+test: lint
+	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+gui: $(STAMP)
+	$(VENV)/bin/sflab gui
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,197 @@
+"""What every role driver offers the run engine.
+
+``drivers`` imports nothing of ours. A role interface (``drivers.cryostat.TemperatureController``,
+``drivers.xray.XRaySource``, ``drivers.spectrometer.Spectrometer``, ``drivers.tcspc.TCSPC``,
+``drivers.attenuator.Attenuator``, ``drivers.powermeter.PowerMeter``) subclasses :class:`Role`;
+each vendor backend subclasses its role interface.
+
+The engine relies on exactly this much of every role:
+
+* ``connect()`` / ``close()``;
+* ``make_safe()`` — put the instrument in its safe state (idempotent, callable in any state);
+* ``readback()`` — scalar readbacks ``{name: value}`` whose names and units are declared up front
+  in the class attribute ``READBACKS = {name: unit}`` (the run file is created before the first
+  point, so the columns must be known before anything is measured);
+* ``OPTIONS`` — the backend's ``lab.toml`` options as :class:`Option` s, so a configuration is
+  validated before any instrument is contacted.
+
+Backends take ``(resource: str, *, clock=None, **options)``. ``clock`` is any object with
+``sleep(s)``, ``monotonic()``, ``now()`` and ``call_every(interval, fn)`` (see ``acq.clock``); when it
+is ``None`` the backend uses :class:`WallClock`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Option", "OptionError", "Role", "WallClock", "DriverError", "SafetyError",
+           "validate_options"]
+
+
+class DriverError(RuntimeError):
+    """An instrument could not do what was asked (timeout, garbage reply, instrument error)."""
+
+
+class SafetyError(DriverError):
+    """A request was refused because it would be unsafe (interlock open, above rating, …)."""
+
+
+class OptionError(ValueError):
+    """A configuration or parameter value is not allowed. ``key``, ``value`` and ``allowed`` say why."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key} = {value!r} {allowed}")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One backend option in ``lab.toml``: type, default, limits, allowed choices and unit.
+
+    ``check(key, value)`` returns the coerced value or raises :class:`OptionError` whose text says
+    what is allowed ("is above the generator's 50 kV rating" via ``max_reason``).
+    """
+
+    type: type | tuple[type, ...] = float
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    choices: Sequence[Any] | None = None
+    unit: str = ""
+    doc: str = ""
+    required: bool = False
+    max_reason: str = ""
+    min_reason: str = ""
+
+    def describe(self) -> str:
+        parts = []
+        if self.choices is not None:
+            parts.append("one of " + ", ".join(repr(c) for c in self.choices))
+        if self.min is not None or self.max is not None:
+            lo = "-inf" if self.min is None else f"{self.min:g}"
+            hi = "inf" if self.max is None else f"{self.max:g}"
+            parts.append(f"between {lo} and {hi}{(' ' + self.unit) if self.unit else ''}")
+        return "; ".join(parts) or f"a {getattr(self.type, '__name__', self.type)}"
+
+    def check(self, key: str, value: Any) -> Any:
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        if float in types and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if bool not in types and isinstance(value, bool):
+            raise OptionError(key, value, f"must be {self.describe()}, not a boolean")
+        if not isinstance(value, types):
+            names = " or ".join(t.__name__ for t in types)
+            raise OptionError(key, value, f"must be a {names} ({self.describe()})")
+        if self.choices is not None and value not in self.choices:
+            raise OptionError(key, value, f"is not allowed; allowed: {self.describe()}")
+        unit = f" {self.unit}" if self.unit else ""
+        if self.min is not None and value < self.min:
+            why = self.min_reason or f"is below the minimum {self.min:g}{unit}"
+            raise OptionError(key, value, why)
+        if self.max is not None and value > self.max:
+            why = self.max_reason or f"is above the maximum {self.max:g}{unit}"
+            raise OptionError(key, value, why)
+        return value
+
+
+def validate_options(schema: Mapping[str, Option], options: Mapping[str, Any], *,
+                     prefix: str = "") -> tuple[dict[str, Any], list[OptionError]]:
+    """Check ``options`` against ``schema``. Returns (values with defaults filled in, errors).
+
+    Unknown keys are errors (a typo must not silently fall back to a default).
+    """
+    out: dict[str, Any] = {}
+    errors: list[OptionError] = []
+    for key, value in options.items():
+        if key not in schema:
+            allowed = ", ".join(sorted(schema)) or "none"
+            errors.append(OptionError(prefix + key, value, f"is not a known option (known: {allowed})"))
+            continue
+        try:
+            out[key] = schema[key].check(prefix + key, value)
+        except OptionError as e:
+            errors.append(e)
+    for key, opt in schema.items():
+        if key not in out and not any(e.key == prefix + key for e in errors):
+            if opt.required:
+                errors.append(OptionError(prefix + key, None, f"is required ({opt.describe()})"))
+            else:
+                out[key] = opt.default
+    return out, errors
+
+
+class WallClock:
+    """Fallback clock with the lab-clock interface, for drivers used outside sflab's engine."""
+
+    def __init__(self) -> None:
+        self._t0 = time.monotonic()
+
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic() - self._t0
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def call_every(self, interval: float, fn: Callable[[], None], *, name: str = "") -> Any:
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                try:
+                    fn()
+                except Exception as exc:  # pragma: no cover - logged only
+                    log.warning("periodic %s failed: %s", name, exc)
+
+        threading.Thread(target=loop, name=name or "periodic", daemon=True).start()
+
+        class _Handle:
+            def cancel(self_inner) -> None:
+                stop.set()
+
+        return _Handle()
+
+
+class Role:
+    """Base of every role interface. Subclasses set ``ROLE`` and ``READBACKS`` and implement
+    ``make_safe`` and ``readback``. Not a dataclass, so that a backend may also be (or wrap) a
+    pymeasure ``Instrument``."""
+
+    ROLE: ClassVar[str] = ""
+    #: scalar readbacks recorded with every point: name -> unit
+    READBACKS: ClassVar[dict[str, str]] = {}
+    #: lab.toml options of this backend
+    OPTIONS: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, resource: str = "", *, clock: Any = None, **options: Any) -> None:
+        self.resource = resource
+        self.clock = clock if clock is not None else WallClock()
+        self.options = dict(options)
+
+    def connect(self) -> None:
+        """Open the link and check the instrument answers (``*IDN?`` or equivalent)."""
+
+    def close(self) -> None:
+        """Release the link. Must not raise."""
+
+    def make_safe(self) -> None:
+        """Put the instrument in its safe state. Idempotent; raises DriverError if it could not."""
+        raise NotImplementedError(f"{type(self).__name__} must define its safe state")
+
+    def readback(self) -> dict[str, float]:
+        """Current scalar readbacks, keys exactly ``READBACKS``."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """Identity and settings for the run file's provenance (model, serial, firmware, options)."""
+        return {"backend": type(self).__name__, "resource": self.resource}
