@@ -1,0 +1,416 @@
+"""Spectral decomposition into uncoupled and superfluorescent (SF) bands.
+
+``decompose`` fits per-pixel counts with a sum of bands plus a constant background by Poisson
+maximum likelihood (iminuit, deviance cost).  Each band is a Gaussian integrated exactly over the
+pixel edges, optionally with an exponential tail to low energy (``shape="tail"``, an exponentially
+modified Gaussian; this is the usual asymmetry of perovskite emission from phonon sidebands and
+size distribution).  Bands are parameterised so that they cannot swap: the uncoupled band has a
+free centre and every lower band is placed at ``center_unc - shift`` with ``shift > 0``.  The SF band
+is the lowest-energy band.
+
+Unit helpers convert wavelength and energy axes with the Jacobian ``|dλ/dE| = λ²/hc``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from iminuit import Minuit
+from scipy.special import erf, erfc, erfcx
+
+from ._common import ResultMixin, Value
+
+__all__ = [
+    "HC_EV_NM",
+    "Band",
+    "SpectralFit",
+    "decompose",
+    "nm_to_ev",
+    "ev_to_nm",
+    "wavelength_to_energy",
+    "energy_to_wavelength",
+    "jacobian_nm_per_ev",
+]
+
+log = logging.getLogger(__name__)
+
+HC_EV_NM = 1239.841984  # h·c in eV·nm
+_FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+
+
+# ----------------------------------------------------------------------------- units
+def nm_to_ev(wavelength_nm: np.ndarray | float) -> np.ndarray | float:
+    """Photon energy in eV for a wavelength in nm."""
+    return HC_EV_NM / np.asarray(wavelength_nm, dtype=float)
+
+
+def ev_to_nm(energy_ev: np.ndarray | float) -> np.ndarray | float:
+    """Wavelength in nm for a photon energy in eV."""
+    return HC_EV_NM / np.asarray(energy_ev, dtype=float)
+
+
+def jacobian_nm_per_ev(energy_ev: np.ndarray | float) -> np.ndarray | float:
+    """|dλ/dE| in nm/eV at the given energy (= λ²/hc)."""
+    lam = ev_to_nm(energy_ev)
+    return lam**2 / HC_EV_NM
+
+
+def wavelength_to_energy(
+    wavelength_nm: np.ndarray, spectrum: np.ndarray | None = None, *, density: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Convert a wavelength axis (and optionally a spectrum on it) to an ascending energy axis.
+
+    ``density=True``: the spectrum is a spectral density per nm and is returned per eV, multiplied by
+    the Jacobian λ²/hc so that integrals are conserved.  ``density=False``: per-pixel counts, which
+    are only reordered (a pixel holds the same photons whatever its axis).
+    """
+    wl = np.asarray(wavelength_nm, dtype=float)
+    e = HC_EV_NM / wl
+    order = np.argsort(e)
+    if spectrum is None:
+        return e[order], None
+    s = np.asarray(spectrum, dtype=float)
+    if density:
+        s = s * wl**2 / HC_EV_NM
+    return e[order], s[order]
+
+
+def energy_to_wavelength(
+    energy_ev: np.ndarray, spectrum: np.ndarray | None = None, *, density: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inverse of :func:`wavelength_to_energy` (density per eV → per nm with hc/λ²)."""
+    e = np.asarray(energy_ev, dtype=float)
+    wl = HC_EV_NM / e
+    order = np.argsort(wl)
+    if spectrum is None:
+        return wl[order], None
+    s = np.asarray(spectrum, dtype=float)
+    if density:
+        s = s * HC_EV_NM / wl**2
+    return wl[order], s[order]
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class Band(ResultMixin):
+    """One emission band: centre (Gaussian mean, eV), FWHM of the Gaussian core (eV), integrated
+    counts, fraction of all band counts, and the low-energy tail length (eV, 0 for a pure Gaussian)."""
+
+    role: str
+    center_eV: Value
+    fwhm_eV: Value
+    area: Value
+    fraction: Value
+    tail_eV: Value = Value(0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class SpectralFit(ResultMixin):
+    """Result of :func:`decompose`.  ``bands`` are ordered from low to high energy; ``sf_fraction``
+    is the fraction of band counts in the lowest band (0 when ``n_bands == 1``) and ``shift_meV``
+    the distance of the SF band below the uncoupled band."""
+
+    bands: tuple[Band, ...]
+    sf_fraction: Value
+    shift_meV: Value
+    background: Value
+    deviance: float
+    dof: int
+    reduced_deviance: float
+    converged: bool
+    n_bands: int
+    shape: str
+    energy_eV: np.ndarray = field(repr=False)
+    counts: np.ndarray = field(repr=False)
+    model: np.ndarray = field(repr=False)
+    components: np.ndarray = field(repr=False)
+    _array_fields = ("energy_eV", "counts", "model", "components")
+
+    def band(self, role: str) -> Band | None:
+        for b in self.bands:
+            if b.role == role:
+                return b
+        return None
+
+    @property
+    def sf(self) -> Band | None:
+        return self.band("sf") if self.n_bands > 1 else None
+
+    @property
+    def unc(self) -> Band:
+        b = self.band("unc")
+        assert b is not None
+        return b
+
+
+# ----------------------------------------------------------------------------- model
+def _edges(x: np.ndarray) -> np.ndarray:
+    mid = 0.5 * (x[1:] + x[:-1])
+    first = x[0] - (mid[0] - x[0])
+    last = x[-1] + (x[-1] - mid[-1])
+    return np.concatenate(([first], mid, [last]))
+
+
+def _band_cdf(edges: np.ndarray, center: float, fwhm: float, tail: float) -> np.ndarray:
+    """CDF of a unit-area band at the pixel edges (Gaussian, or Gaussian convolved with a one-sided
+    exponential of length ``tail`` extending to lower energy)."""
+    s = max(fwhm * _FWHM_TO_SIGMA, 1e-9)
+    z = (edges - center) / s
+    g = 0.5 * (1.0 + erf(z / math.sqrt(2.0)))
+    if tail <= 1e-9:
+        return g
+    # X = G − Y, Y ~ Exp(tail): F(x) = Φ(z) + exp(zλ + λ²/2)·Φ(−z − λ), λ = σ/τ.
+    # For b = z + λ > 0 this is 0.5·exp(−z²/2)·erfcx(b/√2) (no overflow); otherwise the direct form.
+    lam = s / tail
+    b = z + lam
+    with np.errstate(over="ignore", under="ignore"):
+        pos = 0.5 * np.exp(-0.5 * z * z) * erfcx(np.maximum(b, 0.0) / math.sqrt(2.0))
+        neg = 0.5 * np.exp(np.minimum(z * lam + 0.5 * lam * lam, 700.0)) * erfc(
+            np.minimum(b, 0.0) / math.sqrt(2.0))
+    corr = np.where(b > 0, pos, neg)
+    return g + corr
+
+
+def _band_counts(edges: np.ndarray, center: float, fwhm: float, tail: float) -> np.ndarray:
+    c = _band_cdf(edges, center, fwhm, tail)
+    d = np.diff(c)
+    return np.abs(d)
+
+
+@dataclass
+class _Spec:
+    roles: list[str]
+    names: list[str]
+    tail: bool
+
+
+def _param_names(n_bands: int, shape: str) -> _Spec:
+    roles = {1: ["unc"], 2: ["sf", "unc"], 3: ["sf", "mid", "unc"]}[n_bands]
+    names = ["center_unc", "fwhm_unc", "area_unc"]
+    for r in roles[:-1]:
+        names += [f"shift_{r}", f"fwhm_{r}", f"area_{r}"]
+    tail = shape == "tail"
+    if tail:
+        names += [f"tail_{r}" for r in roles]
+    names.append("background")
+    return _Spec(roles=roles, names=names, tail=tail)
+
+
+def _components(p: Mapping[str, float], spec: _Spec, edges: np.ndarray) -> np.ndarray:
+    comps = []
+    cu = p["center_unc"]
+    for r in spec.roles:
+        c = cu if r == "unc" else cu - p[f"shift_{r}"]
+        t = p[f"tail_{r}"] if spec.tail else 0.0
+        comps.append(p[f"area_{r}"] * _band_counts(edges, c, p[f"fwhm_{r}"], t))
+    return np.array(comps)
+
+
+def decompose(
+    energy_eV: np.ndarray,
+    counts: np.ndarray,
+    *,
+    n_bands: int = 2,
+    background: bool = True,
+    fixed: Mapping[str, float] | None = None,
+    shape: str = "gauss",
+    read_noise: float = 0.0,
+) -> SpectralFit:
+    """Decompose a spectrum (per-pixel counts vs photon energy) into bands.
+
+    Parameters
+    ----------
+    energy_eV, counts:
+        Pixel energies (any order) and the counts in each pixel (bias-subtracted CCD counts or
+        photon counts; not a density — convert wavelength axes with :func:`wavelength_to_energy`
+        using ``density=False``).
+    n_bands:
+        1 (uncoupled only), 2 (uncoupled + SF) or 3 (SF, an intermediate band, uncoupled).
+    background:
+        Fit a constant per-pixel background (otherwise it is fixed at 0).
+    fixed:
+        Parameters held fixed, e.g. positions from another spectrum (physics.md P7 step 3):
+        ``center_unc``, ``center_sf`` (converted to ``shift_sf``, needs ``center_unc``),
+        ``shift_sf``, ``fwhm_unc``, ``fwhm_sf``, ``tail_unc``, ``background``...
+    shape:
+        ``"gauss"`` or ``"tail"`` (Gaussian with an exponential low-energy tail).
+    read_noise:
+        CCD read noise in counts RMS.  When > 0, or when any count is negative, the statistic is a
+        Pearson χ² with variance ``model + read_noise²`` instead of the Poisson deviance.
+    """
+    if n_bands not in (1, 2, 3):
+        raise ValueError("n_bands must be 1, 2 or 3")
+    if shape not in ("gauss", "tail"):
+        raise ValueError("shape must be 'gauss' or 'tail'")
+    e = np.asarray(energy_eV, dtype=float)
+    n = np.asarray(counts, dtype=float)
+    if e.shape != n.shape or e.ndim != 1 or e.size < 8:
+        raise ValueError("energy_eV and counts must be 1-D arrays of equal length (≥ 8 pixels)")
+    order = np.argsort(e)
+    e, n = e[order], n[order]
+    edges = _edges(e)
+    spec = _param_names(n_bands, shape)
+    fixed = dict(fixed or {})
+    if "center_sf" in fixed:
+        if "center_unc" not in fixed:
+            raise ValueError("fixing center_sf needs center_unc as well (the SF band is placed by shift)")
+        fixed["shift_sf"] = float(fixed["center_unc"]) - float(fixed.pop("center_sf"))
+    use_chi2 = read_noise > 0 or bool(np.any(n < 0))
+    var_floor = max(read_noise**2, 1.0)
+
+    pk = int(np.argmax(_smooth(n)))
+    epk = e[pk]
+    total = max(float(np.sum(n)), 1.0)
+    span = e[-1] - e[0]
+    bg0 = max(float(np.percentile(n, 5)), 0.1) if background else 0.0
+    de = float(np.median(np.diff(e)))
+
+    def cost(*p: float) -> float:
+        pm = dict(zip(spec.names, p, strict=True))
+        mu = _components(pm, spec, edges).sum(axis=0) + pm["background"]
+        if use_chi2:
+            return float(np.sum((n - mu) ** 2 / (np.maximum(mu, 0.0) + var_floor)))
+        mu = np.maximum(mu, 1e-12)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(n > 0, n * np.log(n / mu), 0.0)
+        return float(2.0 * np.sum(mu - n + t))
+
+    fwhm0 = _fwhm_estimate(e, n - bg0, pk)
+    starts = []
+    if n_bands == 1:
+        starts.append({"center_unc": epk, "fwhm_unc": fwhm0, "area_unc": total})
+    elif n_bands == 2:
+        for cu, sh, fsf in ((epk + 0.03, 0.06, 0.5), (epk, 0.06, 0.2), (epk + 0.06, 0.06, 0.8),
+                            (epk + 0.015, 0.03, 0.5)):
+            starts.append({"center_unc": cu, "shift_sf": sh, "fwhm_unc": fwhm0, "fwhm_sf": fwhm0 * 0.7,
+                           "area_unc": total * (1 - fsf), "area_sf": total * fsf})
+    else:
+        for cu in (epk + 0.05, epk + 0.1):
+            starts.append({"center_unc": cu, "shift_mid": 0.05, "shift_sf": 0.1, "fwhm_unc": fwhm0,
+                           "fwhm_mid": fwhm0, "fwhm_sf": fwhm0, "area_unc": total / 3,
+                           "area_mid": total / 3, "area_sf": total / 3})
+    best: Minuit | None = None
+    for st in starts:
+        p0 = {k: st.get(k, 0.0) for k in spec.names}
+        for r in spec.roles:
+            if spec.tail:
+                p0[f"tail_{r}"] = 0.3 * fwhm0
+        p0["background"] = bg0
+        for k, v in fixed.items():
+            if k not in p0:
+                raise ValueError(f"unknown fixed parameter {k!r}; known: {spec.names}")
+            p0[k] = float(v)
+        m = Minuit(cost, *[p0[k] for k in spec.names], name=spec.names)
+        m.errordef = Minuit.LEAST_SQUARES
+        m.strategy = 1
+        for k in spec.names:
+            if k.startswith("center"):
+                m.limits[k] = (e[0] - 0.2 * span, e[-1] + 0.2 * span)
+            elif k.startswith("shift"):
+                m.limits[k] = (0.0, span)
+            elif k.startswith("fwhm"):
+                m.limits[k] = (max(abs(de), 1e-4), 2 * span)
+            elif k.startswith("area"):
+                m.limits[k] = (0.0, None)
+            elif k.startswith("tail"):
+                m.limits[k] = (1e-6, span)
+            elif k == "background":
+                m.limits[k] = (0.0 if not use_chi2 else None, None)
+        if not background:
+            m.values["background"] = 0.0
+            m.fixed["background"] = True
+        for k in fixed:
+            m.fixed[k] = True
+        try:
+            m.migrad(ncall=20000)
+        except (RuntimeError, ValueError) as exc:  # pragma: no cover - defensive
+            log.debug("decompose start %s failed: %s", st, exc)
+            continue
+        if best is None or m.fval < best.fval:
+            best = m
+    assert best is not None
+    m = best
+    try:
+        m.hesse()
+    except RuntimeError:  # pragma: no cover
+        log.warning("decompose: HESSE failed")
+    vals = {k: float(m.values[k]) for k in spec.names}
+    free = [k for k in spec.names if not m.fixed[k]]
+    cov = _cov(m, free)
+    comps = _components(vals, spec, edges)
+    model = comps.sum(axis=0) + vals["background"]
+    dev = float(m.fval)
+    dof = max(int(n.size - len(free)), 1)
+
+    # band results with propagated errors
+    area_names = [f"area_{r}" for r in spec.roles]
+    areas = np.array([vals[a] for a in area_names])
+    tot = areas.sum() if areas.sum() > 0 else 1.0
+    bands = []
+    for r in spec.roles:
+        if r == "unc":
+            cen = Value(vals["center_unc"], _err(cov, free, ["center_unc"], [1.0]))
+        else:
+            cen = Value(vals["center_unc"] - vals[f"shift_{r}"],
+                        _err(cov, free, ["center_unc", f"shift_{r}"], [1.0, -1.0]))
+        a = vals[f"area_{r}"]
+        grads = [((1.0 / tot) if an == f"area_{r}" else 0.0) - a / tot**2 for an in area_names]
+        frac = Value(a / tot, _err(cov, free, area_names, grads))
+        bands.append(Band(
+            role=r, center_eV=cen, fwhm_eV=Value(vals[f"fwhm_{r}"], _err(cov, free, [f"fwhm_{r}"], [1.0])),
+            area=Value(a, _err(cov, free, [f"area_{r}"], [1.0])), fraction=frac,
+            tail_eV=Value(vals[f"tail_{r}"], _err(cov, free, [f"tail_{r}"], [1.0])) if spec.tail
+            else Value(0.0, 0.0)))
+    if n_bands > 1:
+        sf_frac = bands[0].fraction
+        shift = Value(1e3 * vals["shift_sf"], 1e3 * _err(cov, free, ["shift_sf"], [1.0]))
+    else:
+        sf_frac = Value(0.0, 0.0)
+        shift = Value(math.nan, math.nan)
+    bgv = Value(vals["background"], _err(cov, free, ["background"], [1.0]))
+    return SpectralFit(
+        bands=tuple(bands), sf_fraction=sf_frac, shift_meV=shift, background=bgv, deviance=dev, dof=dof,
+        reduced_deviance=dev / dof, converged=bool(m.valid), n_bands=n_bands, shape=shape,
+        energy_eV=e, counts=n, model=model, components=comps,
+    )
+
+
+def _smooth(n: np.ndarray, w: int = 5) -> np.ndarray:
+    k = np.ones(w) / w
+    return np.convolve(n, k, mode="same")
+
+
+def _fwhm_estimate(e: np.ndarray, n: np.ndarray, pk: int) -> float:
+    s = _smooth(n)
+    half = s[pk] / 2
+    lo = pk
+    while lo > 0 and s[lo] > half:
+        lo -= 1
+    hi = pk
+    while hi < len(s) - 1 and s[hi] > half:
+        hi += 1
+    w = float(e[hi] - e[lo])
+    return max(w, 3 * abs(float(np.median(np.diff(e)))), 0.005)
+
+
+def _cov(m: Minuit, free: list[str]) -> np.ndarray | None:
+    if m.covariance is None:
+        return None
+    c = np.array(m.covariance)
+    idx = [m.parameters.index(k) for k in free]
+    return c[np.ix_(idx, idx)]
+
+
+def _err(cov: np.ndarray | None, free: list[str], names: list[str], grads: list[float]) -> float:
+    if cov is None:
+        return math.nan
+    g = np.zeros(len(free))
+    for nm, gr in zip(names, grads, strict=True):
+        if nm in free:
+            g[free.index(nm)] = gr
+    v = float(g @ cov @ g)
+    return math.sqrt(v) if v >= 0 else math.nan
