@@ -1,0 +1,169 @@
+"""The lab: every role's driver, connected from a validated configuration.
+
+``Lab.from_config(config, clock)`` instantiates the backend named for each role (see
+:data:`BACKENDS`), passing its resource string and options. Vendor layers that cannot be named in a
+TOML file (the emulated PHLib table, the emulated Time Tagger module) are injected by ``acq.cli``
+through ``inject={role: {kwarg: object}}`` — that is how the simulated lab is wired in without
+``acq`` importing ``simulators``.
+
+``make_safe_all()`` is the engine's backstop: it visits every connected role in
+:data:`SAFETY_ORDER` (X-ray first), never stops at a failure, and reports what happened per role.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from drivers.base import Role
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Lab", "BACKENDS", "ROLES", "SAFETY_ORDER", "backend_class"]
+
+#: every role sflab knows, in the order they are connected
+ROLES = ("cryostat", "xray", "spectrometer", "tcspc", "attenuator", "powermeter")
+#: the order of the backstop: the X-ray first (dose), then the laser path, then the heater
+SAFETY_ORDER = ("xray", "attenuator", "cryostat", "spectrometer", "tcspc", "powermeter")
+
+#: role -> backend name -> "module:Class". ``fake`` backends are the in-memory fakes of acq.fakes.
+BACKENDS: dict[str, dict[str, str]] = {
+    "cryostat": {"fake": "acq.fakes:FakeCryostat"},
+    "xray": {"fake": "acq.fakes:FakeXRay"},
+    "spectrometer": {"fake": "acq.fakes:FakeSpectrometer"},
+    "tcspc": {"fake": "acq.fakes:FakeTCSPC"},
+    "attenuator": {"fake": "acq.fakes:FakeAttenuator"},
+    "powermeter": {"fake": "acq.fakes:FakePowerMeter"},
+}
+
+
+def _register_real_backends() -> None:
+    """Real backends (added as their driver modules exist)."""
+    real = {
+        "cryostat": {"lakeshore336": "drivers.lakeshore336:LakeShore336Controller"},
+        "xray": {"spellman": "drivers.spellman:SpellmanXRaySource"},
+        "attenuator": {"conex": "drivers.conex:ConexNDAttenuator"},
+        "powermeter": {"pm100d": "drivers.pm100d:PM100DPowerMeter"},
+        "spectrometer": {"horiba": "drivers.horiba:HoribaSpectrometer"},
+        "tcspc": {"picoharp300": "drivers.picoharp300:PicoHarp300",
+                  "swabian": "drivers.swabian:SwabianTimeTagger"},
+    }
+    for role, d in real.items():
+        for name, target in d.items():
+            BACKENDS[role].setdefault(name, target)
+
+
+_register_real_backends()
+
+
+def backend_class(role: str, backend: str) -> type[Role]:
+    """Import the class for ``role``/``backend``; raises KeyError/ImportError with a clear text."""
+    if role not in BACKENDS:
+        raise KeyError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    target = BACKENDS[role].get(backend)
+    if target is None:
+        raise KeyError(f"unknown {role} backend {backend!r}; backends: {', '.join(sorted(BACKENDS[role]))}")
+    mod, _, cls = target.partition(":")
+    try:
+        return getattr(importlib.import_module(mod), cls)
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(f"{role} backend {backend!r} ({target}) is not available: {exc}") from exc
+
+
+class Lab:
+    """The connected instruments of one setup. Holds role name -> driver (a ``drivers.base.Role``)."""
+
+    def __init__(self, roles: Mapping[str, Role], *, clock: Any, config: Any = None) -> None:
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise KeyError(f"unknown roles {sorted(unknown)}; roles: {', '.join(ROLES)}")
+        self.roles: dict[str, Role] = dict(roles)
+        self.clock = clock
+        self.config = config
+        self.connected: set[str] = set()
+
+    @classmethod
+    def from_config(cls, config: Any, clock: Any, *, inject: Mapping[str, Mapping[str, Any]] | None = None) -> Lab:
+        """Instantiate (not connect) every role of a validated ``acq.config.LabConfig``."""
+        roles: dict[str, Role] = {}
+        for role, rc in config.roles.items():
+            klass = backend_class(role, rc.backend)
+            kwargs = dict(rc.options)
+            kwargs.update((inject or {}).get(role, {}))
+            roles[role] = klass(rc.resource, clock=clock, **kwargs)
+        return cls(roles, clock=clock, config=config)
+
+    def __getattr__(self, name: str) -> Role:
+        roles = self.__dict__.get("roles", {})
+        if name in roles:
+            return roles[name]
+        raise AttributeError(f"lab has no role {name!r} (roles: {', '.join(roles)})")
+
+    def __contains__(self, role: str) -> bool:
+        return role in self.roles
+
+    def get(self, role: str) -> Role | None:
+        return self.roles.get(role)
+
+    def connect(self, roles: Iterable[str] | None = None) -> None:
+        wanted = list(self.roles) if roles is None else list(roles)
+        missing = [r for r in wanted if r not in self.roles]
+        if missing:
+            raise KeyError(f"the lab configuration has no {', '.join(missing)} "
+                           f"(configured: {', '.join(self.roles) or 'nothing'})")
+        for r in sorted(wanted, key=ROLES.index):
+            if r not in self.connected:
+                log.info("connecting %s (%s)", r, type(self.roles[r]).__name__)
+                self.roles[r].connect()
+                self.connected.add(r)
+
+    def readbacks(self, roles: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
+        """Scalar readbacks of the connected roles; a failing role reads NaN (and is logged)."""
+        out: dict[str, dict[str, float]] = {}
+        for r in roles if roles is not None else sorted(self.connected, key=ROLES.index):
+            drv = self.roles[r]
+            try:
+                out[r] = {k: float(v) for k, v in drv.readback().items()}
+            except Exception as exc:
+                log.warning("readback of %s failed: %s", r, exc)
+                out[r] = {k: float("nan") for k in drv.READBACKS}
+        return out
+
+    def readback_units(self, roles: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
+        names = roles if roles is not None else sorted(self.connected, key=ROLES.index)
+        return {r: dict(self.roles[r].READBACKS) for r in names}
+
+    def make_safe_all(self, roles: Iterable[str] | None = None) -> dict[str, str]:
+        """Backstop: every role (default: every connected role) to its safe state, X-ray first.
+        Never raises; returns ``{role: "ok" | "failed: <error>"}``."""
+        todo = set(self.connected if roles is None else roles)
+        result: dict[str, str] = {}
+        for r in SAFETY_ORDER:
+            if r not in todo or r not in self.roles:
+                continue
+            try:
+                self.roles[r].make_safe()
+                result[r] = "ok"
+            except BaseException as exc:  # noqa: BLE001 - a failed role must not stop the others
+                log.error("backstop: making %s safe failed: %r", r, exc)
+                result[r] = f"failed: {type(exc).__name__}: {exc}"
+        return result
+
+    def close(self) -> None:
+        for r in list(self.connected):
+            try:
+                self.roles[r].close()
+            except Exception as exc:  # pragma: no cover - logged only
+                log.warning("closing %s: %s", r, exc)
+            self.connected.discard(r)
+
+    def describe(self) -> dict[str, Any]:
+        out = {}
+        for r, d in self.roles.items():
+            try:
+                out[r] = d.describe()
+            except Exception as exc:
+                out[r] = {"backend": type(d).__name__, "error": str(exc)}
+        return out

@@ -1,0 +1,576 @@
+"""The run engine: runs one procedure, owns safety, writes the run file.
+
+Lifecycle: validate → connect → startup → (file) → execute → shutdown → **backstop** → close file
+→ analysis.
+
+* **Backstop.** Whatever ends a run — success, exception, abort, Ctrl-C, SIGTERM, GUI close — the
+  runner calls ``lab.make_safe_all()``: every connected role to its safe state, X-ray first
+  (shutter closed, HV off), then attenuator (maximum attenuation), heater (safe range), CCD and
+  tagger. A role whose safe-state command fails does not stop the others; the failure is recorded
+  in ``/entry/provenance/backstop`` and the event log. Procedures add cleanup in ``shutdown()``;
+  they cannot skip the backstop (it is not theirs). SIGINT/SIGTERM are deferred while it runs.
+* **Keep-alive.** While the X-ray role is connected, ``xray.keepalive()`` runs every
+  ``KEEPALIVE_S`` of lab time (``clock.call_every``), so a live engine satisfies the generator's
+  watchdog and a dead one lets HV drop.
+* **Pause / resume / abort** take effect at ``checkpoint()``. Paused, the X-ray is made safe (unless
+  the procedure says ``SAFE_ON_PAUSE = False``) and restored on resume.
+* **Suspenders** are conditions polled at checkpoints (at most every ``poll_s`` of lab time). When
+  one trips, the run is suspended: X-ray safe, poll until every condition clears, wait
+  ``settle_s`` (re-checking), restore the X-ray, continue. Each suspension is written to
+  ``/entry/provenance/suspensions``.
+* **Resume** (``Runner(..., resume=True)`` on an existing file): the completed points are copied
+  into a clean file at the same path (the original is kept as ``*.interrupted.h5``), the procedure
+  continues at the first incomplete point, and ``/entry/scan/resumed_at`` + the event log say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import math
+import os
+import signal
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .events import EventBus
+from .lab import Lab
+from .procedure import Procedure
+from .store import RunWriter, _backup_name, copy_completed, open_run, post_run_update
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Runner", "RunResult", "RunState", "Suspender", "AbortRun", "Interrupted", "ValidationError",
+           "temperature_band", "interlock_open", "count_rate_above", "handle_signals"]
+
+
+class AbortRun(Exception):
+    """Raised at a checkpoint when the run was aborted."""
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread by SIGTERM (like KeyboardInterrupt for SIGINT)."""
+
+
+class ValidationError(ValueError):
+    """The procedure or lab refused the run before any instrument command."""
+
+    def __init__(self, errors: Sequence[str]):
+        self.errors = list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+class RunState(str, enum.Enum):
+    IDLE = "idle"
+    VALIDATING = "validating"
+    CONNECTING = "connecting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    SUSPENDED = "suspended"
+    STOPPING = "stopping"
+    FINISHED = "finished"
+
+
+@dataclass
+class Suspender:
+    """``check(lab)`` returns a reason string while the condition holds, else None."""
+
+    name: str
+    check: Callable[[Lab], str | None]
+    settle_s: float = 30.0
+    poll_s: float = 1.0
+
+
+def temperature_band(band_K: float, *, settle_s: float = 60.0, poll_s: float = 1.0) -> Suspender:
+    """Trips while |T_sample − setpoint| > band (after the procedure reached its setpoint)."""
+    state = {"armed": False}
+
+    def check(lab: Lab) -> str | None:
+        cryo = lab.get("cryostat")
+        if cryo is None:
+            return None
+        rb = cryo.readback()
+        dev = abs(rb["T_sample"] - rb["setpoint"])
+        if not state["armed"]:
+            if dev <= band_K:
+                state["armed"] = True
+            return None
+        return f"T = {rb['T_sample']:.2f} K is {dev:.2f} K from the setpoint {rb['setpoint']:.2f} K " \
+               f"(band ±{band_K} K)" if dev > band_K else None
+
+    return Suspender("temperature_band", check, settle_s, poll_s)
+
+
+def interlock_open(*, settle_s: float = 10.0, poll_s: float = 1.0) -> Suspender:
+    def check(lab: Lab) -> str | None:
+        x = lab.get("xray")
+        if x is not None and not x.interlock_closed:
+            return "X-ray interlock open"
+        return None
+
+    return Suspender("interlock_open", check, settle_s, poll_s)
+
+
+def count_rate_above(limit_per_s: float, *, settle_s: float = 5.0, poll_s: float = 1.0) -> Suspender:
+    def check(lab: Lab) -> str | None:
+        t = lab.get("tcspc")
+        if t is None:
+            return None
+        rates = t.count_rates()
+        hot = {k: v for k, v in rates.items() if v > limit_per_s}
+        if hot:
+            return "count rate above the detector's safe limit " + \
+                   ", ".join(f"{k}={v:.3g}/s" for k, v in hot.items()) + f" (limit {limit_per_s:.3g}/s)"
+        return None
+
+    return Suspender("count_rate_above", check, settle_s, poll_s)
+
+
+@dataclass
+class RunResult:
+    path: Path | None
+    exit_status: str
+    n_points: int
+    run_uid: str = ""
+    error: str | None = None
+    backstop: dict[str, str] = field(default_factory=dict)
+    analysis: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == "success"
+
+
+@contextlib.contextmanager
+def _deferred_signals() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while the backstop runs (main thread only), then re-deliver them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.getsignal(sig)
+        signal.signal(sig, lambda s, _f: pending.append(s))
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        if pending:
+            log.warning("signal %s arrived during the backstop; delivered after it", pending)
+            os.kill(os.getpid(), pending[0])
+
+
+@contextlib.contextmanager
+def handle_signals(runner: Runner | None = None) -> Iterator[None]:
+    """In the main thread: SIGTERM raises :class:`Interrupted` (Ctrl-C already raises
+    KeyboardInterrupt), so the runner records ``interrupted`` and runs the backstop."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(_s: int, _f: Any) -> None:
+        raise Interrupted("SIGTERM")
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+class Runner:
+    """Run ``procedure`` on ``lab`` and write ``path``.
+
+    ``run()`` blocks (call it from a worker thread in the GUI); ``pause()``, ``resume()`` and
+    ``abort()`` may be called from any thread.
+    """
+
+    def __init__(self, procedure: Procedure, lab: Lab, path: str | os.PathLike, *,
+                 clock: Any = None, bus: EventBus | None = None, suspenders: Sequence[Suspender] = (),
+                 config_snapshot: Mapping[str, Any] | None = None,
+                 sample: Mapping[str, Any] | None = None, resume: bool = False, analyze: bool = True,
+                 title: str = "", sidecar_dir: str | os.PathLike | None = None) -> None:
+        self.procedure = procedure
+        self.lab = lab
+        self.path = Path(path)
+        self.clock = clock if clock is not None else lab.clock
+        self.bus = bus if bus is not None else EventBus(self.clock)
+        self.suspenders = list(suspenders)
+        self.config_snapshot = dict(config_snapshot or {})
+        self.sample = dict(sample or {})
+        self.resume_mode = resume
+        self.analyze = analyze
+        self.title = title
+        self.sidecar_dir = Path(sidecar_dir) if sidecar_dir else self.path.with_suffix("")
+        self.state = RunState.IDLE
+        self.writer: RunWriter | None = None
+        self.run_uid = ""
+        self.index = 0
+        self.n_planned: int | None = None
+        self._buffer: dict[str, dict[str, Any]] = {}
+        self._sidecars: dict[str, str] = {}
+        self._abort = threading.Event()
+        self._abort_status = "aborted"
+        self._abort_reason = ""
+        self._pause = threading.Event()
+        self._resume_evt = threading.Event()
+        self._last_poll = -math.inf
+        self._keepalive: Any = None
+        self.suspension_count = 0
+
+    # ------------------------------------------------------------------ control (any thread)
+    def pause(self) -> None:
+        self._resume_evt.clear()
+        self._pause.set()
+        self._publish("run.status", state="pause-requested")
+
+    def resume(self) -> None:
+        self._pause.clear()
+        self._resume_evt.set()
+
+    def abort(self, reason: str = "aborted by the user", *, status: str = "aborted") -> None:
+        """Stop at the next checkpoint; ``status`` is ``aborted`` or ``interrupted``."""
+        self._abort_reason = reason
+        self._abort_status = status
+        self._abort.set()
+        self._resume_evt.set()
+
+    def should_stop(self) -> bool:
+        return self._abort.is_set()
+
+    # ------------------------------------------------------------------ procedure API
+    def _emit(self, stream: str, **data: Any) -> None:
+        if self.writer is not None and stream not in self.writer.streams:
+            raise KeyError(f"{type(self.procedure).__name__} emitted undeclared stream {stream!r} "
+                           f"(declared: {list(self.writer.streams)})")
+        sidecar = data.pop("sidecar", None)
+        if sidecar is not None:
+            self._sidecars[stream] = str(sidecar)
+        self._buffer.setdefault(stream, {}).update(data)
+
+    def _commit(self) -> int:
+        assert self.writer is not None, "commit_point before the run file exists"
+        roles = [r for r in self.procedure_roles() if r in self.lab.connected]
+        rb = self.lab.readbacks(roles)
+        i = self.writer.append(self._buffer, rb, point_id=self.index, timestamp=self.clock.now(),
+                               sidecars=self._sidecars)
+        summary = {s: {k: (v if np.ndim(v) == 0 else np.asarray(v)) for k, v in d.items()}
+                   for s, d in self._buffer.items()}
+        self._publish("point", point_id=self.index, index=i, n_points=self.n_planned, streams=summary,
+                      readbacks=rb, lab_time=self.clock.now())
+        self._buffer, self._sidecars = {}, {}
+        self.index += 1
+        return i
+
+    def _sleep(self, seconds: float) -> None:
+        end = self.clock.monotonic() + seconds
+        while True:
+            if self._abort.is_set():
+                raise AbortRun(self._abort_reason)
+            left = end - self.clock.monotonic()
+            if left <= 0:
+                return
+            self.clock.sleep(min(left, 1.0))
+
+    def _checkpoint(self) -> None:
+        if self._abort.is_set():
+            raise AbortRun(self._abort_reason)
+        if self._pause.is_set():
+            self._do_pause()
+        if self.suspenders:
+            now = self.clock.monotonic()
+            poll = min(s.poll_s for s in self.suspenders)
+            if now - self._last_poll >= poll:
+                self._last_poll = now
+                tripped = self._tripped()
+                if tripped:
+                    self._suspend(tripped)
+        if self._abort.is_set():
+            raise AbortRun(self._abort_reason)
+
+    def procedure_roles(self) -> list[str]:
+        return list(self.procedure.ROLES) or list(self.lab.roles)
+
+    # ------------------------------------------------------------------ pause & suspend
+    def _xray_state(self) -> tuple[bool, float, float]:
+        x = self.lab.get("xray")
+        if x is None or "xray" not in self.lab.connected:
+            return False, 0.0, 0.0
+        rb = x.readback()
+        return bool(rb.get("hv_on")) and bool(rb.get("shutter_open", 1)), rb.get("kV", 0.0), rb.get("mA", 0.0)
+
+    def _make_xray_safe(self) -> None:
+        x = self.lab.get("xray")
+        if x is not None and "xray" in self.lab.connected:
+            x.make_safe()
+
+    def _restore_xray(self, state: tuple[bool, float, float]) -> None:
+        on, kV, mA = state
+        if on:
+            x = self.lab.get("xray")
+            x.on(kV, mA)
+            self._log("xray", f"X-ray restored to {kV:g} kV, {mA:g} mA")
+
+    def _do_pause(self) -> None:
+        xs = self._xray_state()
+        if self.procedure.SAFE_ON_PAUSE and xs[0]:
+            self._make_xray_safe()
+        self.state = RunState.PAUSED
+        self._log("pause", f"paused before point {self.index}" + (" (X-ray made safe)" if xs[0] else ""))
+        self._publish("run.status", state="paused", point=self.index)
+        while self._pause.is_set() and not self._abort.is_set():
+            self._resume_evt.wait(0.1)
+        if self._abort.is_set():
+            return
+        self.state = RunState.RUNNING
+        if self.procedure.SAFE_ON_PAUSE:
+            self._restore_xray(xs)
+        self._log("resume", f"resumed at point {self.index}")
+        self._publish("run.status", state="running", point=self.index)
+
+    def _tripped(self) -> dict[str, str]:
+        out = {}
+        for s in self.suspenders:
+            try:
+                why = s.check(self.lab)
+            except Exception as exc:  # a broken check suspends rather than ignoring the condition
+                why = f"check failed: {exc}"
+            if why:
+                out[s.name] = why
+        return out
+
+    def _suspend(self, tripped: dict[str, str]) -> None:
+        t0 = self.clock.now()
+        xs = self._xray_state()
+        self._make_xray_safe()
+        self.state = RunState.SUSPENDED
+        self.suspension_count += 1
+        reason = "; ".join(f"{k}: {v}" for k, v in tripped.items())
+        self._log("suspend", f"suspended before point {self.index}: {reason}" +
+                  (" — X-ray made safe" if xs[0] else ""))
+        self._publish("suspend", names=list(tripped), reason=reason, point=self.index)
+        by_name = {s.name: s for s in self.suspenders}
+        poll = min(s.poll_s for s in self.suspenders)
+        while True:
+            while tripped:
+                if self._abort.is_set():
+                    self._record_suspension(t0, tripped, reason, aborted=True)
+                    raise AbortRun(self._abort_reason)
+                self.clock.sleep(poll)
+                tripped = self._tripped()
+            settle = max(by_name[n].settle_s for n in reason_names(reason, by_name))
+            settle_end = self.clock.monotonic() + settle
+            while self.clock.monotonic() < settle_end and not tripped:
+                if self._abort.is_set():
+                    self._record_suspension(t0, {}, reason, aborted=True)
+                    raise AbortRun(self._abort_reason)
+                self.clock.sleep(min(poll, settle_end - self.clock.monotonic()))
+                tripped = self._tripped()
+            if not tripped:
+                break
+        self._restore_xray(xs)
+        self.state = RunState.RUNNING
+        dur = self._record_suspension(t0, {}, reason)
+        self._publish("unsuspend", reason=reason, duration_s=dur, point=self.index)
+
+    def _record_suspension(self, t0: float, _tripped: dict, reason: str, aborted: bool = False) -> float:
+        t1 = self.clock.now()
+        rec = {"start": t0, "end": t1, "duration_s": t1 - t0, "reason": reason, "before_point": self.index,
+               "aborted": aborted}
+        if self.writer is not None:
+            self.writer.log_suspension(rec)
+        self._log("unsuspend", f"suspension over after {t1 - t0:.1f} s (lab): {reason}")
+        return t1 - t0
+
+    # ------------------------------------------------------------------ helpers
+    def _publish(self, topic: str, **data: Any) -> None:
+        self.bus.publish(topic, data, run_uid=self.run_uid)
+
+    def _log(self, kind: str, message: str, **data: Any) -> None:
+        log.info("%s: %s", kind, message)
+        if self.writer is not None:
+            self.writer.log_event(kind, message, t=self.clock.now(), **data)
+        self._publish("log", kind=kind, message=message)
+
+    def _inject(self) -> None:
+        p = self.procedure
+        p.lab, p.clock = self.lab, self.clock
+        p.emit = self._emit
+        p.checkpoint = self._checkpoint
+        p.should_stop = self.should_stop
+        p.sleep = self._sleep
+        p.commit_point = self._commit
+        p.runner = self
+        p.sidecar_dir = self.sidecar_dir
+
+    def _open_writer(self, streams: Sequence[Any]) -> None:
+        params = self.procedure.parameter_values()
+        common = dict(procedure=type(self.procedure).__qualname__, parameters=params, streams=streams,
+                      readbacks=self.lab.readback_units([r for r in self.procedure_roles()
+                                                         if r in self.lab.connected]),
+                      config=self.config_snapshot, sample=self.sample, title=self.title,
+                      default_stream=self.procedure.DEFAULT_STREAM if streams else None,
+                      start_time=self.clock.now())
+        if self.resume_mode:
+            src = open_run(self.path)
+            if src.procedure != common["procedure"]:
+                raise ValidationError([f"{self.path}: recorded by {src.procedure}, cannot resume it with "
+                                       f"{common['procedure']}"])
+            backup = _backup_name(self.path)
+            os.replace(self.path, backup)
+            self.run_uid = src.run_uid
+            self.writer = RunWriter(self.path, run_uid=src.run_uid, **common)
+            copy_completed(src, self.writer, streams)
+            for ev in src.events:
+                self.writer.log_event(ev.get("kind", "event"), ev.get("message", ""),
+                                      **{k: v for k, v in ev.items() if k not in ("kind", "message")})
+            for s in src.suspensions:
+                self.writer.log_suspension(s)
+            n = src.n_points
+            self.index = n
+            self.procedure.resume_from = n
+            dose = " Points 0..%d were taken under X-ray dose and are not re-taken." % (n - 1) \
+                if self.procedure.XRAY and n else ""
+            self.writer.mark_resumed(n, f"resumed after '{src.exit_status}' at the first incomplete point {n} "
+                                        f"({n} completed points copied from {backup.name}, kept unchanged).{dose}")
+        else:
+            self.writer = RunWriter(self.path, **common)
+            self.run_uid = self.writer.run_uid
+
+    # ------------------------------------------------------------------ the run
+    def validate(self) -> None:
+        """Procedure-level checks against the lab (no instrument command)."""
+        errors: list[str] = []
+        missing = [r for r in self.procedure.ROLES if r not in self.lab.roles]
+        if missing:
+            errors.append(f"{type(self.procedure).__name__} needs {', '.join(missing)}, which the lab "
+                          f"configuration does not have")
+        check = getattr(self.procedure, "validate", None)
+        if callable(check):
+            errors.extend(check(self.lab.config) or [])
+        if self.resume_mode and not self.path.exists():
+            errors.append(f"cannot resume: {self.path} does not exist")
+        if not self.resume_mode and self.path.exists():
+            errors.append(f"{self.path} exists; sflab never overwrites a run file")
+        if errors:
+            raise ValidationError(errors)
+
+    def run(self) -> RunResult:
+        status, error = "failed", None
+        backstop: dict[str, str] = {}
+        self.state = RunState.VALIDATING
+        self.validate()   # raises before any instrument command
+        self._inject()
+        pts = None
+        try:
+            self.state = RunState.CONNECTING
+            self.lab.connect(self.procedure_roles())
+            self._start_keepalive()
+            self.procedure.startup()
+            streams = self.procedure.streams()
+            pts = self.procedure.points()
+            self.n_planned = len(pts) if pts is not None else None
+            self._open_writer(streams)
+            self._log("start", f"{type(self.procedure).__name__} started"
+                      + (f", {self.n_planned} points planned" if self.n_planned is not None else ""))
+            self._publish("run.start", procedure=type(self.procedure).__name__, path=str(self.path),
+                          parameters=self.procedure.parameter_values(), n_points=self.n_planned,
+                          resume_from=self.index, streams=[s.name for s in streams])
+            self.state = RunState.RUNNING
+            self.procedure.execute()
+            status = "success"
+        except AbortRun as exc:
+            status = self._abort_status
+            error = str(exc) or self._abort_reason
+        except (KeyboardInterrupt, Interrupted) as exc:
+            status = "interrupted"
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except ValidationError:
+            raise
+        except Exception as exc:
+            status = "failed"
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("run failed:\n%s", traceback.format_exc())
+        finally:
+            self.state = RunState.STOPPING
+            with _deferred_signals():
+                try:
+                    self.procedure.shutdown()
+                except BaseException as exc:  # noqa: BLE001 - cleanup errors never skip the backstop
+                    log.error("procedure shutdown failed: %r", exc)
+                    if error is None:
+                        error = f"shutdown: {type(exc).__name__}: {exc}"
+                        status = "failed" if status == "success" else status
+                backstop = self.lab.make_safe_all()
+                if self._keepalive is not None:
+                    self._keepalive.cancel()
+                    self._keepalive = None
+                self._finish_file(status, error, backstop)
+        self.state = RunState.FINISHED
+        analysis = self._analyze() if self.writer is not None else None
+        n = self.index
+        self._publish("run.stop", exit_status=status, path=str(self.path), n_points=n, error=error,
+                      backstop=backstop)
+        return RunResult(self.path if self.writer else None, status, n, self.run_uid, error, backstop, analysis)
+
+    def _start_keepalive(self) -> None:
+        x = self.lab.get("xray")
+        if x is not None and "xray" in self.lab.connected and self._keepalive is None:
+            self._keepalive = self.clock.call_every(x.KEEPALIVE_S, x.keepalive, name="xray-keepalive")
+
+    def _finish_file(self, status: str, error: str | None, backstop: dict[str, str]) -> None:
+        if self.writer is None:
+            # failed before the streams were known: still leave a record of what happened
+            try:
+                self.writer = RunWriter(self.path, procedure=type(self.procedure).__qualname__,
+                                        parameters=self.procedure.parameter_values(), streams=[],
+                                        config=self.config_snapshot, sample=self.sample,
+                                        start_time=self.clock.now())
+                self.run_uid = self.writer.run_uid
+            except Exception as exc:
+                log.error("could not create %s to record the failure: %s", self.path, exc)
+                return
+        try:
+            failed = {r: v for r, v in backstop.items() if v != "ok"}
+            self._log("backstop", "all roles safe: " + ", ".join(backstop) if not failed else
+                      "backstop FAILED for " + "; ".join(f"{r}: {v}" for r, v in failed.items()),
+                      roles=backstop)
+            if error:
+                self._log("error" if status == "failed" else status, error)
+            self._log("stop", f"exit status {status} after {self.index} points")
+            self.writer.finish(status, end_time=self.clock.now(), backstop=backstop)
+        finally:
+            self.writer.close()
+
+    def _analyze(self) -> dict[str, Any] | None:
+        if not self.analyze:
+            return None
+        summary: dict[str, Any] | None = None
+        try:
+            data = open_run(self.path)
+            if data.n_points:
+                summary = self.procedure.analyze(data)
+        except Exception as exc:
+            log.error("analysis of %s failed:\n%s", self.path, traceback.format_exc())
+            summary = {"error": f"{type(exc).__name__}: {exc}"}
+        try:
+            post_run_update(self.path, analysis=summary)
+        except Exception as exc:  # pragma: no cover - logged only
+            log.error("could not store the analysis in %s: %s", self.path, exc)
+        if summary is not None:
+            self._publish("analysis", **summary)
+        return summary
+
+
+def reason_names(reason: str, by_name: Mapping[str, Suspender]) -> list[str]:
+    names = [n for n in by_name if reason.startswith(n) or f"; {n}:" in reason]
+    return names or list(by_name)

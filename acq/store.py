@@ -1,0 +1,613 @@
+"""The run file: one NeXus HDF5 file per run, written in SWMR mode, read back with :func:`open_run`.
+
+Layout (DESIGN.md §Run files)::
+
+    /  @default=entry
+    /entry (NXentry) @default=<main stream>
+        start_time end_time exit_status run_uid procedure parameters(JSON) title
+        instrument (NXinstrument)/<role> (NXcollection)/<readback>[n]      units on every dataset
+        sample (NXsample)/ name, truth (JSON)
+        <stream> (NXdata) @signal @axes @<axis>_indices /<field>[n, ...]     one group per stream
+        scan (NXcollection)/ point_id[n] timestamp[n] completed[n] resumed_at[k]
+        provenance (NXnote)/ config software event_log[m] suspensions[j] backstop
+        analysis (NXcollection)   filled after the run (not under SWMR)
+
+Write protocol: the whole skeleton is created before SWMR starts (SWMR cannot add objects); each
+point extends every per-point dataset by one row (chunk = one point), the file is flushed, and only
+then ``scan/point_id``, ``scan/timestamp`` and ``scan/completed`` are extended and flushed. A reader
+therefore trusts a row only when ``completed`` says so; a writer killed between two points leaves
+a file whose completed points are all intact (tests/acq/test_store_sigkill.py proves it with a
+real ``kill -9``).
+
+A file whose writer died keeps HDF5's "open for SWMR write" flag: h5py opens it only with
+``swmr=True`` (which :func:`open_run` always uses). ``sflab resume`` and :func:`repair` copy its
+completed points into a clean file (docs/decisions/0003-resume-copies-into-a-clean-file.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Field", "Stream", "RunWriter", "RunData", "open_run", "repair", "software_versions",
+           "post_run_update", "copy_completed", "streams_of",
+           "EXIT_STATUSES"]
+
+EXIT_STATUSES = ("running", "success", "aborted", "failed", "interrupted")
+_STR = h5py.string_dtype("utf-8")
+_STATUS_LEN = 16
+
+
+@dataclass(frozen=True)
+class Field:
+    """One per-point dataset of a stream: ``shape`` is the per-point shape (``()`` for scalars)."""
+
+    name: str
+    shape: tuple[int, ...] = ()
+    dtype: str = "f8"
+    units: str = ""
+    long_name: str = ""
+
+    @property
+    def fill(self) -> Any:
+        kind = np.dtype(self.dtype).kind
+        return np.nan if kind in "fc" else 0
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A named NXdata group. ``axes`` has one entry per signal dimension *including* the point
+    dimension: a per-point field name, a static axis name, or ``"."``. ``static`` holds axes known
+    before the run: ``{name: (values, units)}``."""
+
+    name: str
+    fields: tuple[Field, ...]
+    signal: str
+    axes: tuple[str, ...] = ()
+    static: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
+    sidecar: bool = False       # points may carry a Photon-HDF5 sidecar file (external link)
+    long_name: str = ""
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stream {self.name!r} has duplicate fields")
+        if self.signal not in names:
+            raise ValueError(f"stream {self.name!r}: signal {self.signal!r} is not one of its fields {names}")
+        sig = self.field(self.signal)
+        if self.axes and len(self.axes) != 1 + len(sig.shape):
+            raise ValueError(f"stream {self.name!r}: axes {self.axes} must have {1 + len(sig.shape)} "
+                             f"entries (points + signal dims {sig.shape})")
+        for a in self.axes:
+            if a != "." and a not in names and a not in self.static:
+                raise ValueError(f"stream {self.name!r}: axis {a!r} is neither a field nor a static axis")
+        for k, (vals, _u) in self.static.items():
+            if k in names:
+                raise ValueError(f"stream {self.name!r}: static axis {k!r} clashes with a field")
+            if np.ndim(vals) != 1:
+                raise ValueError(f"stream {self.name!r}: static axis {k!r} must be 1-D")
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"stream {self.name!r} has no field {name!r} (fields: {[f.name for f in self.fields]})")
+
+
+def software_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0], "platform": platform.platform(),
+           "hdf5": h5py.version.hdf5_version}
+    for dist in ("sflab", "numpy", "h5py", "PyMeasure", "PyVISA", "PyVISA-py", "horiba-sdk", "scipy",
+                 "numba", "iminuit"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, default=_json_default, sort_keys=True)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    return repr(o)
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e6):06d}Z"
+
+
+class RunWriter:
+    """Creates and fills one run file. Not thread-safe: one writer thread (the runner's)."""
+
+    def __init__(self, path: str | os.PathLike, *, procedure: str, parameters: Mapping[str, Any],
+                 streams: Sequence[Stream], readbacks: Mapping[str, Mapping[str, str]] | None = None,
+                 config: Mapping[str, Any] | None = None, sample: Mapping[str, Any] | None = None,
+                 run_uid: str | None = None, start_time: float | None = None, title: str = "",
+                 default_stream: str | None = None, swmr: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            raise FileExistsError(f"{self.path} exists; sflab never overwrites a run file")
+        self.run_uid = run_uid or uuid.uuid4().hex
+        self.streams = {s.name: s for s in streams}
+        if len(self.streams) != len(streams):
+            raise ValueError("stream names must be unique")
+        self.readbacks = {r: dict(v) for r, v in (readbacks or {}).items()}
+        self.n = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        t0 = time.time() if start_time is None else start_time
+        self._f = h5py.File(self.path, "w", libver="latest")
+        try:
+            self._build(procedure, parameters, config or {}, sample or {}, t0, title, default_stream)
+        except Exception:
+            self._f.close()
+            self.path.unlink(missing_ok=True)
+            raise
+        self._f.flush()
+        self.swmr = swmr
+        if swmr:
+            self._f.swmr_mode = True
+        log.info("run file %s created (%d streams)", self.path, len(self.streams))
+
+    # ------------------------------------------------------------------ skeleton
+    def _build(self, procedure: str, parameters: Mapping[str, Any], config: Mapping[str, Any],
+               sample: Mapping[str, Any], t0: float, title: str, default_stream: str | None) -> None:
+        f = self._f
+        f.attrs["default"] = "entry"
+        f.attrs["creator"] = "sflab"
+        f.attrs["NX_class"] = "NXroot"
+        f.attrs["HDF5_Version"] = h5py.version.hdf5_version
+        e = f.create_group("entry")
+        e.attrs["NX_class"] = "NXentry"
+        main = default_stream or (next(iter(self.streams)) if self.streams else None)
+        if main is not None:
+            if main not in self.streams:
+                raise ValueError(f"default stream {main!r} is not declared")
+            e.attrs["default"] = main
+        e.create_dataset("title", data=title or procedure, dtype=_STR)
+        e.create_dataset("start_time", data=_iso(t0), dtype=_STR)
+        # fixed-size so they can be overwritten under SWMR
+        e.create_dataset("end_time", data=np.bytes_(" " * 32), dtype="S32")
+        e.create_dataset("exit_status", data=np.bytes_("running"), dtype=f"S{_STATUS_LEN}")
+        e.create_dataset("run_uid", data=self.run_uid, dtype=_STR)
+        e.create_dataset("procedure", data=procedure, dtype=_STR)
+        e.create_dataset("parameters", data=_json(parameters), dtype=_STR)
+        ins = e.create_group("instrument")
+        ins.attrs["NX_class"] = "NXinstrument"
+        for role, names in self.readbacks.items():
+            g = ins.create_group(role)
+            g.attrs["NX_class"] = "NXcollection"
+            for name, unit in names.items():
+                d = g.create_dataset(name, (0,), maxshape=(None,), chunks=(256,), dtype="f8",
+                                     fillvalue=np.nan)
+                d.attrs["units"] = unit
+        s = e.create_group("sample")
+        s.attrs["NX_class"] = "NXsample"
+        s.create_dataset("name", data=str(sample.get("name", "")), dtype=_STR)
+        s.create_dataset("truth", data=_json(sample.get("truth", {})), dtype=_STR)
+        s["truth"].attrs["description"] = "virtual-sample truth for simulated runs ({} at the setup)"
+        for sname, st in self.streams.items():
+            g = e.create_group(sname)
+            g.attrs["NX_class"] = "NXdata"
+            g.attrs["signal"] = st.signal
+            if st.long_name:
+                g.attrs["title"] = st.long_name
+            sig = st.field(st.signal)
+            axes = list(st.axes) if st.axes else ["."] * (1 + len(sig.shape))
+            g.attrs["axes"] = np.array(axes, dtype=h5py.string_dtype("utf-8"))
+            for fl in st.fields:
+                chunk = (1, *fl.shape) if fl.shape else (256,)
+                d = g.create_dataset(fl.name, (0, *fl.shape), maxshape=(None, *fl.shape), chunks=chunk,
+                                     dtype=fl.dtype, fillvalue=fl.fill)
+                if fl.units:
+                    d.attrs["units"] = fl.units
+                if fl.long_name:
+                    d.attrs["long_name"] = fl.long_name
+                if len(fl.shape) == 1 and fl.name == st.signal:
+                    d.attrs["interpretation"] = "spectrum"
+            for name, (vals, unit) in st.static.items():
+                d = g.create_dataset(name, data=np.asarray(vals))
+                if unit:
+                    d.attrs["units"] = unit
+            for pos, a in enumerate(axes):
+                if a == ".":
+                    continue
+                if a in st.static:
+                    g.attrs[f"{a}_indices"] = pos
+                else:
+                    fl = st.field(a)
+                    g.attrs[f"{a}_indices"] = 0 if not fl.shape else [0, pos]
+            if st.sidecar:
+                d = g.create_dataset("sidecar", (0,), maxshape=(None,), chunks=(256,), dtype=_STR)
+                d.attrs["description"] = "Photon-HDF5 file with this point's raw time tags (relative path)"
+        sc = e.create_group("scan")
+        sc.attrs["NX_class"] = "NXcollection"
+        for name, dt, unit in (("point_id", "i8", ""), ("timestamp", "f8", "s"), ("completed", "u1", "")):
+            d = sc.create_dataset(name, (0,), maxshape=(None,), chunks=(1024,), dtype=dt)
+            if unit:
+                d.attrs["units"] = unit
+        sc["timestamp"].attrs["description"] = "lab time (POSIX s) when the point was completed"
+        sc.create_dataset("resumed_at", (0,), maxshape=(None,), chunks=(16,), dtype="i8")
+        sc["resumed_at"].attrs["description"] = "point index at which a resumed run continued"
+        p = e.create_group("provenance")
+        p.attrs["NX_class"] = "NXnote"
+        p.create_dataset("config", data=_json(config), dtype=_STR)
+        p.create_dataset("software", data=_json(software_versions()), dtype=_STR)
+        p.create_dataset("host", data=platform.node(), dtype=_STR)
+        for name in ("event_log", "suspensions"):
+            p.create_dataset(name, (0,), maxshape=(None,), chunks=(64,), dtype=_STR)
+        p.create_dataset("backstop", data=np.bytes_(" " * 4096), dtype="S4096")
+
+    # ------------------------------------------------------------------ per point
+    def append(self, streams: Mapping[str, Mapping[str, Any]],
+               readbacks: Mapping[str, Mapping[str, float]] | None = None, *,
+               point_id: int | None = None, timestamp: float | None = None,
+               sidecars: Mapping[str, str] | None = None) -> int:
+        """Write one point. ``streams[stream][field] = value``; missing fields/streams are filled
+        (NaN or 0). Returns the point index. The point counts only once ``completed`` is written."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("run file is closed")
+            for sname in streams:
+                if sname not in self.streams:
+                    raise KeyError(f"stream {sname!r} was not declared (declared: {list(self.streams)})")
+            i = self.n
+            e = self._f["entry"]
+            for sname, st in self.streams.items():
+                vals = streams.get(sname, {})
+                g = e[sname]
+                for key in vals:
+                    if key not in g or key in st.static:
+                        raise KeyError(f"stream {sname!r} has no per-point field {key!r}")
+                for fl in st.fields:
+                    d = g[fl.name]
+                    d.resize(i + 1, axis=0)
+                    if fl.name in vals:
+                        v = np.asarray(vals[fl.name])
+                        if v.shape != fl.shape:
+                            raise ValueError(f"{sname}/{fl.name}: got shape {v.shape}, declared {fl.shape}")
+                        d[i] = v
+                if st.sidecar:
+                    d = g["sidecar"]
+                    d.resize(i + 1, axis=0)
+                    d[i] = (sidecars or {}).get(sname, "")
+            ins = e["instrument"]
+            for role, names in self.readbacks.items():
+                rv = (readbacks or {}).get(role, {})
+                for name in names:
+                    d = ins[role][name]
+                    d.resize(i + 1, axis=0)
+                    if name in rv:
+                        d[i] = float(rv[name])
+            self._f.flush()
+            sc = e["scan"]
+            for name, val in (("point_id", i if point_id is None else point_id),
+                              ("timestamp", time.time() if timestamp is None else timestamp)):
+                sc[name].resize(i + 1, axis=0)
+                sc[name][i] = val
+            sc["completed"].resize(i + 1, axis=0)
+            sc["completed"][i] = 1
+            self._f.flush()
+            self.n = i + 1
+            return i
+
+    def log_event(self, kind: str, message: str, *, t: float | None = None, **data: Any) -> None:
+        rec = {"t": time.time() if t is None else t, "kind": kind, "message": message, **data}
+        self._append_str("event_log", _json(rec))
+
+    def log_suspension(self, record: Mapping[str, Any]) -> None:
+        self._append_str("suspensions", _json(record))
+
+    def mark_resumed(self, at_point: int, note: str) -> None:
+        with self._lock:
+            d = self._f["entry/scan/resumed_at"]
+            d.resize(d.shape[0] + 1, axis=0)
+            d[-1] = at_point
+            self._f.flush()
+        self.log_event("resume", note, point=at_point)
+
+    def _append_str(self, name: str, s: str) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            d = self._f["entry/provenance"][name]
+            d.resize(d.shape[0] + 1, axis=0)
+            d[-1] = s
+            self._f.flush()
+
+    # ------------------------------------------------------------------ end
+    def finish(self, exit_status: str, *, end_time: float | None = None,
+               backstop: Mapping[str, Any] | None = None) -> None:
+        if exit_status not in EXIT_STATUSES[1:]:
+            raise ValueError(f"exit_status {exit_status!r} not in {EXIT_STATUSES[1:]}")
+        with self._lock:
+            if self._closed:
+                return
+            e = self._f["entry"]
+            e["exit_status"][()] = np.bytes_(exit_status)
+            e["end_time"][()] = np.bytes_(_iso(time.time() if end_time is None else end_time))
+            if backstop is not None:
+                b = _json(backstop).encode()
+                if len(b) > 4096:
+                    b = b[:4093] + b"..."
+                e["provenance/backstop"][()] = np.bytes_(b)
+            self._f.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._f.close()
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def post_run_update(path: str | os.PathLike, *, analysis: Mapping[str, Any] | None = None,
+                    sidecar_links: bool = True) -> None:
+    """After the writer closed: add ``/entry/analysis`` (JSON summary) and external links to the
+    per-point sidecar files (objects cannot be added under SWMR, so this happens here)."""
+    with h5py.File(path, "a", libver="latest") as f:
+        e = f["entry"]
+        if analysis is not None:
+            if "analysis" in e:
+                del e["analysis"]
+            g = e.create_group("analysis")
+            g.attrs["NX_class"] = "NXcollection"
+            g.create_dataset("summary", data=_json(analysis), dtype=_STR)
+            for k, v in analysis.items():
+                if isinstance(v, (int, float, str, bool, np.number)) and not isinstance(v, bool):
+                    g.create_dataset(k, data=v)
+        if sidecar_links:
+            for name, g in e.items():
+                if isinstance(g, h5py.Group) and g.attrs.get("NX_class") == "NXdata" and "sidecar" in g:
+                    n = int(np.sum(e["scan/completed"][()] == 1))
+                    links = g.require_group("raw")
+                    links.attrs["NX_class"] = "NXcollection"
+                    for i, s in enumerate(g["sidecar"][:n]):
+                        s = s.decode() if isinstance(s, bytes) else s
+                        key = f"point_{i:06d}"
+                        if s and key not in links:
+                            links[key] = h5py.ExternalLink(s, "/")
+
+
+# ====================================================================== reading
+def _s(v: Any) -> str:
+    if isinstance(v, np.ndarray):
+        v = v[()]
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace").strip()
+    return str(v).strip()
+
+
+@dataclass
+class RunData:
+    """Completed points of a run file (also of one still being written)."""
+
+    path: Path
+    run_uid: str
+    procedure: str
+    parameters: dict[str, Any]
+    exit_status: str
+    start_time: str
+    end_time: str
+    n_points: int
+    streams: dict[str, dict[str, np.ndarray]]
+    static_axes: dict[str, dict[str, np.ndarray]]
+    units: dict[str, dict[str, str]]
+    readbacks: dict[str, dict[str, np.ndarray]]
+    point_id: np.ndarray
+    timestamp: np.ndarray
+    sample_name: str
+    truth: dict[str, Any]
+    config: dict[str, Any]
+    software: dict[str, Any]
+    events: list[dict[str, Any]]
+    suspensions: list[dict[str, Any]]
+    resumed_at: list[int]
+    backstop: dict[str, Any]
+    analysis: dict[str, Any] | None
+    sidecars: dict[str, list[str]]
+    default_stream: str
+
+    @property
+    def finished(self) -> bool:
+        return self.exit_status != "running"
+
+    def stream(self, name: str) -> dict[str, np.ndarray]:
+        try:
+            return self.streams[name]
+        except KeyError:
+            raise KeyError(f"{self.path}: no stream {name!r} (streams: {list(self.streams)})") from None
+
+
+def open_run(path: str | os.PathLike) -> RunData:
+    """Read a run file: only points marked completed are returned. Works on finished files, on
+    files another process is writing (SWMR), and on files whose writer was killed."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no run file at {path}")
+    try:
+        f = h5py.File(path, "r", libver="latest", swmr=True)
+    except OSError as exc:
+        raise OSError(f"{path} is not a readable HDF5 run file: {exc}") from exc
+    with f:
+        if "entry" not in f or "scan" not in f["entry"]:
+            raise ValueError(f"{path} is not an sflab run file (no /entry/scan)")
+        e = f["entry"]
+        for ds in ("scan/completed", "scan/point_id", "scan/timestamp"):
+            e[ds].refresh()
+        completed = e["scan/completed"][()]
+        # trust the leading run of completed points (rows are written in order)
+        bad = np.flatnonzero(completed != 1)
+        n = int(bad[0]) if bad.size else int(completed.shape[0])
+        streams: dict[str, dict[str, np.ndarray]] = {}
+        static: dict[str, dict[str, np.ndarray]] = {}
+        units: dict[str, dict[str, str]] = {}
+        sidecars: dict[str, list[str]] = {}
+        for name, g in e.items():
+            if not (isinstance(g, h5py.Group) and g.attrs.get("NX_class") == "NXdata"):
+                continue
+            streams[name], static[name], units[name] = {}, {}, {}
+            for k, d in g.items():
+                if not isinstance(d, h5py.Dataset):
+                    continue
+                d.refresh()
+                units[name][k] = _s(d.attrs.get("units", ""))
+                if k == "sidecar":
+                    sidecars[name] = [_s(x) for x in d[:n]]
+                elif d.maxshape and d.maxshape[0] is None:
+                    streams[name][k] = d[:n]
+                else:
+                    static[name][k] = d[()]
+        readbacks: dict[str, dict[str, np.ndarray]] = {}
+        for role, g in e["instrument"].items():
+            readbacks[role] = {}
+            for k, d in g.items():
+                d.refresh()
+                readbacks[role][k] = d[:n]
+                units.setdefault(f"instrument/{role}", {})[k] = _s(d.attrs.get("units", ""))
+        prov = e["provenance"]
+        for k in ("event_log", "suspensions"):
+            prov[k].refresh()
+        e["scan/resumed_at"].refresh()
+        e["exit_status"].refresh()
+        e["end_time"].refresh()
+        analysis = None
+        if "analysis" in e and "summary" in e["analysis"]:
+            analysis = json.loads(_s(e["analysis/summary"][()]))
+        backstop_s = _s(prov["backstop"][()])
+        return RunData(
+            path=path,
+            run_uid=_s(e["run_uid"][()]),
+            procedure=_s(e["procedure"][()]),
+            parameters=json.loads(_s(e["parameters"][()])),
+            exit_status=_s(e["exit_status"][()]),
+            start_time=_s(e["start_time"][()]),
+            end_time=_s(e["end_time"][()]),
+            n_points=n,
+            streams=streams,
+            static_axes=static,
+            units=units,
+            readbacks=readbacks,
+            point_id=e["scan/point_id"][:n],
+            timestamp=e["scan/timestamp"][:n],
+            sample_name=_s(e["sample/name"][()]),
+            truth=json.loads(_s(e["sample/truth"][()]) or "{}"),
+            config=json.loads(_s(prov["config"][()]) or "{}"),
+            software=json.loads(_s(prov["software"][()]) or "{}"),
+            events=[json.loads(_s(x)) for x in prov["event_log"][()]],
+            suspensions=[json.loads(_s(x)) for x in prov["suspensions"][()]],
+            resumed_at=[int(x) for x in e["scan/resumed_at"][()]],
+            backstop=json.loads(backstop_s) if backstop_s else {},
+            analysis=analysis,
+            sidecars=sidecars,
+            default_stream=_s(e.attrs.get("default", "")),
+        )
+
+
+def copy_completed(src: RunData, writer: RunWriter, streams: Iterable[Stream]) -> int:
+    """Append every completed point of ``src`` to ``writer`` (used by resume and repair)."""
+    decl = {s.name: s for s in streams}
+    for i in range(src.n_points):
+        pts = {name: {k: v[i] for k, v in src.streams.get(name, {}).items() if k in
+                      {f.name for f in st.fields}} for name, st in decl.items()}
+        rb = {role: {k: v[i] for k, v in d.items()} for role, d in src.readbacks.items()}
+        side = {name: src.sidecars[name][i] for name in src.sidecars if i < len(src.sidecars[name])}
+        writer.append(pts, rb, point_id=int(src.point_id[i]), timestamp=float(src.timestamp[i]),
+                      sidecars=side)
+    return src.n_points
+
+
+def streams_of(path: str | os.PathLike) -> tuple[list[Stream], dict[str, dict[str, str]], str]:
+    """Recover the stream declarations, readback names/units and default stream from a file."""
+    out: list[Stream] = []
+    with h5py.File(path, "r", libver="latest", swmr=True) as f:
+        e = f["entry"]
+        for name, g in e.items():
+            if not (isinstance(g, h5py.Group) and g.attrs.get("NX_class") == "NXdata"):
+                continue
+            fields, static = [], {}
+            for k, d in g.items():
+                if not isinstance(d, h5py.Dataset) or k == "sidecar":
+                    continue
+                u = _s(d.attrs.get("units", ""))
+                if d.maxshape and d.maxshape[0] is None:
+                    fields.append(Field(k, tuple(d.shape[1:]), d.dtype.str, u, _s(d.attrs.get("long_name", ""))))
+                else:
+                    static[k] = (d[()], u)
+            axes = tuple(_s(a) for a in g.attrs.get("axes", []))
+            out.append(Stream(name, tuple(fields), _s(g.attrs["signal"]), axes, static, "sidecar" in g,
+                              _s(g.attrs.get("title", ""))))
+        rb = {role: {k: _s(d.attrs.get("units", "")) for k, d in g.items()} for role, g in e["instrument"].items()}
+        default = _s(e.attrs.get("default", ""))
+    return out, rb, default
+
+
+def repair(path: str | os.PathLike, *, keep_original: bool = True) -> Path:
+    """Turn a file whose writer died into a clean, closed file with its completed points.
+
+    The original is kept next to it as ``<name>.interrupted.h5`` (nothing recorded is lost);
+    returns the path of the clean file (the original path)."""
+    path = Path(path)
+    src = open_run(path)
+    streams, rb, default = streams_of(path)
+    backup = _backup_name(path)
+    shutil.move(path, backup)
+    w = RunWriter(path, procedure=src.procedure, parameters=src.parameters, streams=streams, readbacks=rb,
+                  config=src.config, sample={"name": src.sample_name, "truth": src.truth}, run_uid=src.run_uid,
+                  default_stream=default or None, swmr=False)
+    try:
+        copy_completed(src, w, streams)
+        for ev in src.events:
+            w.log_event(ev.get("kind", "event"), ev.get("message", ""),
+                        **{k: v for k, v in ev.items() if k not in ("kind", "message")})
+        for s in src.suspensions:
+            w.log_suspension(s)
+        w.log_event("repair", f"rebuilt from {backup.name}: {src.n_points} completed points copied")
+        status = src.exit_status if src.exit_status != "running" else "interrupted"
+        w.finish(status, backstop=src.backstop or None)
+    finally:
+        w.close()
+    if not keep_original:
+        backup.unlink()
+    return path
+
+
+def _backup_name(path: Path) -> Path:
+    cand = path.with_name(path.stem + ".interrupted.h5")
+    k = 1
+    while cand.exists():
+        k += 1
+        cand = path.with_name(f"{path.stem}.interrupted-{k}.h5")
+    return cand
