@@ -115,7 +115,7 @@ class FakeCryostat(_Fake, TemperatureController):
 
     def set_temperature(self, kelvin: float, *, ramp_K_per_min: float | None = None) -> None:
         self._cmd("set_temperature", kelvin)
-        self.world.T  # advance the model to now before changing it
+        _ = self.world.T  # advance the model to now before changing it
         self.world.setpoint = kelvin
         self.world.heater_range = 3
 
@@ -134,7 +134,7 @@ class FakeCryostat(_Fake, TemperatureController):
 
     def make_safe(self) -> None:
         self._cmd("heater_range", self.safe_heater_range)
-        self.world.T
+        _ = self.world.T
         self.world.heater_range = self.safe_heater_range
 
     def readback(self) -> dict[str, float]:

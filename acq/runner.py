@@ -67,7 +67,7 @@ class ValidationError(ValueError):
         super().__init__("\n".join(self.errors))
 
 
-class RunState(str, enum.Enum):
+class RunState(enum.StrEnum):
     IDLE = "idle"
     VALIDATING = "validating"
     CONNECTING = "connecting"
@@ -438,8 +438,8 @@ class Runner:
             n = src.n_points
             self.index = n
             self.procedure.resume_from = n
-            dose = " Points 0..%d were taken under X-ray dose and are not re-taken." % (n - 1) \
-                if self.procedure.XRAY and n else ""
+            dose = (f" Points 0..{n - 1} were taken under X-ray dose and are not re-taken."
+                    if self.procedure.XRAY and n else "")
             self.writer.mark_resumed(n, f"resumed after '{src.exit_status}' at the first incomplete point {n} "
                                         f"({n} completed points copied from {backup.name}, kept unchanged).{dose}")
         else:

@@ -389,7 +389,7 @@ def post_run_update(path: str | os.PathLike, *, analysis: Mapping[str, Any] | No
                 if isinstance(v, (int, float, str, bool, np.number)) and not isinstance(v, bool):
                     g.create_dataset(k, data=v)
         if sidecar_links:
-            for name, g in e.items():
+            for _name, g in e.items():
                 if isinstance(g, h5py.Group) and g.attrs.get("NX_class") == "NXdata" and "sidecar" in g:
                     n = int(np.sum(e["scan/completed"][()] == 1))
                     links = g.require_group("raw")
