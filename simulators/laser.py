@@ -1,0 +1,154 @@
+"""Pulsed 3.06 eV laser, continuous ND wheel on a rotation stage, and the power meter's view of it.
+
+* Laser: free-running, ``photon_eV`` (3.06 eV = 405 nm), ``rep_rate_Hz`` (76 MHz oscillator or
+  15 kHz amplifier), average power ``power_W`` before the wheel; ``blocked`` models a beam block.
+* ND wheel (Thorlabs NDC-50C-4-like): optical density rises linearly with the wheel angle from
+  ``od_min`` at 0° to ``od_max`` at ``od_span_deg`` (270°) and stays at ``od_max`` beyond; the real
+  coating is not flat, modelled by a small ripple ``od_ripple`` — which is why the driver needs a
+  measured calibration table rather than the nominal line.
+* Rotation stage (Newport CONEX-style): moves at ``stage_speed_deg_s``, has to be homed after power
+  up (NOT REFERENCED), software limits ``[min_deg, max_deg]``.
+* Power meter (Thorlabs PM100D + S120C-like photodiode sensor) at a sample-equivalent plane:
+  reading = transmitted power × responsivity(405 nm)/responsivity(λ set) + dark offset − zero,
+  with relative noise ``pm_rel_noise`` reduced by averaging (√n), over-range above ``pm_range_W``.
+* Fluence on the sample = P / f_rep / spot area (``spot_area_cm2``, default a 100 µm disk).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LaserModel", "CONEX_STATES"]
+
+CONEX_STATES = {"NOT_REFERENCED": "0A", "HOMING": "1E", "MOVING": "28", "READY_FROM_HOMING": "32",
+                "READY_FROM_MOVING": "33", "DISABLE": "3C"}
+
+
+class LaserModel:
+    """Laser + ND wheel stage + power meter state. The World serialises access."""
+
+    def __init__(self, *, photon_eV: float = 3.06, rep_rate_Hz: float = 76e6, power_W: float = 0.05,
+                 spot_area_cm2: float = math.pi * 0.005 ** 2, od_min: float = 0.04, od_max: float = 4.0,
+                 od_span_deg: float = 270.0, od_ripple: float = 0.03, stage_speed_deg_s: float = 20.0,
+                 min_deg: float = 0.0, max_deg: float = 350.0, pm_rel_noise: float = 0.005,
+                 pm_dark_W: float = 5e-8, pm_range_W: float = 0.2, seed: int = 0, t0: float = 0.0) -> None:
+        self.photon_eV = photon_eV
+        self.rep_rate_Hz = rep_rate_Hz
+        self.power_W = power_W
+        self.spot_area_cm2 = spot_area_cm2
+        self.od_min, self.od_max, self.od_span_deg, self.od_ripple = od_min, od_max, od_span_deg, od_ripple
+        self.stage_speed_deg_s = stage_speed_deg_s
+        self.min_deg, self.max_deg = min_deg, max_deg
+        self.blocked = False
+        # stage
+        self.t = t0
+        self.angle = 0.0
+        self.target = 0.0
+        self.referenced = False
+        self.homing = False
+        self.moving = False
+        self.last_ready = "READY_FROM_HOMING"
+        self.error_code = "@"
+        # power meter
+        self.pm_rel_noise = pm_rel_noise
+        self.pm_dark_W = pm_dark_W
+        self.pm_range_W = pm_range_W
+        self.pm_wavelength_nm = 405.0
+        self.pm_averaging = 1
+        self.pm_zero_W = 0.0
+        self._rng = random.Random(f"laser/{seed}")
+
+    @property
+    def wavelength_nm(self) -> float:
+        return 1239.84 / self.photon_eV
+
+    # -- ND wheel --------------------------------------------------------------------------
+    def optical_density(self, angle: float) -> float:
+        a = min(max(angle, 0.0), self.od_span_deg)
+        od = self.od_min + (self.od_max - self.od_min) * a / self.od_span_deg
+        return od + self.od_ripple * math.sin(2 * math.pi * a / 90.0)
+
+    def transmission(self, angle: float | None = None) -> float:
+        return 10.0 ** (-self.optical_density(self.angle if angle is None else angle))
+
+    def transmitted_power(self) -> float:
+        return 0.0 if self.blocked else self.power_W * self.transmission()
+
+    def fluence_uJcm2(self) -> float:
+        """Pulse fluence on the sample, µJ/cm² = P / f_rep / area."""
+        return self.transmitted_power() / self.rep_rate_Hz / self.spot_area_cm2 * 1e6
+
+    # -- stage -------------------------------------------------------------------------------
+    def state_code(self) -> str:
+        if self.homing:
+            return CONEX_STATES["HOMING"]
+        if self.moving:
+            return CONEX_STATES["MOVING"]
+        if not self.referenced:
+            return CONEX_STATES["NOT_REFERENCED"]
+        return CONEX_STATES[self.last_ready]
+
+    def home(self, t: float) -> None:
+        self.advance_to(t)
+        self.homing = True
+        self.moving = False
+        self.target = 0.0
+
+    def move_to(self, angle: float, t: float) -> None:
+        self.advance_to(t)
+        self.target = angle
+        self.moving = True
+
+    def stop(self, t: float) -> None:
+        self.advance_to(t)
+        self.target = self.angle
+        self.moving = self.homing = False
+
+    def advance_to(self, t: float) -> None:
+        if t <= self.t:
+            return
+        dt = t - self.t
+        self.t = t
+        if self.homing or self.moving:
+            step = self.stage_speed_deg_s * dt
+            if abs(self.target - self.angle) <= step:
+                self.angle = self.target
+                if self.homing:
+                    self.referenced = True
+                    self.last_ready = "READY_FROM_HOMING"
+                else:
+                    self.last_ready = "READY_FROM_MOVING"
+                self.homing = self.moving = False
+            else:
+                self.angle += math.copysign(step, self.target - self.angle)
+
+    # -- power meter -----------------------------------------------------------------------------
+    @staticmethod
+    def responsivity(nm: float) -> float:
+        """Relative responsivity of a Si photodiode (A/W, roughly ∝ λ between 400 and 950 nm)."""
+        return max(nm, 1.0) / 1000.0 * 0.62
+
+    def pm_reading(self) -> float:
+        """One power-meter reading in W (what ``MEAS:POW?`` answers)."""
+        p_true = self.transmitted_power()
+        corr = self.responsivity(self.wavelength_nm) / self.responsivity(self.pm_wavelength_nm)
+        sigma = self.pm_rel_noise * p_true / math.sqrt(self.pm_averaging) + 2e-9
+        p = p_true * corr + self.pm_dark_W - self.pm_zero_W + self._rng.gauss(0.0, sigma)
+        if p > self.pm_range_W:
+            return 9.9e37
+        return p
+
+    def pm_zero(self) -> None:
+        """Dark zeroing (with the beam blocked in the real procedure): stores the dark offset."""
+        self.pm_zero_W = self.pm_dark_W
+
+    def state(self) -> dict:
+        return {"angle": self.angle, "target": self.target, "referenced": self.referenced,
+                "moving": self.moving or self.homing, "transmission": self.transmission(),
+                "power_W": self.power_W, "transmitted_W": self.transmitted_power(),
+                "rep_rate_Hz": self.rep_rate_Hz, "fluence_uJcm2": self.fluence_uJcm2(),
+                "pm_wavelength_nm": self.pm_wavelength_nm, "pm_averaging": self.pm_averaging}

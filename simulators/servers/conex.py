@@ -1,0 +1,133 @@
+"""Newport CONEX-AGP/CC rotation stage (carrying the continuous ND wheel) on TCP (default port 7778).
+
+Protocol (CONEX-CC / CONEX-AGP controller manuals, "Command set"; instruments.md §5.3):
+``<addr><CC>[<value>|?]`` CR LF, controller address 1 (``1`` or ``01``). Queries answer
+``<addr><CC><value>`` CR LF; set commands answer **nothing**. A bad command is not answered
+either: the controller stores an error code that ``TE`` returns (and clears), ``TB`` explains.
+Error codes used here: ``@`` none, ``A`` unknown command, ``B`` wrong address, ``C`` parameter
+missing or out of range, ``G`` displacement out of limits, ``H`` not allowed in NOT REFERENCED,
+``K`` not allowed in READY, ``L`` not allowed in HOMING, ``M`` not allowed in MOVING, ``V`` error
+during command execution.
+
+Implemented: ``ID? VE? TP TH? PA[?] PR OR ST RS TS TE TB SL? SR? VA?``. ``TS`` answers 4 hex digits
+of positioner errors (0000) and 2 of controller state (0A not referenced, 1E homing, 28 moving,
+32/33 ready). The stage moves at the model's speed in lab time.
+
+Request fault ``instrument_error``: a set command is not executed and ``TE`` reports ``V``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .base import ProtocolServer, split_lines
+
+__all__ = ["ConexServer", "ERROR_TEXT"]
+
+ERROR_TEXT = {"@": "No error", "A": "Unknown message code or floating point controller address",
+              "B": "Controller address not correct", "C": "Parameter missing or out of range",
+              "G": "Displacement out of limits", "H": "Command not allowed in NOT REFERENCED state",
+              "K": "Command not allowed in READY state", "L": "Command not allowed in HOMING state",
+              "M": "Command not allowed in MOVING state", "V": "Error during command execution"}
+
+_CMD = re.compile(r"^(\d{1,2})([A-Za-z]{2})(.*)$")
+
+
+class ConexServer(ProtocolServer):
+    ROLE = "attenuator"
+    NAME = "Newport CONEX-AGP"
+    DEFAULT_PORT = 7778
+
+    def split(self, buf: bytearray) -> list[bytes]:
+        return split_lines(buf, b"\n")
+
+    def garbage(self, msg: bytes) -> bytes | None:
+        return (self.junk() + "\r\n").encode()
+
+    def instrument_error(self, msg: bytes, session: dict[str, Any], t: float) -> bytes | None:
+        m = _CMD.match(msg.decode("latin-1"))
+        if m and not m.group(3).endswith("?"):
+            self.world.laser.error_code = "V"
+            return None
+        return self.handle(msg, session, t)
+
+    def handle(self, msg: bytes, session: dict[str, Any], t: float) -> bytes | None:
+        las = self.world.laser
+        m = _CMD.match(msg.decode("latin-1").strip())
+        if not m:
+            las.error_code = "A"
+            return None
+        addr, cc, arg = m.groups()
+        cc = cc.upper()
+        if int(addr) != 1:
+            las.error_code = "B"
+            return None
+        a = str(int(addr))
+
+        def reply(v: str) -> bytes:
+            return f"{a}{cc}{v}\r\n".encode()
+
+        query = arg == "?"
+        if cc == "TE" and query:
+            code, las.error_code = las.error_code, "@"
+            return reply(code)
+        if cc == "TB":
+            code = las.error_code if query else (arg or "@")
+            return reply(f"{code} {ERROR_TEXT.get(code, 'Unknown error')}")
+        if cc == "ID" and query:
+            return reply("CONEX-AGP-PR100P_SIM")
+        if cc == "VE" and query:
+            return reply(" CONEX-AGP 1.0.4 (SIM)")
+        if cc == "TP" and query:
+            return reply(f"{las.angle:.5f}")
+        if cc in ("TH", "PA") and query:
+            return reply(f"{las.target:.5f}")
+        if cc == "TS" and query:
+            return reply("0000" + las.state_code())
+        if cc == "SL" and query:
+            return reply(f"{las.min_deg:g}")
+        if cc == "SR" and query:
+            return reply(f"{las.max_deg:g}")
+        if cc == "VA" and query:
+            return reply(f"{las.stage_speed_deg_s:g}")
+        if query:
+            las.error_code = "A"
+            return None
+        state = las.state_code()
+        if cc in ("PA", "PR"):
+            try:
+                v = float(arg)
+            except ValueError:
+                las.error_code = "C"
+                return None
+            if state == "0A":
+                las.error_code = "H"
+                return None
+            if state == "1E":
+                las.error_code = "L"
+                return None
+            target = v if cc == "PA" else las.target + v
+            if not las.min_deg <= target <= las.max_deg:
+                las.error_code = "G" if cc == "PR" else "C"
+                return None
+            las.move_to(target, t)
+            return None
+        if cc == "OR" and not arg:
+            if state in ("32", "33"):
+                las.error_code = "K"
+                return None
+            if state == "28":
+                las.error_code = "M"
+                return None
+            las.home(t)
+            return None
+        if cc == "ST" and not arg:
+            las.stop(t)
+            return None
+        if cc == "RS" and not arg:
+            las.stop(t)
+            las.referenced = False
+            return None
+        las.error_code = "A"
+        return None

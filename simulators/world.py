@@ -1,0 +1,174 @@
+"""The simulated lab: one :class:`World` holds every piece of lab state on one shared clock.
+
+``World(clock, sample=None, faults=None, seed=0, **options)``
+
+* ``clock``: any object with ``now() / monotonic() / sleep(s) / call_every(interval, fn, name=)``
+  (``acq.clock.SimClock`` in sflab; this package never imports ``acq``).
+* ``sample``: a ``simulators.sample.Sample``, a preset name (loaded lazily through
+  ``Sample.preset(name, seed=seed)``) or None.
+* ``faults``: a :class:`~simulators.faults.Faults`, its text form (``"timeout=0.01,arc=0.001/s"``),
+  a dict, or None.
+* options (all optional):
+
+  ``cryostat`` ("he" | "ln2"), ``T0_K`` (start temperature; default: base),
+  ``cryostat_<arg>`` for any :class:`~simulators.cryostat.CryostatModel` keyword,
+  ``xray_watchdog_s``, ``xray_<arg>`` for any :class:`~simulators.xray_tube.XRayTubeModel`
+  keyword, ``laser_<arg>`` for any :class:`~simulators.laser.LaserModel` keyword,
+  ``spot_diameter_um`` (sets the laser spot area), ``tick_s`` (period of the background
+  advance that lets the watchdog and interlock act while nobody talks; 0 = off; default 1 s).
+
+The models are advanced lazily: :meth:`advance` brings them to ``clock.monotonic()`` (protocol
+servers call it on every message), so the lab behaves the same at any clock speed, AFAP included.
+State faults (arc, interlock opening, temperature excursion, count-rate overload) are applied
+at their own lab times on the way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import threading
+from typing import Any
+
+from .cryostat import CryostatModel
+from .faults import Faults
+from .laser import LaserModel
+from .xray_tube import XRayTubeModel
+
+log = logging.getLogger(__name__)
+
+__all__ = ["World"]
+
+
+def _kwargs_of(cls: type) -> set[str]:
+    return {p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "t0", "seed")}
+
+
+class World:
+    """One simulated lab (see module docstring). All public methods are thread-safe."""
+
+    def __init__(self, clock: Any, sample: Any = None, faults: Any = None, seed: int = 0,
+                 **options: Any) -> None:
+        self.clock = clock
+        self.seed = seed
+        self.rng_seed = seed
+        self.lock = threading.RLock()
+        self.faults = faults if isinstance(faults, Faults) else Faults(faults, seed=seed)
+        self._sample = sample
+        self.options = dict(options)
+        t0 = clock.monotonic()
+        self.t = t0
+
+        cryo_kw: dict[str, Any] = {}
+        tube_kw: dict[str, Any] = {}
+        laser_kw: dict[str, Any] = {}
+        kind = "he"
+        tick_s = 1.0
+        known = {"cryostat": CryostatModel, "xray": XRayTubeModel, "laser": LaserModel}
+        for key, val in options.items():
+            if key == "cryostat":
+                kind = str(val)
+            elif key == "T0_K":
+                cryo_kw["T0"] = float(val)
+            elif key == "tick_s":
+                tick_s = float(val)
+            elif key == "spot_diameter_um":
+                laser_kw["spot_area_cm2"] = math.pi * (float(val) * 1e-4 / 2) ** 2
+            else:
+                prefix, _, arg = key.partition("_")
+                if prefix in known and arg in _kwargs_of(known[prefix]):
+                    {"cryostat": cryo_kw, "xray": tube_kw, "laser": laser_kw}[prefix][arg] = val
+                else:
+                    allowed = ["cryostat", "T0_K", "tick_s", "spot_diameter_um"] + [
+                        f"{p}_{a}" for p, c in known.items() for a in sorted(_kwargs_of(c))]
+                    raise ValueError(f"World option {key!r} is unknown; allowed: {', '.join(allowed)}")
+        self.cryostat = CryostatModel(kind, t0=t0, seed=seed, **cryo_kw)
+        self.tube = XRayTubeModel(t0=t0, **tube_kw)
+        self.laser = LaserModel(t0=t0, seed=seed, **laser_kw)
+        self._ticker = None
+        if tick_s > 0:
+            self._ticker = clock.call_every(tick_s, self.advance, name="world-tick")
+
+    # -- sample --------------------------------------------------------------------------
+    @property
+    def sample(self) -> Any:
+        if isinstance(self._sample, str):
+            from .sample import Sample  # lazily: written in parallel, optional for lab dynamics
+
+            self._sample = Sample.preset(self._sample, seed=self.seed)
+        return self._sample
+
+    @sample.setter
+    def sample(self, value: Any) -> None:
+        self._sample = value
+
+    # -- time ----------------------------------------------------------------------------
+    def now(self) -> float:
+        """Lab time (``clock.monotonic()``) — the time base of every model."""
+        return self.clock.monotonic()
+
+    def advance(self) -> float:
+        """Bring every model to the clock's present lab time, applying state faults at their own
+        times on the way. Returns that time."""
+        with self.lock:
+            t = self.clock.monotonic()
+            if t < self.t:
+                return self.t
+            for ev in self.faults.events_between(self.t, t):
+                self._advance_models(ev.t)
+                self._apply(ev)
+            self._advance_models(t)
+            self.t = t
+            return t
+
+    def _advance_models(self, t: float) -> None:
+        self.cryostat.advance_to(t)
+        self.tube.advance_to(t)
+        self.laser.advance_to(t)
+
+    def _apply(self, ev: Any) -> None:
+        if ev.name == "arc":
+            if self.tube.hv_on:
+                self.tube.trip(ev.t, "ANODE_ARC")
+        elif ev.name == "interlock_open":
+            self.tube.open_interlock(ev.t, ev.duration_s)
+        elif ev.name == "temperature_excursion":
+            self.cryostat.heat_pulse(ev.t, ev.duration_s, ev.power_W)
+        # count_rate_overload: only a flag, read through count_rate_overload()
+
+    # -- views ---------------------------------------------------------------------------
+    def count_rate_overload(self) -> bool:
+        """Whether the detectors are being overloaded now (fault ``count_rate_overload``); the
+        detector/time-tagger simulators multiply their rates when this is set."""
+        t = self.advance()
+        return self.faults.active("count_rate_overload", t)
+
+    def conditions(self) -> Any:
+        """What the lab imposes on the sample now, as ``simulators.sample.Conditions``."""
+        from .sample import Conditions  # lazily (see ``sample``)
+
+        return Conditions(**self.conditions_dict())
+
+    def conditions_dict(self) -> dict[str, float]:
+        """The same as :meth:`conditions`, as a plain dict (does not need ``simulators.sample``)."""
+        with self.lock:
+            self.advance()
+            kV, mA = self.tube.xrays_on_sample()
+            return {"T_K": self.cryostat.T_sample, "fluence_uJcm2": self.laser.fluence_uJcm2(),
+                    "rep_rate_Hz": self.laser.rep_rate_Hz, "photon_eV": self.laser.photon_eV,
+                    "xray_kV": kV, "xray_mA": mA}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every model's state, for logs and run-file truth."""
+        with self.lock:
+            t = self.advance()
+            return {"t": t, "cryostat": self.cryostat.state(), "xray": self.tube.state(),
+                    "laser": self.laser.state(), "faults": self.faults.describe(),
+                    "count_rate_overload": self.faults.active("count_rate_overload", t)}
+
+    def stop(self) -> None:
+        """Stop the background tick."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
