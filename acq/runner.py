@@ -89,8 +89,9 @@ class Suspender:
 
 
 def temperature_band(band_K: float, *, settle_s: float = 60.0, poll_s: float = 1.0) -> Suspender:
-    """Trips while |T_sample − setpoint| > band (after the procedure reached its setpoint)."""
-    state = {"armed": False}
+    """Trips while |T_sample − setpoint| > band. Armed once the sample has reached its setpoint;
+    a new setpoint (a deliberate change) disarms it until the sample is within the band again."""
+    state: dict[str, Any] = {"armed": False, "setpoint": None}
 
     def check(lab: Lab) -> str | None:
         cryo = lab.get("cryostat")
@@ -98,12 +99,16 @@ def temperature_band(band_K: float, *, settle_s: float = 60.0, poll_s: float = 1
             return None
         rb = cryo.readback()
         dev = abs(rb["T_sample"] - rb["setpoint"])
+        if rb["setpoint"] != state["setpoint"]:
+            state["setpoint"], state["armed"] = rb["setpoint"], False
         if not state["armed"]:
             if dev <= band_K:
                 state["armed"] = True
             return None
-        return f"T = {rb['T_sample']:.2f} K is {dev:.2f} K from the setpoint {rb['setpoint']:.2f} K " \
-               f"(band ±{band_K} K)" if dev > band_K else None
+        if dev > band_K:
+            return (f"T = {rb['T_sample']:.2f} K is {dev:.2f} K from the setpoint {rb['setpoint']:.2f} K "
+                    f"(band ±{band_K} K)")
+        return None
 
     return Suspender("temperature_band", check, settle_s, poll_s)
 
