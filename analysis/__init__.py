@@ -1,0 +1,13 @@
+"""Built-in SF analysis: pure functions on arrays returning frozen dataclasses.
+
+Modules: :mod:`analysis.spectra` (band decomposition, nm ↔ eV), :mod:`analysis.decay` (IRF
+reconvolution fits, ⟨N⟩), :mod:`analysis.g2` (correlators, normalisation, bunching fits),
+:mod:`analysis.series` (power law, onset temperature, lifetime trends), :mod:`analysis.sf` (the SF
+verdict), :mod:`analysis.readers` (PTU, Photon-HDF5), :mod:`analysis.report` (figures and pages;
+imported on demand because it loads matplotlib).
+"""
+
+from . import decay, g2, readers, series, sf, spectra
+from .sf import Evidence, SFVerdict, assess
+
+__all__ = ["decay", "g2", "readers", "series", "sf", "spectra", "Evidence", "SFVerdict", "assess"]

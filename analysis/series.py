@@ -1,0 +1,237 @@
+"""Fluence and temperature series: power-law exponent, SF onset temperature, lifetime trends.
+
+All fits are least squares with iminuit on the quantities and errors given (these are already
+derived numbers — band areas, fractions, lifetimes — whose errors are Gaussian to a good
+approximation).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from iminuit import Minuit
+
+from ._common import ResultMixin, Value
+
+__all__ = ["PowerLawFit", "OnsetFit", "TrendFit", "power_law", "onset_temperature", "lifetime_trend",
+           "lifetime_vs_temperature", "lifetime_vs_fluence", "threshold_test"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PowerLawFit(ResultMixin):
+    """I = A·(f/f_ref)^α.  ``threshold`` summarises a broken-power-law comparison: the change in χ²
+    when the slope may change at one of the interior points (a large drop with a steeper upper
+    segment is the signature of a threshold, e.g. ASE)."""
+
+    exponent: Value
+    prefactor: Value
+    f_ref: float
+    chi2: float
+    dof: int
+    chi2_dof: float
+    n_points: int
+    threshold: dict | None
+    fluence: np.ndarray = field(repr=False)
+    intensity: np.ndarray = field(repr=False)
+    intensity_err: np.ndarray = field(repr=False)
+    _array_fields = ("fluence", "intensity", "intensity_err")
+
+
+@dataclass(frozen=True)
+class OnsetFit(ResultMixin):
+    """Logistic SF weight w(T) = w_max / (1 + exp((T − T_on)/ΔT)); T_on is the half-rise temperature."""
+
+    t_on_K: Value
+    width_K: Value
+    w_max: Value
+    w_min: Value
+    chi2_dof: float
+    rises_on_cooling: bool
+    significance: float
+    T_K: np.ndarray = field(repr=False)
+    sf_fraction: np.ndarray = field(repr=False)
+    sf_fraction_err: np.ndarray = field(repr=False)
+    _array_fields = ("T_K", "sf_fraction", "sf_fraction_err")
+
+
+@dataclass(frozen=True)
+class TrendFit(ResultMixin):
+    """Linear trend of ln τ against x (T in K, or ln f): slope with error, its significance and the
+    direction: "decreasing", "increasing" or "flat" (|slope| < 2σ)."""
+
+    variable: str
+    slope: Value
+    intercept: Value
+    direction: str
+    significance: float
+    chi2_dof: float
+    x: np.ndarray = field(repr=False)
+    tau_ps: np.ndarray = field(repr=False)
+    tau_err_ps: np.ndarray = field(repr=False)
+    _array_fields = ("x", "tau_ps", "tau_err_ps")
+
+
+def _arrays(*a: np.ndarray) -> list[np.ndarray]:
+    out = [np.asarray(x, dtype=float) for x in a]
+    n = out[0].shape
+    if any(x.shape != n for x in out) or len(n) != 1:
+        raise ValueError("inputs must be 1-D arrays of equal length")
+    return out
+
+
+def power_law(fluence: np.ndarray, intensity: np.ndarray, intensity_err: np.ndarray | None = None) -> PowerLawFit:
+    """Fit I = A·(f/f_ref)^α (f_ref = geometric mean fluence, which decorrelates A and α).
+
+    ``intensity_err`` defaults to √I (counts).  Needs ≥ 3 points with positive f and I.
+    """
+    f, y = _arrays(fluence, intensity)
+    e = np.sqrt(np.maximum(y, 1.0)) if intensity_err is None else np.asarray(intensity_err, dtype=float)
+    ok = (f > 0) & (y > 0) & (e > 0)
+    f, y, e = f[ok], y[ok], e[ok]
+    if f.size < 3:
+        raise ValueError("power_law needs at least 3 points with positive fluence and intensity")
+    order = np.argsort(f)
+    f, y, e = f[order], y[order], e[order]
+    fref = float(np.exp(np.mean(np.log(f))))
+    x = f / fref
+    sl, ic = np.polyfit(np.log(x), np.log(y), 1, w=y / e)
+
+    def cost(a: float, alpha: float) -> float:
+        return float(np.sum(((y - a * x**alpha) / e) ** 2))
+
+    m = Minuit(cost, a=float(np.exp(ic)), alpha=float(sl))
+    m.errordef = Minuit.LEAST_SQUARES
+    m.migrad()
+    m.hesse()
+    dof = max(f.size - 2, 1)
+    thr = threshold_test(f, y, e) if f.size >= 5 else None
+    return PowerLawFit(
+        exponent=Value(float(m.values["alpha"]), float(m.errors["alpha"])),
+        prefactor=Value(float(m.values["a"]), float(m.errors["a"])), f_ref=fref, chi2=float(m.fval), dof=dof,
+        chi2_dof=float(m.fval) / dof, n_points=int(f.size), threshold=thr, fluence=f, intensity=y,
+        intensity_err=e)
+
+
+def threshold_test(f: np.ndarray, y: np.ndarray, e: np.ndarray) -> dict:
+    """Broken power law in log space with the break at each interior point; returns the best break,
+    the two slopes and Δχ² relative to a single power law (weighted in log space)."""
+    lx, ly = np.log(f), np.log(y)
+    w = (y / e) ** 2
+
+    def lin(idx: np.ndarray) -> tuple[float, float, float]:
+        a = np.vstack([lx[idx], np.ones(idx.sum())]).T
+        sw = np.sqrt(w[idx])
+        coef, *_ = np.linalg.lstsq(a * sw[:, None], ly[idx] * sw, rcond=None)
+        r = float(np.sum(w[idx] * (ly[idx] - a @ coef) ** 2))
+        return float(coef[0]), float(coef[1]), r
+
+    all_idx = np.ones(f.size, bool)
+    s0, _, chi0 = lin(all_idx)
+    best = {"delta_chi2": 0.0, "break_fluence": None, "slope_below": s0, "slope_above": s0, "single_slope": s0}
+    for k in range(2, f.size - 2):
+        lo = np.arange(f.size) <= k
+        hi = np.arange(f.size) >= k
+        s1, _, c1 = lin(lo)
+        s2, _, c2 = lin(hi)
+        d = chi0 - (c1 + c2)
+        if d > best["delta_chi2"]:
+            best = {"delta_chi2": float(d), "break_fluence": float(f[k]), "slope_below": s1, "slope_above": s2,
+                    "single_slope": s0}
+    return best
+
+
+def onset_temperature(T: np.ndarray, sf_fraction: np.ndarray, sf_fraction_err: np.ndarray | None = None) -> OnsetFit:
+    """SF onset temperature from the SF weight vs T (logistic step, rising on cooling).
+
+    ``sf_fraction_err`` defaults to 0.02 (absolute).  T_on is where the weight reaches half of
+    its low-temperature plateau above the high-temperature floor.  ``rises_on_cooling`` is true when
+    the fitted step w_max − w_min is positive at ≥ 3σ.
+    """
+    t, w = _arrays(T, sf_fraction)
+    e = np.full_like(w, 0.02) if sf_fraction_err is None else np.maximum(np.asarray(sf_fraction_err, float), 1e-4)
+    if t.size < 4:
+        raise ValueError("onset_temperature needs at least 4 temperatures")
+    order = np.argsort(t)
+    t, w, e = t[order], w[order], e[order]
+    span = float(t[-1] - t[0])
+
+    def model(tt: np.ndarray, ton: float, width: float, wmax: float, wmin: float) -> np.ndarray:
+        z = np.clip((tt - ton) / width, -60, 60)
+        return wmin + (wmax - wmin) / (1.0 + np.exp(z))
+
+    def cost(ton: float, width: float, wmax: float, wmin: float) -> float:
+        return float(np.sum(((w - model(t, ton, width, wmax, wmin)) / e) ** 2))
+
+    half = 0.5 * (w.max() + w.min())
+    above = t[w >= half]
+    ton0 = float(above.max()) if above.size else float(np.median(t))
+    best = None
+    for ton_s in (ton0, float(np.median(t))):
+        m = Minuit(cost, ton=ton_s, width=max(span / 10, 1.0), wmax=float(w.max()), wmin=float(w.min()))
+        m.errordef = Minuit.LEAST_SQUARES
+        m.limits["ton"] = (t[0] - 0.5 * span, t[-1] + 0.5 * span)
+        m.limits["width"] = (0.5, span)
+        m.limits["wmax"] = (-0.2, 1.2)
+        m.limits["wmin"] = (-0.2, 1.2)
+        m.migrad()
+        if best is None or m.fval < best.fval:
+            best = m
+    assert best is not None
+    m = best
+    m.hesse()
+    dof = max(t.size - 4, 1)
+    step = float(m.values["wmax"] - m.values["wmin"])
+    cov = np.array(m.covariance)
+    ip, im = m.parameters.index("wmax"), m.parameters.index("wmin")
+    step_err = math.sqrt(max(cov[ip, ip] + cov[im, im] - 2 * cov[ip, im], 0.0))
+    sig = step / step_err if step_err > 0 else math.inf
+    return OnsetFit(
+        t_on_K=Value(float(m.values["ton"]), float(m.errors["ton"])),
+        width_K=Value(float(m.values["width"]), float(m.errors["width"])),
+        w_max=Value(float(m.values["wmax"]), float(m.errors["wmax"])),
+        w_min=Value(float(m.values["wmin"]), float(m.errors["wmin"])),
+        chi2_dof=float(m.fval) / dof, rises_on_cooling=bool(sig >= 3.0), significance=float(sig),
+        T_K=t, sf_fraction=w, sf_fraction_err=e)
+
+
+def lifetime_trend(x: np.ndarray, tau_ps: np.ndarray, tau_err_ps: np.ndarray | None = None, *,
+                   variable: str = "x") -> TrendFit:
+    """Weighted linear fit of ln τ against x; the direction is judged at 2σ."""
+    xx, tau = _arrays(x, tau_ps)
+    te = 0.05 * tau if tau_err_ps is None else np.asarray(tau_err_ps, dtype=float)
+    ok = (tau > 0) & np.isfinite(tau) & (te > 0)
+    xx, tau, te = xx[ok], tau[ok], te[ok]
+    if xx.size < 2:
+        raise ValueError("lifetime_trend needs at least 2 valid points")
+    ly = np.log(tau)
+    le = te / tau
+    wts = 1.0 / le**2
+    a = np.vstack([xx, np.ones_like(xx)]).T
+    cov = np.linalg.inv(a.T @ (a * wts[:, None]))
+    coef = cov @ (a.T @ (ly * wts))
+    res = ly - a @ coef
+    dof = max(xx.size - 2, 1)
+    chi2 = float(np.sum(wts * res**2))
+    scale = max(chi2 / dof, 1.0) if xx.size > 2 else 1.0  # inflate for scatter beyond errors
+    se = math.sqrt(cov[0, 0] * scale)
+    sig = float(coef[0] / se) if se > 0 else math.inf
+    direction = "flat" if abs(sig) < 2 else ("increasing" if coef[0] > 0 else "decreasing")
+    return TrendFit(variable=variable, slope=Value(float(coef[0]), se),
+                    intercept=Value(float(coef[1]), math.sqrt(cov[1, 1] * scale)), direction=direction,
+                    significance=sig, chi2_dof=chi2 / dof, x=xx, tau_ps=tau, tau_err_ps=te)
+
+
+def lifetime_vs_temperature(T: np.ndarray, tau_ps: np.ndarray, tau_err_ps: np.ndarray | None = None) -> TrendFit:
+    """Trend of ln τ vs T (slope in 1/K).  SF: τ_SF shortens on cooling → "increasing" with T."""
+    return lifetime_trend(T, tau_ps, tau_err_ps, variable="T_K")
+
+
+def lifetime_vs_fluence(fluence: np.ndarray, tau_ps: np.ndarray, tau_err_ps: np.ndarray | None = None) -> TrendFit:
+    """Trend of ln τ vs ln f (the slope is the power-law exponent of τ(f)).  SF: "decreasing"."""
+    f = np.asarray(fluence, dtype=float)
+    return lifetime_trend(np.log(f), tau_ps, tau_err_ps, variable="ln_fluence")
