@@ -75,9 +75,10 @@ def check(file: Annotated[Path, typer.Argument(help="a lab configuration (lab.to
             cfg = load_config(file)
         except ConfigError as exc:
             for e in exc.errors:
-                err_console.print(f"[red]{e}[/red]")
+                err_console.print(f"[red]{e}[/red]", soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
-        t = Table(title=f"{file}: valid lab configuration ({cfg.lab['name']})")
+        console.print(f"[green]{file}: valid lab configuration[/green] ({cfg.lab['name']})", soft_wrap=True)
+        t = Table()
         for col in ("role", "backend", "resource", "options"):
             t.add_column(col)
         for r, c in cfg.roles.items():
