@@ -1,0 +1,133 @@
+"""Decay reconvolution fits against truth (histograms of sampled photon arrival times, gen.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from analysis.decay import amplitude_ratio, convolve_exponential, fit_decay, mean_occupancy, shift_irf
+
+from .gen import decay
+
+
+def test_convolution_kernel_against_direct_sum() -> None:
+    rng = np.random.default_rng(0)
+    irf = rng.random(200)
+    irf /= irf.sum()
+    dt, tau = 4.0, 37.0
+    out = convolve_exponential(irf, dt, tau)
+    # independent: each IRF bin is uniform within its bin; integrate exp over each later bin
+    ref = np.zeros_like(irf)
+    fine = 200
+    for j in range(irf.size):
+        u = (j + (np.arange(fine) + 0.5) / fine) * dt  # emission start times inside bin j
+        for i in range(j, irf.size):
+            lo, hi = i * dt, (i + 1) * dt
+            p = np.exp(-np.clip(lo - u, 0, None) / tau) - np.exp(-np.clip(hi - u, 0, None) / tau)
+            ref[i] += irf[j] * p.mean()
+    assert np.allclose(out[:150], ref[:150], rtol=2e-4, atol=1e-9)
+    early = np.zeros(2000)
+    early[3] = 1.0
+    assert convolve_exponential(early, dt, tau).sum() == pytest.approx(1.0, rel=1e-9)
+    s = shift_irf(np.array([0.0, 1.0, 0.0, 0.0]), 0.25)
+    assert np.allclose(s, [0.0, 0.75, 0.25, 0.0])
+
+
+def test_single_exponential_truth() -> None:
+    rng = np.random.default_rng(1)
+    t, n, irf = decay(rng, 50000, [250.0], [1.0], bg=3.0)
+    f = fit_decay(t, n, irf)
+    c = f.components[0]
+    assert abs(c.tau_ps.value - 250) < 4 * c.tau_ps.error
+    assert abs(f.background.value - 3.0) < 4 * f.background.error
+    assert abs(f.shift_ps.value) < 4 * f.shift_ps.error + 0.5
+    assert 0.85 < f.reduced_deviance < 1.15
+    assert f.tau_eff_1e_ps.value == pytest.approx(c.tau_ps.value, rel=1e-6)
+    assert f.tau_eff_harmonic_ps.value == pytest.approx(c.tau_ps.value, rel=1e-6)
+    assert abs(c.photons.value - 50000) < 4 * c.photons.error
+
+
+def test_irf_shift_is_recovered() -> None:
+    rng = np.random.default_rng(2)
+    t, n, _ = decay(rng, 40000, [150.0], [1.0], t0=460.0)
+    _, _, irf = decay(rng, 1, [150.0], [1.0], t0=400.0)  # IRF recorded 60 ps earlier
+    f = fit_decay(t, n, irf)
+    assert abs(f.shift_ps.value - 60.0) < 4 * f.shift_ps.error + 0.5
+    assert abs(f.components[0].tau_ps.value - 150) < 4 * f.components[0].tau_ps.error
+
+
+def test_two_and_three_components() -> None:
+    rng = np.random.default_rng(3)
+    t, n, irf = decay(rng, 200000, [60.0, 500.0], [0.5, 0.5], bg=2.0)
+    f = fit_decay(t, n, irf, n_components=2)
+    for c, tau, w in zip(f.components, [60.0, 500.0], [0.5, 0.5], strict=True):
+        assert abs(c.tau_ps.value - tau) < 4 * c.tau_ps.error
+        assert abs(c.intensity_fraction.value - w) < 4 * c.intensity_fraction.error
+    # τ_eff definitions: harmonic mean (Σ R/τ)^-1 and the 1/e time of Σ a e^{-t/τ}
+    assert f.tau_eff_harmonic_ps.value == pytest.approx(1 / (0.5 / 60 + 0.5 / 500), rel=0.05)
+    a1, a2 = 0.5 / 60, 0.5 / 500
+    t1e = [x for x in np.arange(0, 3000, 0.01) if a1 * math.exp(-x / 60) + a2 * math.exp(-x / 500) <= (a1 + a2) / math.e][0]
+    assert f.tau_eff_1e_ps.value == pytest.approx(t1e, rel=0.05)
+    rng = np.random.default_rng(4)
+    t, n, irf = decay(rng, 400000, [30.0, 200.0, 1500.0], [0.3, 0.3, 0.4], bg=1.0, n_bins=2048, irf_sigma=10)
+    f3 = fit_decay(t, n, irf, n_components=3)
+    for c, tau in zip(f3.components, [30.0, 200.0, 1500.0], strict=True):
+        assert abs(c.tau_ps.value - tau) < 5 * c.tau_ps.error
+    assert 0.85 < f3.reduced_deviance < 1.15
+
+
+def test_sf_model_delayed_rise() -> None:
+    rng = np.random.default_rng(5)
+    t, n, irf = decay(rng, 200000, [40.0, 300.0], [0.6, 0.4], rise=8.0, irf_sigma=6.0, dt=2.0, n_bins=1024)
+    f = fit_decay(t, n, irf, model="sf", n_components=2)
+    sfc = f.components[0]
+    assert sfc.tau_rise_ps is not None
+    assert abs(f.tau_rise_ps.value - 8.0) < 4 * f.tau_rise_ps.error  # type: ignore[union-attr]
+    assert abs(sfc.tau_ps.value - 40.0) < 4 * sfc.tau_ps.error
+    assert abs(f.components[1].tau_ps.value - 300.0) < 4 * f.components[1].tau_ps.error
+    expected_delay = 40 * 8 * math.log(40 / 8) / 32
+    assert abs(f.peak_delay_ps.value - expected_delay) < 4 * f.peak_delay_ps.error  # type: ignore[union-attr]
+    # without a rise the rise time is compatible with zero
+    t, n, irf = decay(rng, 200000, [40.0], [1.0], irf_sigma=6.0, dt=2.0)
+    g = fit_decay(t, n, irf, model="sf", n_components=1)
+    assert g.tau_rise_ps.value < 3 * g.tau_rise_ps.error + 0.5  # type: ignore[union-attr]
+
+
+def test_mean_occupancy_roundtrip() -> None:
+    # physics.md §4.3 worked example: ⟨N⟩ = 1.5 → R ≈ 2.6 → 1.500
+    c = 0.1 + 0.5 * 0.9
+    p1 = 1.5 * math.exp(-1.5)
+    p2 = 1 - math.exp(-1.5) * 2.5
+    r = (4 - c) * p2 / (p1 + c * p2)
+    assert amplitude_ratio(1.5) == pytest.approx(r)
+    est = mean_occupancy(r, 0.1)
+    assert est.mean_occupancy.value == pytest.approx(1.5, abs=1e-6)
+    assert 0 < est.mean_occupancy.error < 0.2
+    # small-⟨N⟩ limit R ≈ (4 − c)⟨N⟩/2
+    assert mean_occupancy((4 - c) * 0.01 / 2).mean_occupancy.value == pytest.approx(0.01, rel=0.02)
+    with pytest.raises(ValueError):
+        mean_occupancy(-1.0)
+
+
+@pytest.mark.timeout(90)
+def test_tau_pulls() -> None:
+    """≥ 200 simulated decays: pulls of τ (1- and 2-component fits) have mean within ±0.1 and width 0.9–1.1."""
+    rng = np.random.default_rng(2027)
+    p1, p2a, p2b = [], [], []
+    for _ in range(200):
+        t, n, irf = decay(rng, 20000, [300.0], [1.0], bg=2.0)
+        f = fit_decay(t, n, irf)
+        c = f.components[0].tau_ps
+        p1.append((c.value - 300) / c.error)
+        t, n, irf = decay(rng, 100000, [80.0, 600.0], [0.5, 0.5], bg=2.0)
+        f = fit_decay(t, n, irf, n_components=2)
+        a, b = f.components[0].tau_ps, f.components[1].tau_ps
+        p2a.append((a.value - 80) / a.error)
+        p2b.append((b.value - 600) / b.error)
+    for name, p in (("1-comp tau", p1), ("2-comp tau1", p2a), ("2-comp tau2", p2b)):
+        arr = np.array(p)
+        print(f"{name} pulls: mean {arr.mean():+.3f}, std {arr.std(ddof=1):.3f} (n={arr.size})")
+        assert abs(arr.mean()) < 0.1, name
+        assert 0.9 < arr.std(ddof=1) < 1.1, name

@@ -1,0 +1,93 @@
+"""Spectral decomposition against truth (Poisson draws from Gaussian bands written in gen.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.spectra import decompose, ev_to_nm, jacobian_nm_per_ev, nm_to_ev, wavelength_to_energy, \
+    energy_to_wavelength
+
+from .gen import gauss_pdf, spectrum
+
+E = np.linspace(2.15, 2.55, 400)
+
+
+def test_units_roundtrip_and_jacobian() -> None:
+    wl = np.linspace(480, 560, 801)
+    assert np.allclose(ev_to_nm(nm_to_ev(wl)), wl)
+    assert nm_to_ev(1239.841984) == pytest.approx(1.0)
+    # a Gaussian density per nm converted to per eV keeps its integral
+    dens_nm = gauss_pdf(wl, 520.0, 10.0) * 1000.0
+    e, dens_ev = wavelength_to_energy(wl, dens_nm)
+    assert np.all(np.diff(e) > 0)
+    assert np.trapezoid(dens_ev, e) == pytest.approx(np.trapezoid(dens_nm, wl), rel=1e-3)
+    wl2, back = energy_to_wavelength(e, dens_ev)
+    assert np.allclose(back, dens_nm, rtol=1e-9)
+    assert jacobian_nm_per_ev(2.0) == pytest.approx((1239.841984 / 2.0) ** 2 / 1239.841984)
+    # per-pixel counts are only reordered
+    _, c = wavelength_to_energy(wl, np.arange(wl.size, dtype=float), density=False)
+    assert c[0] == wl.size - 1
+
+
+def test_two_band_recovers_truth() -> None:
+    rng = np.random.default_rng(5)
+    n = spectrum(rng, E, [(2.31, 0.040, 30000), (2.37, 0.075, 20000)], bg=3.0)
+    f = decompose(E, n)
+    sf, unc = f.sf, f.unc
+    assert sf is not None
+    assert abs(sf.center_eV.value - 2.31) < 4 * sf.center_eV.error + 1e-4
+    assert abs(unc.center_eV.value - 2.37) < 4 * unc.center_eV.error + 1e-4
+    assert abs(sf.fwhm_eV.value - 0.040) < 4 * sf.fwhm_eV.error
+    assert abs(f.sf_fraction.value - 0.6) < 4 * f.sf_fraction.error
+    assert abs(f.shift_meV.value - 60) < 4 * f.shift_meV.error
+    assert 0.8 < f.reduced_deviance < 1.25
+    # the one-band fit is much worse: the second band is needed
+    f1 = decompose(E, n, n_bands=1)
+    assert f1.deviance - f.deviance > 500
+    d = f.to_dict()
+    assert "energy_eV" not in d and d["sf_fraction"]["value"] == pytest.approx(f.sf_fraction.value)
+
+
+def test_fixed_positions_from_another_spectrum() -> None:
+    rng = np.random.default_rng(6)
+    n = spectrum(rng, E, [(2.31, 0.05, 3000), (2.37, 0.07, 30000)], bg=3.0)
+    free = decompose(E, n)
+    fixed = decompose(E, n, fixed={"center_unc": 2.37, "center_sf": 2.31})
+    assert fixed.sf.center_eV.value == pytest.approx(2.31)  # type: ignore[union-attr]
+    assert fixed.unc.center_eV.value == pytest.approx(2.37)
+    assert abs(fixed.sf_fraction.value - 3000 / 33000) < 4 * fixed.sf_fraction.error
+    assert fixed.sf_fraction.error < free.sf_fraction.error  # fixing positions adds information
+    with pytest.raises(ValueError):
+        decompose(E, n, fixed={"center_sf": 2.31})
+
+
+def test_tail_shape_on_asymmetric_band() -> None:
+    rng = np.random.default_rng(8)
+    # a band with a low-energy exponential tail, sampled photon by photon
+    x = rng.normal(2.40, 0.03 / 2.3548, 60000) - rng.exponential(0.02, 60000)
+    edges = np.concatenate(([E[0] - 0.0005], 0.5 * (E[1:] + E[:-1]), [E[-1] + 0.0005]))
+    n = np.histogram(x, edges)[0] + rng.poisson(2.0, E.size)
+    g = decompose(E, n, n_bands=1)
+    t = decompose(E, n, n_bands=1, shape="tail")
+    assert t.deviance < g.deviance - 100
+    assert 0.8 < t.reduced_deviance < 1.25
+    assert abs(t.unc.tail_eV.value - 0.02) < 4 * t.unc.tail_eV.error
+    assert abs(t.unc.area.value - 60000) < 4 * t.unc.area.error
+
+
+@pytest.mark.timeout(90)
+def test_sf_fraction_pulls() -> None:
+    """≥ 200 simulated spectra: pulls of the SF fraction have mean within ±0.1 and width 0.9–1.1."""
+    rng = np.random.default_rng(2026)
+    pulls = []
+    truth = 0.35
+    for _ in range(200):
+        n = spectrum(rng, E, [(2.315, 0.045, 8000 * truth),
+                              (2.375, 0.075, 8000 * (1 - truth))], bg=2.0)
+        f = decompose(E, n)
+        pulls.append((f.sf_fraction.value - truth) / f.sf_fraction.error)
+    p = np.array(pulls)
+    print(f"SF fraction pulls: mean {p.mean():+.3f}, std {p.std(ddof=1):.3f} (n={p.size})")
+    assert abs(p.mean()) < 0.1
+    assert 0.9 < p.std(ddof=1) < 1.1
