@@ -142,6 +142,35 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e6):06d}Z"
 
 
+class _Slot:
+    """One extendible dataset, written one row at a time through h5py's low-level API."""
+
+    __slots__ = ("dsid", "shape", "dtype", "mspace", "vlen", "count")
+
+    def __init__(self, ds: h5py.Dataset) -> None:
+        self.dsid = ds.id
+        self.shape = tuple(ds.shape[1:])
+        self.dtype = ds.dtype
+        self.vlen = h5py.check_string_dtype(ds.dtype) is not None
+        self.count = (1, *self.shape)
+        self.mspace = h5py.h5s.create_simple(self.count)
+
+    def put(self, i: int, value: Any, label: str = "") -> None:
+        self.dsid.set_extent((i + 1, *self.shape))
+        if value is None:
+            return  # the fill value (NaN / 0 / "") stands
+        if self.vlen:
+            arr = np.array([value], dtype=self.dtype)
+        else:
+            arr = np.asarray(value)
+            if arr.shape != self.shape:
+                raise ValueError(f"{label}: got shape {arr.shape}, declared {self.shape}")
+            arr = np.ascontiguousarray(arr, dtype=self.dtype).reshape(self.count)
+        fs = self.dsid.get_space()
+        fs.select_hyperslab((i, *(0,) * len(self.shape)), self.count)
+        self.dsid.write(self.mspace, fs, arr)
+
+
 class RunWriter:
     """Creates and fills one run file. Not thread-safe: one writer thread (the runner's)."""
 
@@ -266,6 +295,21 @@ class RunWriter:
         p.create_dataset("backstop", data=np.bytes_(" " * 4096), dtype="S4096")
 
     # ------------------------------------------------------------------ per point
+    def _slots(self) -> None:
+        """Cache low-level handles of every per-point dataset (the hot path avoids h5py's
+        high-level lookups and selections: ~25 µs per dataset instead of ~100 µs)."""
+        e = self._f["entry"]
+        self._stream_slots: dict[str, list[tuple[str, _Slot]]] = {}
+        for sname, st in self.streams.items():
+            g = e[sname]
+            self._stream_slots[sname] = [(fl.name, _Slot(g[fl.name])) for fl in st.fields]
+            if st.sidecar:
+                self._stream_slots[sname].append(("sidecar", _Slot(g["sidecar"])))
+        self._rb_slots = {role: [(name, _Slot(e["instrument"][role][name])) for name in names]
+                          for role, names in self.readbacks.items()}
+        sc = e["scan"]
+        self._scan_slots = [_Slot(sc["point_id"]), _Slot(sc["timestamp"]), _Slot(sc["completed"])]
+
     def append(self, streams: Mapping[str, Mapping[str, Any]],
                readbacks: Mapping[str, Mapping[str, float]] | None = None, *,
                point_id: int | None = None, timestamp: float | None = None,
@@ -275,45 +319,33 @@ class RunWriter:
         with self._lock:
             if self._closed:
                 raise RuntimeError("run file is closed")
-            for sname in streams:
-                if sname not in self.streams:
+            if not hasattr(self, "_stream_slots"):
+                self._slots()
+            for sname, vals in streams.items():
+                st = self.streams.get(sname)
+                if st is None:
                     raise KeyError(f"stream {sname!r} was not declared (declared: {list(self.streams)})")
-            i = self.n
-            e = self._f["entry"]
-            for sname, st in self.streams.items():
-                vals = streams.get(sname, {})
-                g = e[sname]
+                names = {f.name for f in st.fields}
                 for key in vals:
-                    if key not in g or key in st.static:
-                        raise KeyError(f"stream {sname!r} has no per-point field {key!r}")
-                for fl in st.fields:
-                    d = g[fl.name]
-                    d.resize(i + 1, axis=0)
-                    if fl.name in vals:
-                        v = np.asarray(vals[fl.name])
-                        if v.shape != fl.shape:
-                            raise ValueError(f"{sname}/{fl.name}: got shape {v.shape}, declared {fl.shape}")
-                        d[i] = v
-                if st.sidecar:
-                    d = g["sidecar"]
-                    d.resize(i + 1, axis=0)
-                    d[i] = (sidecars or {}).get(sname, "")
-            ins = e["instrument"]
-            for role, names in self.readbacks.items():
+                    if key not in names:
+                        raise KeyError(f"stream {sname!r} has no per-point field {key!r} (fields: {sorted(names)})")
+            i = self.n
+            for sname, slots in self._stream_slots.items():
+                vals = streams.get(sname, {})
+                for name, slot in slots:
+                    if name == "sidecar":
+                        slot.put(i, (sidecars or {}).get(sname, ""))
+                    else:
+                        slot.put(i, vals.get(name), f"{sname}/{name}")
+            for role, slots in self._rb_slots.items():
                 rv = (readbacks or {}).get(role, {})
-                for name in names:
-                    d = ins[role][name]
-                    d.resize(i + 1, axis=0)
-                    if name in rv:
-                        d[i] = float(rv[name])
+                for name, slot in slots:
+                    slot.put(i, rv.get(name))
             self._f.flush()
-            sc = e["scan"]
-            for name, val in (("point_id", i if point_id is None else point_id),
-                              ("timestamp", time.time() if timestamp is None else timestamp)):
-                sc[name].resize(i + 1, axis=0)
-                sc[name][i] = val
-            sc["completed"].resize(i + 1, axis=0)
-            sc["completed"][i] = 1
+            pid, ts, done = self._scan_slots
+            pid.put(i, i if point_id is None else point_id)
+            ts.put(i, time.time() if timestamp is None else timestamp)
+            done.put(i, 1)
             self._f.flush()
             self.n = i + 1
             return i
