@@ -370,9 +370,17 @@ def _two_sided_exp_gauss(tau: np.ndarray, ts: float, sigma: float) -> np.ndarray
     z = tau / sigma
     s2 = math.sqrt(2.0)
     # e^{-x/ts} for x>0 ⊗ G: 0.5·exp(λ²/2 − z λ)·erfc((λ − z)/√2) = 0.5·exp(−z²/2)·erfcx((λ − z)/√2)
-    right = 0.5 * np.exp(-0.5 * z * z) * erfcx((lam - z) / s2)
-    left = 0.5 * np.exp(-0.5 * z * z) * erfcx((lam + z) / s2)
-    return right + left
+    return _half(z, lam, s2) + _half(-z, lam, s2)
+
+
+def _half(z: np.ndarray, lam: float, s2: float) -> np.ndarray:
+    """e^{−x/ts}·H(x) ⊗ Gauss at z = τ/σ: 0.5·exp(−z²/2)·erfcx((λ − z)/√2), and for very negative
+    erfcx arguments its asymptote exp(λ²/2 − zλ) (erfc → 2), avoiding 0·inf."""
+    arg = (lam - z) / s2
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        a = 0.5 * np.exp(-0.5 * z * z) * erfcx(np.maximum(arg, -25.0))
+        b = np.exp(np.minimum(0.5 * lam * lam - z * lam, 700.0))
+    return np.where(arg < -25.0, b, a)
 
 
 def bunching_shape(tau_ps: np.ndarray, taus_ps: Sequence[float], weights: Sequence[float],

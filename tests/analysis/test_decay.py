@@ -121,7 +121,7 @@ def test_tau_pulls() -> None:
         f = fit_decay(t, n, irf)
         c = f.components[0].tau_ps
         p1.append((c.value - 300) / c.error)
-        t, n, irf = decay(rng, 100000, [80.0, 600.0], [0.5, 0.5], bg=2.0)
+        t, n, irf = decay(rng, 300000, [80.0, 600.0], [0.5, 0.5], bg=2.0, irf_photons=20000)
         f = fit_decay(t, n, irf, n_components=2)
         a, b = f.components[0].tau_ps, f.components[1].tau_ps
         p2a.append((a.value - 80) / a.error)
