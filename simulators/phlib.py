@@ -628,8 +628,8 @@ class EmulatedPHLib:
         while d.produced_until < until and not (d.flags & FLAG_FIFOFULL):
             t0 = d.produced_until
             t1 = min(until, t0 + step)
-            chunk = self.feed.read(self.feed_origin_ps + int(round(t0 * 1e12)),
-                                   self.feed_origin_ps + int(round(t1 * 1e12)))
+            chunk = self._read(d, self.feed_origin_ps + int(round(t0 * 1e12)),
+                               self.feed_origin_ps + int(round(t1 * 1e12)))
             recs = self._encode(d, chunk)
             d.produced_until = t1
             if recs.size:
@@ -644,14 +644,25 @@ class EmulatedPHLib:
             d.t_stop = d.t_start + d.produced_until
             self._finish(d)
 
+    def _read(self, d: _Device, t0_ps: int, t1_ps: int) -> Any:
+        """T2 needs every tag; T3 and histogram mode only need the sync before each photon."""
+        if d.mode != MODE_T2 and hasattr(self.feed, "read_t3"):
+            return self.feed.read_t3(t0_ps, t1_ps)
+        return self.feed.read(t0_ps, t1_ps)
+
     def _t3_fields(self, d: _Device, chunk: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(channel, nsync, dtime_ps) of the detector tags of a chunk."""
         if chunk.nsync is not None:  # T3-native recording
             det = chunk.channel >= 1
+            period = float(self.feed.sync_period_ps)
             if d.nsync_origin is None:
-                period = float(self.feed.sync_period_ps)
                 d.nsync_origin = int(np.floor(self.feed_origin_ps / period + 1e-9))
-            return chunk.channel[det], chunk.nsync[det] - d.nsync_origin, chunk.dtime_ps[det]
+            nsync = chunk.nsync[det] - d.nsync_origin
+            dtime_ps = chunk.dtime_ps[det]
+            if d.sync_div > 1:  # the start is the last *divided* sync
+                dtime_ps = dtime_ps + np.rint((nsync % d.sync_div) * period).astype(np.int64)
+                nsync = nsync // d.sync_div
+            return chunk.channel[det], nsync, dtime_ps
         ch, t = chunk.channel, chunk.time_ps
         sync_t = t[ch == 0] + d.sync_offset_ps
         # the divider keeps every div-th sync (phase continues across chunks)
@@ -704,8 +715,8 @@ class EmulatedPHLib:
             while d.produced_until < until:
                 t0 = d.produced_until
                 t1 = min(until, t0 + step)
-                chunk = self.feed.read(self.feed_origin_ps + int(round(t0 * 1e12)),
-                                       self.feed_origin_ps + int(round(t1 * 1e12)))
+                chunk = self._read(d, self.feed_origin_ps + int(round(t0 * 1e12)),
+                                   self.feed_origin_ps + int(round(t1 * 1e12)))
                 d.produced_until = t1
                 if len(chunk):
                     _, _, dtime_ps = self._t3_fields(d, chunk)

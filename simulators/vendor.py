@@ -166,13 +166,34 @@ class PhysicsFeed(TagFeed):
         rep = float(getattr(self.world.conditions(), "rep_rate_Hz", 0.0) or 0.0)
         return 1e12 / rep if rep > 0 else None
 
-    def _stream(self, duration_s: float) -> tuple[np.ndarray, np.ndarray]:
+    def _stream(self, duration_s: float, syncs: str = "all") -> tuple[np.ndarray, np.ndarray]:
         cond = self.world.conditions()
         if self.mode == "hbt":
             ch, t = self.source.hbt_stream(cond, duration_s)
-        else:
+        elif syncs == "all":
             ch, t = self.source.tcspc_stream(cond, duration_s)
+        else:
+            ch, t = self.source.tcspc_stream(cond, duration_s, syncs=syncs)
         return np.asarray(ch, np.int16), np.asarray(t, np.int64)
+
+    def read_t3(self, t0_ps: int, t1_ps: int) -> TagChunk:
+        """Only the sync before each photon (the T3 view), with nsync/dtime per tag."""
+        period = self.sync_period_ps
+        if self.mode == "hbt" or not period:
+            return self.read(t0_ps, t1_ps)
+        ch, t = self._stream((t1_ps - t0_ps) * 1e-12, syncs="conditional")
+        keep = t < (t1_ps - t0_ps)
+        ch, t = ch[keep], t[keep] + t0_ps
+        order = np.argsort(t, kind="stable")
+        ch, t = ch[order], t[order]
+        is_sync = ch == 0
+        sync_t = t[is_sync]
+        k = np.searchsorted(sync_t, t, side="right") - 1
+        has = k >= 0
+        ch, t, k = ch[has], t[has], k[has]
+        base = sync_t[k]
+        nsync = np.rint(base / period).astype(np.int64)
+        return TagChunk(ch, t, nsync, t - base)
 
     def _read(self, t0_ps: int, t1_ps: int) -> TagChunk:
         ch, t = self._stream((t1_ps - t0_ps) * 1e-12)
