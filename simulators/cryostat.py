@@ -177,15 +177,23 @@ class CryostatModel:
     def _step(self, dt: float, t: float) -> None:
         self._control(dt, t)
         P_in = self.heater_power() + self.kind.P_parasitic + self._extra_power(t)
-        T = self.T_stage
-        C = self.stage_heat_capacity(T)
-        G = self._cooling_conductance(T)
-        # linearised exponential step: dT/dt = (P_in - P_cool(T)) / C
-        T_eq = T + (P_in - self.cooling_power(T)) / G
-        T_new = T_eq + (T - T_eq) * math.exp(-dt * G / C)
-        self.T_stage = min(max(T_new, self.kind.T_cold), self.T_max * 1.2)
-        tau = self.sample_time_constant(self.T_sample)
-        self.T_sample = self.T_stage + (self.T_sample - self.T_stage) * math.exp(-dt / tau)
+        remaining = dt
+        for _ in range(2000):
+            if remaining <= 0:
+                break
+            T = self.T_stage
+            C = self.stage_heat_capacity(T)
+            G = self._cooling_conductance(T)
+            # sub-step so that T moves at most ~0.2 K per step (C(T) varies steeply at low T)
+            rate = abs(P_in - self.cooling_power(T)) / C
+            h = remaining if rate * remaining <= 0.2 else max(0.2 / rate, remaining / 500)
+            remaining -= h
+            # linearised exponential step: dT/dt = (P_in - P_cool(T)) / C
+            T_eq = T + (P_in - self.cooling_power(T)) / G
+            T_new = T_eq + (T - T_eq) * math.exp(-h * G / C)
+            self.T_stage = min(max(T_new, self.kind.T_cold), self.T_max * 1.2)
+            tau = self.sample_time_constant(self.T_sample)
+            self.T_sample = self.T_stage + (self.T_sample - self.T_stage) * math.exp(-h / tau)
 
     def _settled(self) -> bool:
         if any(self.setpoint[o] != self.target[o] for o in (1, 2, 3, 4)):
