@@ -120,7 +120,7 @@ def test_bad_settings_raise_before_anything_is_sent():
 
 def test_emulated_module_api_shapes():
     clock = SimClock()
-    feed = RecordedT2(np.array([0, 1, 0, 1, 2], np.int16), np.array([0, 100, 1000, 1150, 1200]))
+    feed = RecordedT2(np.array([0, 1, 0, 1, 1], np.int16), np.array([0, 100, 10_000, 10_150, 11_000]))
     TT = make_module(lambda: feed, clock=clock)
     tagger = TT.createTimeTagger()
     assert tagger.setDeadtime(1, 5100) == 6000  # rounded to the 2 ns clock
@@ -131,6 +131,7 @@ def test_emulated_module_api_shapes():
         assert not h.isRunning()
         assert h.getData().dtype == np.int32 and h.getIndex().dtype == np.int64
         assert h.getData().tolist()[10] == 1 and h.getData().tolist()[15] == 1
+        assert h.getData().sum() == 2  # the click 850 ps after the previous one fell in the dead time
         assert h.getCaptureDuration() == int(1e6)
     assert TT.getVersion().endswith("emulation") and TT.CHANNEL_UNUSED == -134217728
 
