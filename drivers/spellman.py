@@ -161,19 +161,25 @@ class SpellmanXRaySource(XRaySource):
         if self.shutter is not None:
             self.shutter.link.close()
 
+    def _flags(self, cmd: str, n: int, flag_cls: type) -> Any:
+        def read(i: Any) -> Any:
+            vals = i.values(cmd, cast=str)
+            if len(vals) == 1 and vals[0].strip() in ERROR_REPLIES:
+                code = vals[0].strip()
+                raise ReplyError(f"Spellman answered {cmd} with error {code} ({ERROR_REPLIES[code]})", code=code)
+            if len(vals) != n or any(v.strip() not in ("0", "1") for v in vals):
+                raise ValueError(f"expected {n} flags, got {vals!r}")
+            return flag_cls(sum(1 << k for k, v in enumerate(vals) if v.strip() == "1"))
+
+        return self.link.call(f"{cmd} ({flag_cls.__name__})", read)
+
     def status(self) -> StatusCode:
         """Measure the status register (``22``)."""
-        st = self.link.call("22 (status)", lambda i: i.status)
-        if not isinstance(st, StatusCode):
-            raise DriverError(f"garbage status reply: {st!r}")
-        return st
+        return self._flags("22", 17, StatusCode)
 
     def faults(self) -> ErrorCode:
         """Measure the fault register (``68``)."""
-        f = self.link.call("68 (faults)", lambda i: i.errors)
-        if not isinstance(f, ErrorCode):
-            raise DriverError(f"garbage fault-register reply: {f!r}")
-        return f
+        return self._flags("68", 27, ErrorCode)
 
     def reset_faults(self) -> None:
         """Clear the fault register (``31``); HV stays off until switched on again."""
