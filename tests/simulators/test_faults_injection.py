@@ -33,7 +33,7 @@ def test_garbage_reply_is_a_clear_error_and_next_reading_is_fine():
         c.set_temperature(20.0)
         world.faults.trigger("garbage", role="cryostat")
         with pytest.raises(DriverError, match="garbage reply to KRDG\\? B"):
-            c.temperature
+            _ = c.temperature
         assert c.temperature == pytest.approx(world.cryostat.T_sample, abs=0.02)
         assert c.setpoint == 20.0
 
@@ -48,7 +48,7 @@ def test_timeout_is_retried_once_after_reconnect_then_reported():
         world.faults.add("timeout", rate=1.0, role="cryostat")
         t0 = time.monotonic()
         with pytest.raises(DriverError, match="no reply to KRDG\\? B within 0.25 s after 2 attempt"):
-            c.temperature
+            _ = c.temperature
         assert time.monotonic() - t0 < 5 * TMO     # bounded, never a hang
         world.faults.clear()
         assert c.temperature > 0                   # the link recovers by itself
@@ -65,7 +65,7 @@ def test_dropped_connection_reconnects_and_state_is_intact():
         assert world.cryostat.target[1] == 30.0 and world.cryostat.ramp_on[1]
         world.faults.trigger("drop", role="cryostat", count=2)
         with pytest.raises(DriverError, match="connection lost"):
-            c.temperature
+            _ = c.temperature
 
 
 def test_lakeshore_instrument_error_invalid_reading():
@@ -75,7 +75,7 @@ def test_lakeshore_instrument_error_invalid_reading():
         c.set_temperature(20.0)
         world.faults.trigger("instrument_error", role="cryostat")
         with pytest.raises(DriverError, match="reading invalid"):
-            c.temperature
+            _ = c.temperature
         clock.sleep(2.0)                           # the flaky sensor recovers after 1 s lab
         assert c.temperature > 0
         assert world.cryostat.target[1] == 20.0
@@ -92,7 +92,7 @@ def test_spellman_instrument_error_and_garbage_leave_hv_state_alone():
         assert not world.tube.hv_on and world.tube.kV_set == 0.0
         world.faults.trigger("garbage", role="xray")
         with pytest.raises(DriverError, match="garbage"):
-            x.hv_on
+            _ = x.hv_on
         x.on(20, 0.5)
         assert world.tube.hv_on and world.tube.kV == pytest.approx(20.0)
         x.off()
@@ -133,10 +133,10 @@ def test_pm100d_instrument_error_and_garbage():
         p.connect()
         world.faults.trigger("instrument_error", role="powermeter")
         with pytest.raises(DriverError, match="over range"):
-            p.power
+            _ = p.power
         world.faults.trigger("garbage", role="powermeter")
         with pytest.raises(DriverError, match="garbage"):
-            p.power
+            _ = p.power
         assert p.power == pytest.approx(world.laser.transmitted_power(), rel=0.05)
         assert p.wavelength == 405.0
 
