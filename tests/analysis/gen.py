@@ -31,8 +31,10 @@ def spectrum(rng: np.random.Generator, e: np.ndarray, bands: list[tuple[float, f
 
 def decay(rng: np.random.Generator, n_photons: float, taus: list[float], fractions: list[float], *,
           dt: float = 4.0, n_bins: int = 1024, t0: float = 400.0, irf_sigma: float = 30.0, bg: float = 2.0,
-          rise: float | None = None, irf_photons: int = 200_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(t, counts, irf): photons = t0 + N(0, σ) + Exp(τ_k) [+ Exp(rise) for component 0]."""
+          rise: float | None = None, irf_photons: int | None = 200_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(t, counts, irf): photons = t0 + N(0, σ) + Exp(τ_k) [+ Exp(rise) for component 0].
+
+    ``irf_photons=None`` returns the noise-free IRF (Gaussian integrated over each bin)."""
     edges = np.arange(n_bins + 1) * dt
     k = rng.poisson(n_photons)
     comp = rng.choice(len(taus), size=k, p=np.asarray(fractions) / np.sum(fractions))
@@ -41,7 +43,11 @@ def decay(rng: np.random.Generator, n_photons: float, taus: list[float], fractio
         m = comp == 0
         x[m] += rng.exponential(rise, int(m.sum()))
     counts = np.histogram(x, edges)[0] + rng.poisson(bg, n_bins)
-    irf = np.histogram(t0 + rng.normal(0.0, irf_sigma, irf_photons), edges)[0]
+    if irf_photons is None:
+        cdf = np.array([0.5 * (1 + math.erf((x - t0) / (irf_sigma * math.sqrt(2)))) for x in edges])
+        irf = np.diff(cdf)
+    else:
+        irf = np.histogram(t0 + rng.normal(0.0, irf_sigma, irf_photons), edges)[0]
     return edges[:-1], counts.astype(float), irf.astype(float)
 
 
@@ -84,3 +90,95 @@ def g2_curve(rng: np.random.Generator, tau: np.ndarray, *, amp: float, tau_s: fl
 
 def logistic(T: np.ndarray | float, t_on: float, width: float, wmax: float) -> np.ndarray:
     return wmax / (1 + np.exp((np.asarray(T, float) - t_on) / width))
+
+
+# ----------------------------------------------------------------------------- verdict scenarios
+TEMPS = [10.0, 30.0, 50.0, 70.0, 90.0, 110.0, 130.0, 160.0, 200.0, 295.0]
+FLUENCES = [2.0, 5.0, 10.0, 20.0, 40.0, 80.0]
+E_AXIS = np.linspace(2.10, 2.60, 500)
+
+
+def _absorption(e: np.ndarray, edge: float) -> np.ndarray:
+    """Excitonic peak at ``edge`` on a continuum step; no absorption well below the edge."""
+    return 0.6 * gauss_pdf(e, edge, 0.06) * 0.06 + 0.4 / (1 + np.exp(-(e - edge - 0.05) / 0.02))
+
+
+def scenario(kind: str, seed: int = 0) -> dict:
+    """Evidence (as plain dicts) for an SF sample and for the three confusers.
+
+    sf:         red band 60 meV below, narrower, weight rising below T_on = 110 K, τ_SF = 40 ps with a
+                6 ps rise (τ_unc = 300 ps), α_SF = 1.45 vs 1.05, bunching, no absorption at E_SF.
+    biexciton:  band 20 meV below at all T (isolated-NC physics), ∝ f², τ_XX = 50 ps without rise.
+    ase:        very narrow band 45 meV below, appears above a fluence threshold, no rise, no bunching.
+    miniband:   red band 60 meV below present at all T incl. RT and in absorption, not faster.
+    """
+    rng = np.random.default_rng(seed)
+    e_unc = 2.39
+    spectra, decays, g2s = [], [], []
+    f_ref = 20.0
+
+    def add(T: float, f: float, red_frac: float, shift: float, w_red: float, total: float) -> None:
+        bands = [(e_unc + 0.0002 * (T - 90), 0.070, total * (1 - red_frac))]
+        if red_frac > 0:
+            bands.append((e_unc + 0.0002 * (T - 90) - shift, w_red, total * red_frac))
+        spectra.append({"energy_eV": E_AXIS, "counts": spectrum(rng, E_AXIS, bands, bg=3.0), "T_K": T,
+                        "fluence_uJcm2": f})
+
+    if kind == "sf":
+        for T in TEMPS:  # at f_ref: uncoupled 20000, SF 40000·w(T)/w(10 K) (consistent with the fluence series)
+            i_sf = 40000 * float(logistic(T, 110.0, 12.0, 1.0) / logistic(10.0, 110.0, 12.0, 1.0))
+            add(T, f_ref, i_sf / (i_sf + 20000), 0.060, 0.040, i_sf + 20000)
+        for f in FLUENCES:
+            i_unc = 20000 * (f / f_ref) ** 1.05
+            i_sf = 40000 * (f / f_ref) ** 1.45
+            add(10.0, f, i_sf / (i_sf + i_unc), 0.060, 0.040, i_sf + i_unc)
+        t, n, irf = decay(rng, 150000, [40.0], [1.0], rise=6.0, irf_sigma=5.0, dt=2.0, n_bins=1024, t0=200.0)
+        decays.append({"t_ps": t, "counts": n, "irf": irf, "T_K": 10.0, "band": "sf"})
+        t, n, irf = decay(rng, 150000, [300.0], [1.0], irf_sigma=5.0, dt=2.0, n_bins=1024, t0=200.0)
+        decays.append({"t_ps": t, "counts": n, "irf": irf, "T_K": 10.0, "band": "unc"})
+        tau = np.arange(-1500, 1501, 10.0)
+        g, ge = g2_curve(rng, tau, amp=0.3, tau_s=40.0, irf_fwhm=70.0, accidentals_per_bin=20000)
+        g2s.append({"tau_ps": tau, "g2": g, "g2_err": ge, "irf_fwhm_ps": 70.0, "T_K": 10.0})
+        absorption = [{"energy_eV": E_AXIS, "absorbance": _absorption(E_AXIS, 2.43), "T_K": 10.0}]
+    elif kind == "biexciton":
+        for T in TEMPS:
+            add(T, f_ref, 0.25, 0.020, 0.050, 40000)
+        for f in FLUENCES:
+            i_x = 30000 * (f / f_ref) ** 1.0
+            i_xx = 10000 * (f / f_ref) ** 2.0
+            add(10.0, f, i_xx / (i_x + i_xx), 0.020, 0.050, i_x + i_xx)
+        t, n, irf = decay(rng, 150000, [50.0], [1.0], irf_sigma=5.0, dt=2.0, n_bins=1024, t0=200.0)
+        decays.append({"t_ps": t, "counts": n, "irf": irf, "T_K": 10.0, "band": "sf"})
+        t, n, irf = decay(rng, 150000, [2000.0], [1.0], irf_sigma=5.0, dt=2.0, n_bins=1024, t0=200.0)
+        decays.append({"t_ps": t, "counts": n, "irf": irf, "T_K": 10.0, "band": "unc"})
+        absorption = [{"energy_eV": E_AXIS, "absorbance": _absorption(E_AXIS, 2.43), "T_K": 10.0}]
+    elif kind == "ase":
+        for T in TEMPS:  # at 80 µJ/cm²: ASE present at low T, gone when dephasing kills the gain
+            i_ase = 30030 * float(logistic(T, 120.0, 10.0, 1.0) / logistic(10.0, 120.0, 10.0, 1.0))
+            add(T, 80.0, i_ase / (i_ase + 80000), 0.045, 0.010, i_ase + 80000)
+        for f in FLUENCES:
+            i_unc = 20000 * (f / f_ref) ** 1.0
+            i_ase = 0.0 if f < 15 else 30000 * ((f - 15) / (80 - 15)) ** 3 + 30
+            add(10.0, f, i_ase / (i_ase + i_unc), 0.045, 0.010, i_ase + i_unc)
+        t, n, irf = decay(rng, 150000, [30.0], [1.0], irf_sigma=5.0, dt=2.0, n_bins=1024, t0=200.0)
+        decays.append({"t_ps": t, "counts": n, "irf": irf, "T_K": 10.0, "band": "sf"})
+        t, n, irf = decay(rng, 150000, [300.0], [1.0], irf_sigma=5.0, dt=2.0, n_bins=1024, t0=200.0)
+        decays.append({"t_ps": t, "counts": n, "irf": irf, "T_K": 10.0, "band": "unc"})
+        tau = np.arange(-1500, 1501, 10.0)
+        g, ge = g2_curve(rng, tau, amp=0.0, tau_s=40.0, irf_fwhm=70.0, accidentals_per_bin=20000)
+        g2s.append({"tau_ps": tau, "g2": g, "g2_err": ge, "irf_fwhm_ps": 70.0, "T_K": 10.0})
+        absorption = [{"energy_eV": E_AXIS, "absorbance": _absorption(E_AXIS, 2.43), "T_K": 10.0}]
+    elif kind == "miniband":
+        for T in TEMPS:
+            add(T, f_ref, 0.6, 0.060, 0.060, 40000)
+        for f in FLUENCES:
+            add(10.0, f, 0.6, 0.060, 0.060, 40000 * f / f_ref)
+        t, n, irf = decay(rng, 150000, [900.0], [1.0], irf_sigma=5.0, dt=4.0, n_bins=1024, t0=200.0)
+        decays.append({"t_ps": t, "counts": n, "irf": irf, "T_K": 10.0, "band": "sf"})
+        t, n, irf = decay(rng, 150000, [800.0], [1.0], irf_sigma=5.0, dt=4.0, n_bins=1024, t0=200.0)
+        decays.append({"t_ps": t, "counts": n, "irf": irf, "T_K": 10.0, "band": "unc"})
+        absorption = [{"energy_eV": E_AXIS, "absorbance": _absorption(E_AXIS, 2.34), "T_K": 10.0}]
+    else:
+        raise ValueError(kind)
+    return {"spectra": spectra, "decays": decays, "g2": g2s, "absorption": absorption, "excitation": "optical",
+            "sample": kind}
