@@ -216,8 +216,8 @@ class CryostatModel:
                      and self.t >= self.heater_fault_until)
             self._quiet_s = self._quiet_s + self.DT if quiet else 0.0
             if self._quiet_s >= 30.0:
-                # steady state: nothing changes any more until something is commanded
-                self._integral += (self.setpoint[1] - self.T_stage) * (t - self.t)
+                # steady state: nothing changes any more until something is commanded (the integral
+                # is left alone: either the error is ~0 or the output is saturated, where it must not wind up)
                 self.t = t
                 break
         rest = t - self.t

@@ -165,9 +165,10 @@ class Faults:
     def parse(text: str) -> list[dict[str, Any]]:
         """Parse the text form into keyword dicts for :meth:`add`. Raises ValueError naming the item."""
         out = []
+        num = r"\d+(?:\.\d*)?(?:e[+\-]?\d+)?"
         pat = re.compile(r"^(?:(?P<role>[a-z_]+)\.)?(?P<name>[a-z_\-]+)"
-                         r"(?:=(?P<rate>[0-9.eE+\-]+)(?P<per>/s)?)?"
-                         r"(?:@(?P<at>[0-9.eE+\-]+)(?:\+(?P<dur>[0-9.eE+\-]+))?)?"
+                         rf"(?:=(?P<rate>{num})(?P<per>/s)?)?"
+                         rf"(?:@(?P<at>{num})(?:\+(?P<dur>{num}))?)?"
                          r"(?:#(?P<count>\d+))?$")
         for raw in text.split(","):
             item = raw.strip()
