@@ -123,11 +123,13 @@ def write_sidecar(path: str | os.PathLike, stream: TagStream, *, kind: str | Non
     if detection_wavelength_nm:
         setup["detection_wavelengths"] = [detection_wavelength_nm * 1e-9]
     counts = [int(np.count_nonzero(dets == d)) for d in det_ids]
-    setup["detectors"] = {"id": np.array(det_ids, np.uint8), "counts": np.array(counts, np.int64),
+    setup["detectors"] = {"id": np.array(det_ids, np.uint8), "id_hardware": np.array(det_ids, np.uint8),
+                          "counts": np.array(counts, np.int64),
                           "label": [f"detector {d}" for d in det_ids]}
     photon_data["timestamps"] = ts.astype(np.int64)
     photon_data["timestamps_specs"] = {"timestamps_unit": 1e-12}
-    photon_data["detectors"] = np.asarray(dets, np.uint8)
+    if n_det > 1:  # with one detector the array is optional, and phconvert then wants no detectors_specs
+        photon_data["detectors"] = np.asarray(dets, np.uint8)
     photon_data["measurement_specs"] = specs
     identity = {"software": "sflab", "software_version": _version()}
     if author:
