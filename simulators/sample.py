@@ -255,7 +255,12 @@ class Sample:
         p = self.p
         Y = self.thermal_yield(T)
         tauX = self.tau_X_ps(T)
-        speed = p("xray", "unc_speedup") if xray else 1.0
+        # under X-rays the cluster of simultaneous neighbouring excitations couples even "uncoupled"
+        # NCs weakly ([001] SI S8: coupling of any strength shortens the lifetime); the speed-up needs
+        # the same coherence as SF, so it fades on warming
+        sf_on = bool(p("sf", "enabled"))
+        coh = self.coherence(T, N) if sf_on else 0.0
+        speed = 1.0 + (p("xray", "unc_speedup") - 1.0) * coh if xray else 1.0
         # uncoupled single exciton rates (ps^-1)
         phiX0 = p("uncoupled", "phi_X")
         k_rad = speed * phiX0 / tauX
@@ -266,21 +271,22 @@ class Sample:
         phi_X = k_rad / kX
         k_XX = p("multiexciton", "kXX_over_kX") * k_rad
         k_AR = 1.0 / p("multiexciton", "tau_AR_ps")
-        K = k_XX + k_AR
+        # a biexciton decays radiatively, by Auger (leaving an X with probability xi) or by losing one of
+        # its two excitons to the substrate (leaving an X)
+        K = k_XX + k_AR + 2.0 * k_sub
         xi = p("multiexciton", "xi")
-        cX = (k_XX + xi * k_AR) / (K - kX) if abs(K - kX) > 1e-12 else 0.0
+        feed = k_XX + xi * k_AR + 2.0 * k_sub
+        cX = feed / (K - kX) if abs(K - kX) > 1e-12 else 0.0
         # trions: a charged fraction with a faster decay
         f_tr = p("multiexciton", "trion_fraction")
         kT = kX / p("multiexciton", "trion_tau_ratio")
         phi_T = p("multiexciton", "trion_phi")
-        cT = (k_XX + xi * k_AR) / (K - kT) if abs(K - kT) > 1e-12 else 0.0
+        cT = feed / (K - kT) if abs(K - kT) > 1e-12 else 0.0
         # trap filling: weakly superlinear single-exciton emission (exponent 1 + eps at low N)
         eps = p("uncoupled", "trap_eps")
         trap = (N / (N + p("uncoupled", "trap_N"))) ** eps if N > 0 else 0.0
 
         # superfluorescent share
-        sf_on = bool(p("sf", "enabled"))
-        coh = self.coherence(T, N) if sf_on else 0.0
         s_N = -math.expm1(-((N / p("sf", "coop_N")) ** p("sf", "coop_beta"))) if (sf_on and N > 0) else 0.0
         eta_c = p("sf", "w_max") * coh * s_N
         m_mb = p("miniband", "fraction") if p("miniband", "enabled") else 0.0
@@ -290,7 +296,7 @@ class Sample:
         bands: dict[str, BandState] = {}
         E_unc = self.E_uncoupled_eV(T)
         w_unc = self.fwhm_uncoupled_meV(T)
-        x_int = (P1 + P2 * (k_XX + xi * k_AR) / K)
+        x_int = (P1 + P2 * feed / K)
         ph_X = (1 - f_tr) * phi_X * x_int * trap * Y
         ph_T = f_tr * phi_T * x_int * trap * Y
         bands["uncoupled"] = BandState(
@@ -314,7 +320,7 @@ class Sample:
         bands["sf"] = BandState("sf", ph_sf, E_unc - shift * 1e-3, fw_sf, "sf",
                                 (tau_D, tau_sf, ring, p("sf", "ringing_period_rel")))
         # ASE (confuser): threshold in density, free exponent, saturation, prompt, no delay
-        if p("ase", "enabled"):
+        if p("ase", "enabled") and (not xray or p("ase", "xray_enabled")):
             dN = p("ase", "threshold_width_N")
             x = dN * math.log1p(math.exp(min((N - p("ase", "threshold_N")) / dN, 700.0)))
             a = p("ase", "exponent")
