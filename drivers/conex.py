@@ -22,7 +22,7 @@ from pymeasure.instruments.validators import strict_range
 
 from ._link import LINK_OPTIONS, LimitError, Link, ReplyError, as_float, check_range
 from .attenuator import Attenuator
-from .base import DriverError, Option
+from .base import DriverError, Option, OptionError
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -154,7 +154,8 @@ class ConexNDAttenuator(Attenuator):
         opts = {k: o.default for k, o in self.OPTIONS.items()}
         for k, v in options.items():
             if k not in self.OPTIONS:
-                raise LimitError(f"{type(self).__name__}: unknown option {k!r}; known: {', '.join(self.OPTIONS)}")
+                raise OptionError(k, v, f"is not a known option of {type(self).__name__} "
+                                        f"(known: {', '.join(self.OPTIONS)})")
             if v is not None:
                 opts[k] = self.OPTIONS[k].check(k, v)
         self.opts = opts
@@ -193,7 +194,7 @@ class ConexNDAttenuator(Attenuator):
 
     @property
     def transmission_range(self) -> tuple[float, float]:
-        """(lowest, highest) transmission the calibration covers."""
+        """Get the (lowest, highest) transmission the calibration covers."""
         return float(10 ** self._cal_logT[-1]), float(10 ** self._cal_logT[0])
 
     def angle_for(self, transmission: float) -> float:
@@ -220,7 +221,8 @@ class ConexNDAttenuator(Attenuator):
     def connect(self) -> None:
         """Open the link, read the identity, and home the stage if it is not referenced."""
         self.link.call("1ID?", lambda i: i.identity)
-        if self.state_code().startswith("0") or self.state_code() == "10":
+        st = self.state_code()
+        if st.startswith("0") or st == "10":
             self.home()
 
     def close(self) -> None:

@@ -27,8 +27,8 @@ from pymeasure.instruments.lakeshore.lakeshore_base import (
 )
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from ._link import LINK_OPTIONS, LimitError, Link, ReplyError, as_float, check_range
-from .base import DriverError, Option
+from ._link import LINK_OPTIONS, Link, ReplyError, as_float, check_range
+from .base import DriverError, Option, OptionError
 from .cryostat import TemperatureController
 
 log = logging.getLogger(__name__)
@@ -232,7 +232,8 @@ class LakeShore336Controller(TemperatureController):
         opts = {k: o.default for k, o in self.OPTIONS.items()}
         for k, v in options.items():
             if k not in self.OPTIONS:
-                raise LimitError(f"{type(self).__name__}: unknown option {k!r}; known: {', '.join(self.OPTIONS)}")
+                raise OptionError(k, v, f"is not a known option of {type(self).__name__} "
+                                        f"(known: {', '.join(self.OPTIONS)})")
             opts[k] = self.OPTIONS[k].check(k, v)
         self.opts = opts
         self.link = Link("Lake Shore 336", resource, self._open, timeout_s=opts["timeout_s"],

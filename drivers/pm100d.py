@@ -17,8 +17,8 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.thorlabs import ThorlabsPM100USB
 from pymeasure.instruments.validators import strict_range
 
-from ._link import LINK_OPTIONS, LimitError, Link, ReplyError, as_float, check_range
-from .base import DriverError, Option
+from ._link import LINK_OPTIONS, Link, ReplyError, as_float, check_range
+from .base import DriverError, Option, OptionError
 from .powermeter import PowerMeter
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,8 @@ class PM100DPowerMeter(PowerMeter):
         opts = {k: o.default for k, o in self.OPTIONS.items()}
         for k, v in options.items():
             if k not in self.OPTIONS:
-                raise LimitError(f"{type(self).__name__}: unknown option {k!r}; known: {', '.join(self.OPTIONS)}")
+                raise OptionError(k, v, f"is not a known option of {type(self).__name__} "
+                                        f"(known: {', '.join(self.OPTIONS)})")
             opts[k] = self.OPTIONS[k].check(k, v)
         self.opts = opts
         self.link = Link("PM100D", resource, self._open, timeout_s=opts["timeout_s"], retries=opts["retries"])

@@ -28,7 +28,7 @@ from typing import Any
 from pymeasure.instruments.spellmanhv.spellmanXRV import ErrorCode, SpellmanXRV, StatusCode
 
 from ._link import LINK_OPTIONS, LimitError, Link, ReplyError, check_range
-from .base import DriverError, Option, SafetyError
+from .base import DriverError, Option, OptionError, SafetyError
 from .shutter import SC10, SC10Shutter
 from .xray import XRaySource
 
@@ -93,7 +93,8 @@ class SpellmanXRaySource(XRaySource):
         opts = {k: o.default for k, o in self.OPTIONS.items()}
         for k, v in options.items():
             if k not in self.OPTIONS:
-                raise LimitError(f"{type(self).__name__}: unknown option {k!r}; known: {', '.join(self.OPTIONS)}")
+                raise OptionError(k, v, f"is not a known option of {type(self).__name__} "
+                                        f"(known: {', '.join(self.OPTIONS)})")
             opts[k] = self.OPTIONS[k].check(k, v)
         self.opts = opts
         self.KEEPALIVE_S = opts["keepalive_s"]

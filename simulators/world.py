@@ -15,7 +15,9 @@
   ``xray_watchdog_s``, ``xray_<arg>`` for any :class:`~simulators.xray_tube.XRayTubeModel`
   keyword, ``laser_<arg>`` for any :class:`~simulators.laser.LaserModel` keyword,
   ``spot_diameter_um`` (sets the laser spot area), ``tick_s`` (period of the background
-  advance that lets the watchdog and interlock act while nobody talks; 0 = off; default 1 s).
+  advance that lets the watchdog and interlock act while nobody talks; 0 = off; default 1 lab s,
+  off for an AFAP clock, where lab time only moves inside somebody's sleep and every observer goes
+  through :meth:`advance` anyway).
 
 The models are advanced lazily: :meth:`advance` brings them to ``clock.monotonic()`` (protocol
 servers call it on every message), so the lab behaves the same at any clock speed, AFAP included.
@@ -64,7 +66,7 @@ class World:
         tube_kw: dict[str, Any] = {}
         laser_kw: dict[str, Any] = {}
         kind = "he"
-        tick_s = 1.0
+        tick_s = 0.0 if getattr(clock, "afap", False) else 1.0
         known = {"cryostat": CryostatModel, "xray": XRayTubeModel, "laser": LaserModel}
         for key, val in options.items():
             if key == "cryostat":

@@ -168,3 +168,27 @@ def test_powermeter_backend():
             _ = b.power
     with pytest.raises(OptionError, match="1100 nm"):
         PM100DPowerMeter(wavelength_nm=1500)
+
+
+def test_attenuator_readback_and_connect_when_referenced():
+    pairs = [("1ID?", "1IDX"), ("1TS?", "1TS000032"), ("1TS?", "1TS000032"), ("1TP?", "1TP0.00000")]
+    with expected_protocol(ConexAGP, pairs) as st:
+        a = ConexNDAttenuator.attach(st, clock=SimClock())
+        a.connect()
+        assert a.state_code() == "32"
+        rb = a.readback()
+        assert rb["angle"] == 0.0 and rb["transmission"] == pytest.approx(10 ** -0.04)
+
+
+def test_powermeter_backend_wavelength_and_zero():
+    pairs = [("SENSE:CORR:WAV?", "4.050000E+02"), ("SENS:CORR:WAV? MIN", "4.000000E+02"),
+             ("SENS:CORR:WAV? MAX", "1.100000E+03"), ("SENSE:CORR:WAV 633", None), OKERR,
+             ("SENS:CORR:COLL:ZERO:INIT", None), OKERR]
+    with pm(pairs) as p:
+        b = PM100DPowerMeter.attach(p)
+        assert b.wavelength == 405.0
+        b.set_wavelength(633)
+        with pytest.raises(LimitError, match="S120C"):
+            b.set_wavelength(1200)
+        b.zero()
+        assert b.make_safe() is None

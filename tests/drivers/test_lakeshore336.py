@@ -161,7 +161,7 @@ def test_controller_validates_before_sending():
 def test_controller_options_checked():
     with pytest.raises(OptionError, match="400 K"):
         LakeShore336Controller("TCPIP::127.0.0.1::1::SOCKET", max_K=500)
-    with pytest.raises(LimitError, match="unknown option"):
+    with pytest.raises(OptionError, match="not a known option"):
         LakeShore336Controller("TCPIP::127.0.0.1::1::SOCKET", maxK=5)
     assert LakeShore336Controller().opts["control_input"] == "A"
 

@@ -221,3 +221,32 @@ def test_source_with_shutter_opens_at_setpoint_and_closes_first():
         x.on(20, 0.5)            # closes (already closed) before HV, opens after the setpoint
         x.shutter.close()        # closes first ...
         x.link.call("off", lambda i: setattr(i, "output_enabled", False))  # ... then HV off
+
+
+def test_source_connect_reads_scaling_watchdog_and_shutter_identity():
+    cfg = f("27,0,10,5000,2000,0,0,0,0,0,50,1,5")
+    with src([(f("28"), f("28,40,1,0")), (f("27"), cfg)]) as sp, \
+            expected_protocol(SC10, q("id?", "THORLABS SC10 VERSION 1.07")) as sh:
+        from drivers._link import Link
+        from drivers.shutter import SC10Shutter
+
+        x = SpellmanXRaySource.attach(sp, clock=SimClock())
+        x.shutter = SC10Shutter(Link.attach("SC10", sh))
+        x.connect()
+        assert x.watchdog_s == 5.0
+        assert x.opts["max_kV"] == 40.0          # limited to the generator's full scale
+        with pytest.raises(LimitError):
+            x.check_setpoint(45, 0.1)
+
+
+def test_source_hv_on_kv_ma_and_interlock_properties():
+    pairs = [(f("22"), status(hv=True)), (f("19"), f("19,1365,1706,2000,0,0,0,0,0")),
+             (f("22"), status(interlock=False)), (f("22"), f("22,3"))]
+    with src(pairs) as sp:
+        x = SpellmanXRaySource.attach(sp, clock=SimClock())
+        assert x.hv_on is True
+        kV, mA = x.kV_mA
+        assert kV == pytest.approx(20.0, abs=0.02)
+        assert x.interlock_closed is False
+        with pytest.raises(ReplyError, match="error 3"):
+            x.status()

@@ -207,3 +207,18 @@ def test_count_rate_overload_flag():
         assert world.count_rate_overload()
         clock.sleep(3)
         assert not world.count_rate_overload()
+
+
+def test_shutter_controller_error_keeps_the_shutter_closed():
+    clock = SimClock()
+    with sim_lab("xray", "shutter", clock=clock) as (world, servers):
+        x = SpellmanXRaySource(servers["xray"].resource, clock=clock, timeout_s=TMO,
+                               shutter_resource=servers["shutter"].resource)
+        x.connect()
+        world.faults.trigger("instrument_error", role="shutter")
+        with pytest.raises(DriverError, match="CMD_NOT_DEFINED"):
+            x.shutter.open()
+        assert not world.tube.shutter_open and x.shutter.is_closed
+        x.shutter.open()
+        assert world.tube.shutter_open
+        x.shutter.close()

@@ -32,10 +32,12 @@ def test_watchdog_in_afap_time_with_and_without_keepalive():
         x.on(20, 0.5)
         x.start_keepalive()                     # every 1 s of lab time, fired inside sleeps
         clock.sleep(600)
+        world.advance()
         assert world.tube.hv_on
         x.stop_keepalive()
         t_last = world.tube.last_contact
         clock.sleep(30)
+        world.advance()                         # models are advanced lazily (no tick in AFAP)
         assert not world.tube.hv_on
         t_off, what = world.tube.history[-1]
         assert what.startswith("off: watchdog")
