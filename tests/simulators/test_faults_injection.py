@@ -222,3 +222,14 @@ def test_shutter_controller_error_keeps_the_shutter_closed():
         x.shutter.open()
         assert world.tube.shutter_open
         x.shutter.close()
+
+
+def test_instrument_gone_is_a_bounded_clear_error():
+    clock = SimClock()
+    with sim_lab("cryostat", clock=clock) as (world, servers):
+        c = cryo(servers, clock)
+        servers["cryostat"].stop()
+        t0 = time.monotonic()
+        with pytest.raises(DriverError, match="Lake Shore 336 at TCPIP::127.0.0.1::"):
+            _ = c.temperature
+        assert time.monotonic() - t0 < 3 * TMO + 1.0
