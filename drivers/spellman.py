@@ -249,6 +249,11 @@ class SpellmanXRaySource(XRaySource):
             if e.code == "E#2":
                 raise SafetyError("X-ray HV refused by the generator: interlock open") from e
             raise SafetyError(f"X-ray HV refused by the generator: {e}") from e
+        except DriverError:
+            # the reply was lost: HV may or may not be on — make sure it is off
+            log.error("no acknowledgement of HV on; making safe")
+            self._make_safe_quietly()
+            raise
         self._expect_hv = True
         try:
             self._ramp("kV", 0.0, kV)
@@ -258,12 +263,15 @@ class SpellmanXRaySource(XRaySource):
                 self.shutter.open()
         except BaseException:
             log.error("X-ray on() failed after HV on; making safe")
-            try:
-                self.make_safe()
-            except DriverError as e2:
-                log.error("make_safe after a failed on() also failed: %s", e2)
+            self._make_safe_quietly()
             raise
         log.info("X-rays on: %.3g kV, %.3g mA", kV, mA)
+
+    def _make_safe_quietly(self) -> None:
+        try:
+            self.make_safe()
+        except DriverError as e:
+            log.error("make_safe after a failed on() also failed: %s", e)
 
     def _wait_at(self, kV: float, mA: float) -> None:
         t0 = self.clock.monotonic()

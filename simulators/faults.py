@@ -67,6 +67,7 @@ class FaultSpec:
     count: int | None = None
     duration_s: float | None = None
     power_W: float = DEFAULT_POWER_W
+    skip: int = 0  # request faults: let this many matching messages pass first
     # state-fault Poisson process bookkeeping
     _next_t: float | None = None
 
@@ -117,15 +118,16 @@ class Faults:
     # -- configuration ------------------------------------------------------------------
     def add(self, name: str, *, rate: float = 0.0, role: str | None = None, at: Any = None,
             count: int | None = None, duration_s: float | None = None,
-            power_W: float = DEFAULT_POWER_W) -> FaultSpec:
-        """Add a fault. See the module docstring for the meaning of the arguments."""
+            power_W: float = DEFAULT_POWER_W, skip: int = 0) -> FaultSpec:
+        """Add a fault. See the module docstring for the meaning of the arguments; ``skip`` lets the
+        first ``skip`` matching messages pass (request faults)."""
         name = _canon(name)
         if not (rate >= 0 and math.isfinite(rate)):
             raise ValueError(f"fault {name}: rate must be a finite number >= 0, got {rate!r}")
         if name in REQUEST_FAULTS and rate > 1:
             raise ValueError(f"fault {name}: rate is a probability per message, must be <= 1, got {rate}")
         times = [] if at is None else sorted(float(t) for t in (at if isinstance(at, list | tuple) else [at]))
-        spec = FaultSpec(name, role, float(rate), times, count, duration_s, power_W)
+        spec = FaultSpec(name, role, float(rate), times, count, duration_s, power_W, int(skip))
         with self._lock:
             self._specs.append(spec)
             self._state_rngs[id(spec)] = random.Random(f"{self.seed}/{len(self._specs)}/{name}/{role}")
@@ -209,6 +211,9 @@ class Faults:
                 if spec.name not in REQUEST_FAULTS or spec.exhausted or not spec.applies_to(role):
                     continue
                 if spec.rate <= 0:
+                    continue
+                if spec.skip > 0:
+                    spec.skip -= 1
                     continue
                 if spec.rate >= 1.0 or self._rng.random() < spec.rate:
                     if spec.count is not None:

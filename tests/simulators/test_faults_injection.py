@@ -233,3 +233,19 @@ def test_instrument_gone_is_a_bounded_clear_error():
         with pytest.raises(DriverError, match="Lake Shore 336 at TCPIP::127.0.0.1::"):
             _ = c.temperature
         assert time.monotonic() - t0 < 3 * TMO + 1.0
+
+
+def test_lost_acknowledgement_of_hv_on_makes_safe():
+    clock = SimClock()
+    with sim_lab("xray", clock=clock) as (world, servers):
+        x = SpellmanXRaySource(servers["xray"].resource, clock=clock, timeout_s=TMO)
+        x.connect()
+        # status, faults and the two zero setpoints pass; the HV-on frame is swallowed (no reply)
+        world.faults.add("timeout", rate=1.0, role="xray", count=1, skip=4)
+        n0 = servers["xray"].messages
+        with pytest.raises(DriverError, match="98,1"):
+            x.on(20, 0.5)
+        world.advance()
+        assert not world.tube.hv_on and world.tube.history == []
+        assert world.faults.log[-1][1] == "timeout"
+        assert servers["xray"].messages - n0 == 5 + 3   # then make_safe: two zero setpoints and HV off
