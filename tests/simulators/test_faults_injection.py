@@ -248,4 +248,5 @@ def test_lost_acknowledgement_of_hv_on_makes_safe():
         world.advance()
         assert not world.tube.hv_on and world.tube.history == []
         assert world.faults.log[-1][1] == "timeout"
-        assert servers["xray"].messages - n0 == 5 + 3   # then make_safe: two zero setpoints and HV off
+        # then: reconnect (the driver re-reads the scaling, 28) and make_safe (two zero setpoints, HV off)
+        assert servers["xray"].messages - n0 == 5 + 1 + 3
