@@ -224,6 +224,8 @@ class LakeShore336Controller(TemperatureController):
         "medium_range_below_K": Option(float, 40.0, min=0.0, max=400.0, unit="K",
                                        doc="setpoints below this (and above the low limit) use medium"),
         "safe_range": Option(str, "off", choices=RANGES, doc="heater range of the safe state"),
+        "ramp_from_present": Option(bool, True, doc="start a ramp from the present control-sensor "
+                                                    "temperature (not from a stale setpoint)"),
         **LINK_OPTIONS,
     }
 
@@ -325,15 +327,25 @@ class LakeShore336Controller(TemperatureController):
 
     def set_temperature(self, kelvin: float, *, ramp_K_per_min: float | None = None) -> None:
         """Set the ramp (or none), the heater range suited to ``kelvin``, then the setpoint.
-        Everything is validated before the first byte is sent."""
+        Everything is validated before the first byte is sent. With a ramp (and the
+        ``ramp_from_present`` option) the setpoint is first set to the present control-sensor
+        temperature, so the ramp starts where the stage is."""
         k = check_range("setpoint", kelvin, self.opts["min_K"], self.opts["max_K"], "K",
                         "the min_K/max_K options of the cryostat")
         ramp = (False, 0.0) if ramp_K_per_min is None else (
             True, check_range("ramp rate", ramp_K_per_min, 0.1, 100.0, "K/min", "the Lake Shore 336's ramp limits"))
         rng = self.range_for(k)
+        start = None
+        if ramp[0] and self.opts["ramp_from_present"]:
+            start = self.sensor_temperature
 
         def do(_: Any) -> None:
             out = self._out
+            if start is not None:
+                # the controller ramps from its present setpoint, which may be far from the stage
+                # temperature (e.g. an old 300 K setpoint with the heater off): start from where we are
+                out.ramp = (False, 0.0)
+                out.setpoint = round(min(max(start, 0.0), 400.0), 3)
             out.ramp = ramp
             out.range = rng
             out.setpoint = k

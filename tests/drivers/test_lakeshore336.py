@@ -137,7 +137,8 @@ def test_controller_garbage_reading():
 
 
 def test_controller_set_temperature_bytes():
-    pairs = [("RAMP 1,1,5.0", None), OK, ("RANGE 1,2", None), OK, ("SETP 1,20.000", None), OK,
+    pairs = [("KRDG? A", "+010.123"), ("RAMP 1,0,0.0", None), OK, ("SETP 1,10.123", None), OK,
+             ("RAMP 1,1,5.0", None), OK, ("RANGE 1,2", None), OK, ("SETP 1,20.000", None), OK,
              ("RAMP 1,0,0.0", None), OK, ("RANGE 1,3", None), OK, ("SETP 1,80.000", None), OK,
              ("RAMP 1,0,0.0", None), OK, ("RANGE 1,1", None), OK, ("SETP 1,6.000", None), OK]
     with expected_protocol(LakeShore336, pairs) as ls:
