@@ -14,8 +14,10 @@ the unmodified ``horiba-sdk`` client (and ``drivers.horiba``) runs against it:
   polynomial, or the grating equation for the mono's position), chip temperature cooling down after
   ``ccd_open``, acquisition busy for exposure + read-out, dark frames with the shutter closed;
 * data: the sample's emission spectrum (``world.sample.emission_spectrum(λ, world.conditions())``)
-  through the spectrograph (``simulators.optics.Spectrograph`` when present, else the grating
-  equation below) and the CCD (``simulators.ccd.CCD`` when present, else the simple model below).
+  through the detector chain: ``simulators.optics.Spectrograph`` (grating equation, slit line
+  shape, throughput, slit transmission for a 200 µm source image) and ``simulators.ccd.CCD``
+  (QE, dark current at the chip temperature, cosmic rays, binning, read noise of the speed token,
+  gain of the gain token, bias, 16-bit ADC).
 
 Lab time: busy flags clear when ``world.clock`` has passed the operation's end. In "as fast as
 possible" mode a poll of a busy flag sleeps the remaining lab time on the clock (the instrument
@@ -39,12 +41,11 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["IclServer", "IclError", "DEFAULT_PORT", "grating_wavelengths"]
+__all__ = ["IclServer", "IclError", "DEFAULT_PORT"]
 
 DEFAULT_PORT = 25010
 CHIP_W, CHIP_H, PIXEL_UM = 1024, 256, 26.0
 FOCAL_MM = 320.0
-DEVIATION_DEG = 30.0  # included angle of the Czerny-Turner (approximate for an iHR320)
 GRATINGS = [1800, 1200, 300]
 SLIT_MAX_MM = 7.0
 GAINS = [{"info": "High Sensitivity", "token": 2}, {"info": "High Light", "token": 0},
@@ -71,22 +72,6 @@ class IclError(Exception):
         self.code = code
         text = ERRORS.get(code, "error")
         super().__init__(f"[E];{code};{text}{(' (' + detail + ')') if detail else ''}")
-
-
-def grating_wavelengths(center_nm: float, grooves_per_mm: float, n_pixels: int = CHIP_W,
-                        pixel_um: float = PIXEL_UM, focal_mm: float = FOCAL_MM,
-                        deviation_deg: float = DEVIATION_DEG, order: int = 1) -> np.ndarray:
-    """Wavelength (nm) at each pixel centre for a Czerny-Turner at ``center_nm`` (pixel 0 = short λ)."""
-    d_nm = 1e6 / grooves_per_mm
-    half = math.radians(deviation_deg) / 2
-    s = order * center_nm / (2 * d_nm * math.cos(half))
-    if abs(s) >= 1:
-        raise ValueError(f"{center_nm} nm is not reachable with {grooves_per_mm} gr/mm")
-    psi = math.asin(s)
-    x_mm = (np.arange(n_pixels) - (n_pixels - 1) / 2) * pixel_um * 1e-3
-    alpha = psi - half
-    beta = psi + half + np.arctan(x_mm / focal_mm)
-    return d_nm * (math.sin(alpha) + np.sin(beta)) / order
 
 
 class _Mono:
@@ -704,17 +689,17 @@ class IclServer:
             raise IclError(-311, "no acquisition data")
         return c.data
 
-    # -- physics -----------------------------------------------------------------------------------------
+    # -- physics ----------------------------------------------------------------------------------------
+    def spectrograph(self) -> Any:
+        """The detector chain's spectrograph (``simulators.optics``) at the current grating and slit."""
+        optics = importlib.import_module("simulators.optics")
+        return optics.Spectrograph(grating_lpmm=GRATINGS[self.mono.grating], focal_mm=FOCAL_MM, pixel_um=PIXEL_UM,
+                                   n_pixels=CHIP_W, slit_um=self.mono.slits[1] * 1000.0,
+                                   throughput=self.optics_efficiency)
+
     def wavelength_axis(self) -> np.ndarray:
         """Wavelength (nm) of each chip column at the mono's current position and grating."""
-        m = self.mono
-        g = GRATINGS[m.grating]
-        try:
-            optics = importlib.import_module("simulators.optics")
-            spec = optics.Spectrograph(grating_lpmm=g, focal_mm=FOCAL_MM, pixel_um=PIXEL_UM, n_pixels=CHIP_W)
-            return np.asarray(spec.wavelength_axis(m.wavelength), float)
-        except (ImportError, AttributeError, TypeError):
-            return grating_wavelengths(max(m.wavelength, 1e-3), g)
+        return np.asarray(self.spectrograph().wavelength_axis(max(self.mono.wavelength, 1e-3)), float)
 
     def x_axis(self, roi: dict[str, int]) -> list[float]:
         c = self.ccd
@@ -731,21 +716,12 @@ class IclServer:
         """Photons/s per chip pixel (CHIP_H × CHIP_W) arriving at the CCD."""
         if not light:
             return np.zeros((CHIP_H, CHIP_W))
-        wl = self.wavelength_axis()
-        dl = np.abs(np.gradient(wl))
+        spec = self.spectrograph()
         cond = self.world.conditions()
-        rate_col = np.asarray(self.world.sample.emission_spectrum(wl, cond), float) * dl
-        slit_um = self.mono.slits[1] * 1000.0
-        rate_col *= self.optics_efficiency * min(slit_um / self.source_image_um, 1.0)
-        # instrument function: the slit image (or two pixels) as a Gaussian on the focal plane
-        fwhm_px = max(slit_um, 2 * PIXEL_UM) / PIXEL_UM
-        sigma = fwhm_px / 2.3548
-        half = int(math.ceil(4 * sigma))
-        k = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)
-        rate_col = np.convolve(rate_col, k / k.sum(), mode="same")
-        rows = np.arange(CHIP_H)
-        prof = np.exp(-0.5 * ((rows - CHIP_H / 2) / 20.0) ** 2)
-        return np.outer(prof / prof.sum(), rate_col)
+        sample = self.world.sample
+        col = spec.column_rates(lambda lam: sample.emission_spectrum(lam, cond), max(self.mono.wavelength, 1e-3),
+                                source_image_um=self.source_image_um)
+        return np.asarray(spec.chip_rates(col, n_rows=CHIP_H), float)
 
     def _acquire(self, light: bool, exposure_s: float, t_start: float) -> dict:
         c = self.ccd
@@ -757,7 +733,7 @@ class IclServer:
             rois = []
             for idx in sorted(c.rois):
                 r = c.rois[idx]
-                counts = self._expose(rate, exposure_s, rng, r)
+                counts = self._expose(rate, exposure_s, rng, r, light)
                 rois.append({"roiIndex": idx, "xOrigin": r["xOrigin"], "yOrigin": r["yOrigin"],
                              "xSize": r["xSize"], "ySize": r["ySize"], "xBinning": r["xBin"],
                              "yBinning": r["yBin"], "xData": [self.x_axis(r)],
@@ -767,26 +743,13 @@ class IclServer:
         return {"acquisition": acquisitions, "timestamp": stamp.strftime("%Y.%m.%d %H:%M:%S.%f")[:-3],
                 "exposure_s": exposure_s, "shutterOpen": light}
 
-    def _expose(self, rate: np.ndarray, exposure_s: float, rng: np.random.Generator, r: dict[str, int]) -> np.ndarray:
-        """Counts (rows × cols after binning) of one ROI."""
+    def _expose(self, rate: np.ndarray, exposure_s: float, rng: np.random.Generator, r: dict[str, int],
+                light: bool = True) -> np.ndarray:
+        """Counts (rows × cols after binning) of one ROI, from ``simulators.ccd.CCD``."""
         c = self.ccd
-        sl = (slice(r["yOrigin"], r["yOrigin"] + r["ySize"]), slice(r["xOrigin"], r["xOrigin"] + r["xSize"]))
-        try:
-            ccd_mod = importlib.import_module("simulators.ccd")
-            cam = ccd_mod.CCD()
-            out = cam.expose(rate[sl], exposure_s, rng, roi=None, binning=(r["xBin"], r["yBin"]))
-            return np.asarray(out).reshape(r["ySize"] // r["yBin"], r["xSize"] // r["xBin"])
-        except (ImportError, AttributeError, TypeError, ValueError):
-            pass
-        # simple CCD: QE, dark current (doubling every 6 K), on-chip binning, read noise once per
-        # super-pixel, gain, bias, 16-bit ADC
-        qe = 0.5
-        dark = 0.02 * 2.0 ** ((self.chip_temperature() + 50.0) / 6.0)
-        mean_e = (rate[sl] * qe + dark) * exposure_s
-        e = rng.poisson(mean_e).astype(float)
-        ny, nx = r["ySize"] // r["yBin"], r["xSize"] // r["xBin"]
-        e = e.reshape(ny, r["yBin"], nx, r["xBin"]).sum(axis=(1, 3))
-        e = np.minimum(e, 600_000.0)  # output register full well
-        e += rng.normal(0.0, READ_NOISE_E[c.speed], e.shape)
-        counts = np.round(e / E_PER_COUNT[c.gain] + 500.0)
-        return np.clip(counts, 0, 65535).astype(np.int64)
+        ccd_mod = importlib.import_module("simulators.ccd")
+        cam = ccd_mod.CCD(n_cols=CHIP_W, n_rows=CHIP_H, pixel_um=PIXEL_UM, gain_e_per_count=E_PER_COUNT[c.gain],
+                          read_noise_e=READ_NOISE_E[c.speed], chip_temp_C=self.chip_temperature())
+        wl = self.wavelength_axis() if light else None
+        return np.asarray(cam.expose(rate, exposure_s, rng, roi=(r["xOrigin"], r["yOrigin"], r["xSize"], r["ySize"]),
+                                     binning=(r["xBin"], r["yBin"]), wavelength_nm=wl, shutter_open=light))

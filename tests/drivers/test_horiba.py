@@ -13,7 +13,8 @@ from drivers.horiba import HoribaSpectrometer
 from simulators.icl_server import IclServer
 
 pytest.importorskip("horiba_sdk")
-pytest.importorskip("simulators.sample", reason="simulators.sample (sample physics) not there yet")
+for _mod in ("simulators.sample", "simulators.optics", "simulators.ccd"):
+    pytest.importorskip(_mod, reason=f"{_mod} (sample physics / detector chain) not there yet")
 
 pytestmark = pytest.mark.timeout(60)
 
