@@ -27,5 +27,10 @@ class Attenuator(Role):
     def set_max_attenuation(self) -> None:
         """Move to the darkest position."""
 
+    def set_fluence(self, uJ_per_cm2: float) -> None:
+        """Set the pulse fluence (µJ/cm² = P / f_rep / spot area) through the calibration. Backends
+        that know the calibrated full power, repetition rate and spot area implement it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot set a fluence (no power calibration)")
+
     def make_safe(self) -> None:
         self.set_max_attenuation()

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_range
+from pyvisa.constants import ControlFlow
 
 from ._link import LINK_OPTIONS, LimitError, Link, ReplyError, as_float, check_range
 from .attenuator import Attenuator
@@ -69,7 +70,8 @@ class ConexAGP(Instrument):
     """Newport CONEX-AGP/CC controller, address 1 (see module docstring)."""
 
     def __init__(self, adapter: Any, name: str = "Newport CONEX-AGP", **kwargs: Any):
-        kwargs.setdefault("asrl", {"baud_rate": 921600})
+        # USB virtual COM port: 921600 baud, 8N1, XON/XOFF (instruments.md §5.3)
+        kwargs.setdefault("asrl", {"baud_rate": 921600, "flow_control": ControlFlow.xon_xoff})
         super().__init__(adapter, name, read_termination="\r\n", write_termination="\r\n",
                          includeSCPI=False, **kwargs)
 

@@ -26,6 +26,7 @@ from pymeasure.instruments.lakeshore.lakeshore_base import (
     LakeShoreTemperatureChannel,
 )
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
+from pyvisa.constants import Parity, StopBits
 
 from ._link import LINK_OPTIONS, Link, ReplyError, as_float, check_range
 from .base import DriverError, Option, OptionError
@@ -181,6 +182,9 @@ class LakeShore336(LakeShore3xx):
     output_4 = Instrument.ChannelCreator(LakeShore336Output, 4)
 
     def __init__(self, adapter: Any, name: str = "Lake Shore 336 Temperature Controller", **kwargs: Any):
+        # USB virtual COM port: 57600 baud, 7 data bits, odd parity, 1 stop bit (ignored on TCP/GPIB)
+        kwargs.setdefault("asrl", {"baud_rate": 57600, "data_bits": 7, "parity": Parity.odd,
+                                   "stop_bits": StopBits.one})
         super().__init__(adapter, name=name, **kwargs)
 
     event_status = Instrument.measurement(
