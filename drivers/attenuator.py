@@ -1,6 +1,6 @@
 """Role interface: laser attenuator (continuous ND wheel on a rotation stage) (``Attenuator``).
 
-Backends: ``drivers.conex`` (Newport CONEX-AGP/CC). Safe state: maximum attenuation.
+Backends: ``drivers.conex.ConexNDAttenuator`` (Newport CONEX-AGP/CC). Safe state: maximum attenuation.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Role interface: cryostat temperature controller (``TemperatureController``).
 
-Backends: ``drivers.lakeshore336`` (Lake Shore 336, real bytes over TCP 7777 or serial).
+Backends: ``drivers.lakeshore336.LakeShore336Controller`` (Lake Shore 336, real bytes over TCP 7777
+or its USB serial port).
 Safe state: heater range to ``safe_heater_range`` (off by default); setpoint untouched.
 """
 

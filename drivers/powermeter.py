@@ -1,4 +1,4 @@
-"""Role interface: optical power meter (``PowerMeter``). Backends: ``drivers.pm100d``.
+"""Role interface: optical power meter (``PowerMeter``). Backends: ``drivers.pm100d.PM100DPowerMeter``.
 
 Safe state: nothing to do (a power meter cannot hurt the sample).
 """

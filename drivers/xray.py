@@ -1,6 +1,7 @@
 """Role interface: X-ray source = HV generator + shutter + interlock (``XRaySource``).
 
-Backends: ``drivers.spellman`` (Spellman XRV/DXM, STX/ETX frames) with a shutter controller.
+Backends: ``drivers.spellman.SpellmanXRaySource`` (Spellman XRV/DXM, STX/ETX frames) with a Thorlabs
+SC10 shutter controller (``drivers.shutter``, docs/shutter.md).
 Safe state (instruments.md §2.4): close the shutter first, ramp down, HV off.
 """
 
