@@ -245,7 +245,9 @@ def start_vendor_layers(world: Any, *, host: str = "127.0.0.1", ports: dict | No
     "tcspc": {"phlib": EmulatedPHLib, "tagger_module": emulated TimeTagger module,
     "replay_phlib": callable(path) -> EmulatedPHLib, "replay_tagger_module": callable(path) -> module}}``.
 
-    ``ports`` may give ``{"spectrometer": 25010}`` (0 = any free port). The time taggers are fed by
+    ``ports`` may give ``{"spectrometer": 25010}`` (0 = any free port). ``tcspc_mode`` is the wiring of
+    the time taggers: ``"tcspc"`` (sync + detector, pulsed laser) or ``"hbt"`` (two detectors, no
+    sync; on the PicoHarp they are inputs 0 and 1). The time taggers are fed by
     ``world.sample`` through ``simulators.tags.TagSource`` (imported lazily: if the detector chain is
     not there the tagger objects still exist and raise a clear error when a measurement starts).
     """
@@ -263,9 +265,10 @@ def start_vendor_layers(world: Any, *, host: str = "127.0.0.1", ports: dict | No
     def feed_factory(mode: str = tcspc_mode) -> TagFeed:
         return PhysicsFeed(world, mode=mode)
 
-    lib = phlib.EmulatedPHLib(feed_factory, clock=clock, world=world)
+    lib = phlib.EmulatedPHLib(feed_factory, clock=clock, world=world, wiring=tcspc_mode)
     module = timetagger.make_module(lambda: PhysicsFeed(world, mode="tcspc"), clock=clock,
                                     hbt_feed=lambda: PhysicsFeed(world, mode="hbt"))
+    module.WIRING = tcspc_mode
     out["tcspc"] = {
         "phlib": lib,
         "tagger_module": module,

@@ -84,3 +84,24 @@ def test_swabian_g2_under_xrays_shows_bunching():
     centre = c.g2[95:105].mean()
     wings = np.r_[c.g2[:20], c.g2[-20:]].mean()
     assert centre > wings  # X-ray bursts bunch photons around zero delay
+
+
+def test_picoharp_hbt_wiring_on_inputs_0_and_1():
+    from simulators.phlib import EmulatedPHLib
+    from simulators.sample import Conditions, Sample
+
+    class XrayWorld:
+        clock = SimClock()
+        sample = Sample.preset("milano-2d-sl")
+        rng_seed = 5
+
+        def conditions(self):
+            return Conditions(T_K=10.0, fluence_uJcm2=0.0, xray_kV=40.0, xray_mA=1.0)
+
+    w = XrayWorld()
+    lib = EmulatedPHLib(lambda mode: PhysicsFeed(w, mode=mode), clock=w.clock, wiring="hbt")
+    ph = PicoHarp300("", clock=w.clock, phlib=lib)
+    ph.connect()
+    c = ph.correlation(1.0, 0, 1, binwidth_ps=200, n_bins=200)
+    assert c.n1 > 1000 and c.n2 > 1000
+    assert c.g2[95:105].mean() > np.r_[c.g2[:20], c.g2[-20:]].mean()
