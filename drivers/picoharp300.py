@@ -3,7 +3,7 @@
 The same code drives the vendor library (``phlib64.dll`` / ``libph300.so``) at the setup and the
 emulated function table (``simulators.phlib.EmulatedPHLib``) in simulation and tests::
 
-    tcspc = PicoHarp300("", clock=clock, phlib=emulated_table)        # simulation / replay
+    tcspc = PicoHarp300("", clock=clock, phlib=emulated_table)        # simulation / replay ("emulated" too)
     tcspc = PicoHarp300("1030228", library="C:/…/phlib64.dll")        # setup (serial or "")
 
 Measurement modes (PHLib needs ``PH_Initialize`` to switch; the backend re-initialises and re-sends
@@ -40,6 +40,9 @@ from .tcspc import (
 log = logging.getLogger(__name__)
 
 __all__ = ["PicoHarp300"]
+
+#: resources meaning "the first device found" (the emulated table has one device)
+ANY_DEVICE = ("", "sim", "emulated", "any", "first")
 
 
 class PicoHarp300(TCSPC):
@@ -90,7 +93,7 @@ class PicoHarp300(TCSPC):
         self.library_version = ver.value.decode()
         if not self.library_version.startswith("3."):
             log.warning("PHLib version %s; this backend follows the 3.0 API", self.library_version)
-        want_serial = self.resource.strip()
+        want_serial = "" if self.resource.strip().lower() in ANY_DEVICE else self.resource.strip()
         indices = [self.options["device_index"]] if self.options["device_index"] >= 0 else range(api.MAXDEVNUM)
         errors = []
         for i in indices:
@@ -101,7 +104,7 @@ class PicoHarp300(TCSPC):
                 errors.append(f"#{i}: {exc}")
                 continue
             sn = serial.value.decode(errors="replace")
-            if want_serial and want_serial not in ("sim", sn):
+            if want_serial and want_serial != sn:
                 self.lib("PH_CloseDevice", ctypes.c_int(i))
                 errors.append(f"#{i}: serial {sn} is not {want_serial}")
                 continue

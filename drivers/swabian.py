@@ -106,7 +106,8 @@ class SwabianTimeTagger(TCSPC):
     def connect(self) -> None:
         self.TT = self._module if self._module is not None else import_vendor_module()
         try:
-            self.tagger = self.TT.createTimeTagger(self.resource or "")
+            serial = "" if self.resource.strip().lower() in ("", "sim", "emulated", "any", "first") else self.resource
+            self.tagger = self.TT.createTimeTagger(serial)
         except Exception as exc:
             raise DriverError(f"Time Tagger {self.resource or '(first found)'} could not be opened: {exc}") from exc
         self._send(self.settings)

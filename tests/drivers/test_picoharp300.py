@@ -140,6 +140,11 @@ def test_library_errors_carry_the_phlib_error_string():
         PicoHarp300("", clock=clock, phlib=lib, device_index=0).connect()  # device already open
     with pytest.raises(DriverError, match="serial"):
         PicoHarp300("9999999", clock=clock, phlib=EmulatedPHLib(lib.feed, clock=clock)).connect()
+    for resource in ("emulated", "sim", "1030228"):
+        other = PicoHarp300(resource, clock=clock, phlib=EmulatedPHLib(lib.feed, clock=clock))
+        other.connect()
+        assert other.serial == "1030228"
+        other.close()
 
 
 def test_fifo_overrun_is_reported():
