@@ -59,7 +59,7 @@ class Detectors:
 
     spads: tuple[SPAD, SPAD] = field(default_factory=lambda: (SPAD(), SPAD(delay_ps=0.0)))
     split_to_1: float = 0.5               # fibre beamsplitter ratio (HBT)
-    hbt_transmission: float = 0.5         # fibre coupling + beamsplitter losses (HBT arm)
+    hbt_transmission: float = 0.05        # fibre coupling of the collected light + splitter losses (HBT)
     tcspc_transmission: float = 1e-4      # monochromator/ND throughput to detector 1 (TCSPC arm)
     filter_nm: tuple[float, float] | None = None  # band-pass window in front of the detectors
     crosstalk_prob: float = 1e-4          # breakdown flash: P(click in the other detector)

@@ -22,9 +22,11 @@ TOML file with its source, see ``simulators/presets/``):
   Γ_c(⟨N⟩) = Γ_c0·(1 + ⟨N⟩/N_Γ) (more excitations per domain lock faster), so T_on rises with ⟨N⟩;
   s(⟨N⟩) = 1 − exp(−(⟨N⟩/N_s)^β) is the cooperativity that makes I_SF ∝ f^(1+β) at low density.
 * **SF dynamics**: N_c = N_c0·(1 + ⟨N⟩/N_ch)^κ coupled NCs; τ_SF = τ_X(T)/N_c ([002]: τ_R ∝ τ_n/N);
-  delay τ_D = κ_D·τ_SF·ln N_c ([002]: τ_D ∝ (lg N)/N). Time profile: a delayed sech² burst, with
-  the leading half of width τ_D/4 (so it starts from ≈ 0 at t = 0) and the trailing half of width
-  τ_SF (tail ∝ e^{−t/τ_SF}), plus optional Burnham–Chiao echoes whose size grows with ⟨N⟩.
+  delay τ_D = κ_D·τ_SF·ln N_c ([002]: τ_D ∝ (lg N)/N). Time profile: a delayed burst whose
+  build-up is the leading half of a sech² of width τ_D/4 (so it starts from ≈ 0 at t = 0 and peaks
+  at τ_D) and whose release is exponential with τ_SF — the domain-averaged tail of mean-field sech²
+  bursts, and what [000] reports as the SF lifetime (a single mean-field sech² would make the 1/e
+  time 2.2 τ_R) — plus optional Burnham–Chiao echoes (sech² bursts) whose size grows with ⟨N⟩.
 * **Uncoupled dynamics**: the isolated-NC model of [003] (physics.md §4): GOS lifetime
   τ_X(T) = τ_low·(1 + b·n_BE(E_g, T)) saturating below ~70 K; Poisson X/XX occupation; Auger with
   re-excitation probability ξ; k_XX = 4 k_X; a trion share; optional substrate quenching (SL on Cu).
@@ -605,15 +607,17 @@ def _excited_cached(sample: Sample, T: float, N: float, xray: bool) -> Excited:
 
 
 def _sf_shape(t: np.ndarray, tau_D: float, tau_sf: float, ring: float, period_rel: float) -> np.ndarray:
-    """Delayed sech² burst: leading half width τ_D/4, trailing half width τ_SF, plus echoes."""
+    """Delayed burst: sech² build-up of width τ_D/4 peaking at τ_D, exponential release with τ_SF
+    (the domain-averaged tail of the mean-field sech² bursts), plus Burnham–Chiao echoes."""
     t = np.asarray(t, dtype=float)
     lead = max(tau_D / 4.0, 1e-3)
-    x = np.where(t < tau_D, (t - tau_D) / (2 * lead), (t - tau_D) / (2 * tau_sf))
-    out = 1.0 / np.cosh(np.clip(x, -350, 350)) ** 2
+    x = (t - tau_D) / (2 * lead)
+    out = np.where(t < tau_D, 1.0 / np.cosh(np.clip(x, -350, 350)) ** 2,
+                   np.exp(-np.clip(t - tau_D, 0.0, None) / tau_sf))
     if ring > 0:
         for k in range(1, 4):
             tk = tau_D + k * period_rel * tau_sf
-            out = out + ring**k * 1.0 / np.cosh(np.clip((t - tk) / (2 * tau_sf), -350, 350)) ** 2
+            out = out + ring**k * 1.0 / np.cosh(np.clip((t - tk) / tau_sf, -350, 350)) ** 2
     return out
 
 
