@@ -82,7 +82,7 @@ def test_unmodified_spellman_with_serial_checksums_over_the_socket():
     with sim_lab("xray") as (_, servers):
         rm = pyvisa.ResourceManager("@py")
         r = rm.open_resource(servers["xray"].resource, read_termination="\x03", write_termination="\x03",
-                             timeout=300)
+                             timeout=500)
         try:
             r.write("\x0228,j")
             assert r.read() == "\x0228,50,1,0," + SpellmanXRV.checksum("28,50,1,0,")
@@ -119,7 +119,7 @@ def test_lakeshore_ignores_unknown_and_flags_esr():
 
     with sim_lab("cryostat") as (_, servers):
         rm = pyvisa.ResourceManager("@py")
-        r = rm.open_resource(servers["cryostat"].resource, read_termination="\r\n", timeout=300)
+        r = rm.open_resource(servers["cryostat"].resource, read_termination="\r\n", timeout=500)
         try:
             r.write("FOO? 1")
             with pytest.raises(pyvisa.errors.VisaIOError):
