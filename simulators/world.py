@@ -141,8 +141,8 @@ class World:
 
     # -- views ---------------------------------------------------------------------------
     def count_rate_overload(self) -> bool:
-        """Whether the detectors are being overloaded now (fault ``count_rate_overload``); the
-        detector/time-tagger simulators multiply their rates when this is set."""
+        """Whether the detectors are being overloaded now (fault ``count_rate_overload``): a flag for
+        the detector/time-tagger simulators to read (what an overload does is theirs to model)."""
         t = self.advance()
         return self.faults.active("count_rate_overload", t)
 
