@@ -16,6 +16,8 @@ sample's.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from enum import IntEnum, IntFlag
 from typing import Any
 
@@ -186,6 +188,18 @@ class LakeShore336(LakeShore3xx):
         kwargs.setdefault("asrl", {"baud_rate": 57600, "data_bits": 7, "parity": Parity.odd,
                                    "stop_bits": StopBits.one})
         super().__init__(adapter, name=name, **kwargs)
+        #: minimum wall time between messages (the Lake Shore manuals ask for ≥ 50 ms, ≤ 20 msg/s)
+        self.min_interval_s = 0.0
+        self._last_write = -math.inf
+
+    def write(self, command: str, **kwargs: Any) -> None:
+        """Write ``command``, first waiting out ``min_interval_s`` since the previous message."""
+        if self.min_interval_s > 0:
+            wait = self._last_write + self.min_interval_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        super().write(command, **kwargs)
+        self._last_write = time.monotonic()
 
     event_status = Instrument.measurement(
         "*ESR?",
@@ -228,6 +242,8 @@ class LakeShore336Controller(TemperatureController):
         "medium_range_below_K": Option(float, 40.0, min=0.0, max=400.0, unit="K",
                                        doc="setpoints below this (and above the low limit) use medium"),
         "safe_range": Option(str, "off", choices=RANGES, doc="heater range of the safe state"),
+        "min_interval_s": Option(float, 0.0, min=0.0, max=1.0, unit="s",
+                                 doc="wall time between messages; 0.05 at the setup (Lake Shore pacing advice)"),
         "ramp_from_present": Option(bool, True, doc="start a ramp from the present control-sensor "
                                                     "temperature (not from a stale setpoint)"),
         **LINK_OPTIONS,
@@ -254,7 +270,9 @@ class LakeShore336Controller(TemperatureController):
         return self
 
     def _open(self) -> LakeShore336:
-        return LakeShore336(self.resource, visa_library="@py", timeout=int(self.opts["timeout_s"] * 1000))
+        inst = LakeShore336(self.resource, visa_library="@py", timeout=int(self.opts["timeout_s"] * 1000))
+        inst.min_interval_s = self.opts["min_interval_s"]
+        return inst
 
     # -- plumbing ----------------------------------------------------------------------------
     @property

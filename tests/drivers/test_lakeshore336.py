@@ -191,3 +191,14 @@ def test_controller_wait_stable_on_the_clock():
         c = LakeShore336Controller.attach(ls, clock=SimClock())
         with pytest.raises(TimeoutError, match="last reading 25.000 K"):
             c.wait_stable(20.0, band_K=0.1, hold_s=2, poll_s=1, timeout_s=2)
+
+
+def test_message_pacing():
+    import time
+
+    with expected_protocol(LakeShore336, [("KRDG? A", "+005.000"), ("KRDG? A", "+005.000")]) as ls:
+        ls.min_interval_s = 0.05
+        t0 = time.monotonic()
+        _ = ls.input_A.kelvin
+        _ = ls.input_A.kelvin
+        assert time.monotonic() - t0 >= 0.05
