@@ -184,7 +184,10 @@ class SpellmanXRaySource(XRaySource):
 
     def reset_faults(self) -> None:
         """Clear the fault register (``31``); HV stays off until switched on again."""
-        self.link.call("31 (reset faults)", lambda i: i.reset_errors())
+        reply = self.link.call("31 (reset faults)", lambda i: i.ask("31").strip())
+        if reply != "$":
+            raise ReplyError(f"Spellman refused the fault reset: {reply!r} "
+                             f"({ERROR_REPLIES.get(reply, 'unknown reply')})", code=reply)
 
     @property
     def interlock_closed(self) -> bool:

@@ -159,13 +159,16 @@ def test_keepalive_detects_trip():
 
 
 def test_readback_and_reset():
-    pairs = [(f("22"), status(hv=True)), (f("19"), f("19,1365,1706,2000,0,0,0,0,0")), (f("31"), f("31,$"))]
+    pairs = [(f("22"), status(hv=True)), (f("19"), f("19,1365,1706,2000,0,0,0,0,0")), (f("31"), f("31,$")),
+             (f("31"), f("31,4"))]
     with src(pairs) as sp:
         x = SpellmanXRaySource.attach(sp, clock=SimClock())
         rb = x.readback()
         assert rb["hv_on"] == 1.0 and rb["interlock_closed"] == 1.0 and rb["shutter_open"] == 0.0
         assert rb["kV"] == pytest.approx(20.0, abs=0.02)
         x.reset_faults()
+        with pytest.raises(ReplyError, match="packet overrun"):
+            x.reset_faults()
 
 
 # -- SC10 shutter --------------------------------------------------------------------------
