@@ -291,8 +291,16 @@ class Sample:
         # superfluorescent share
         s_N = -math.expm1(-((N / p("sf", "coop_N")) ** p("sf", "coop_beta"))) if (sf_on and N > 0) else 0.0
         eta_c = p("sf", "w_max") * coh * s_N
+        # ASE (confuser): above a density threshold a growing share of the excitations is emitted by
+        # stimulated emission (threshold, free exponent, saturation; prompt, no delay)
+        eta_ase = 0.0
+        if p("ase", "enabled") and (not xray or p("ase", "xray_enabled")):
+            dN = p("ase", "threshold_width_N")
+            x = dN * math.log1p(math.exp(min((N - p("ase", "threshold_N")) / dN, 700.0)))
+            z = (x / p("ase", "sat_N")) ** p("ase", "exponent")
+            eta_ase = p("ase", "gain") * z / (1.0 + z)
         m_mb = p("miniband", "fraction") if p("miniband", "enabled") else 0.0
-        Nu = max(N * (1.0 - eta_c - m_mb), 0.0)
+        Nu = max(N * (1.0 - eta_c - m_mb - eta_ase), 0.0)
         P1 = Nu * math.exp(-Nu)
         P2 = -math.expm1(-Nu) - P1
         bands: dict[str, BandState] = {}
@@ -321,14 +329,7 @@ class Sample:
         ph_sf = eta_c * N * p("sf", "phi_sf") * Y
         bands["sf"] = BandState("sf", ph_sf, E_unc - shift * 1e-3, fw_sf, "sf",
                                 (tau_D, tau_sf, ring, p("sf", "ringing_period_rel")))
-        # ASE (confuser): threshold in density, free exponent, saturation, prompt, no delay
-        if p("ase", "enabled") and (not xray or p("ase", "xray_enabled")):
-            dN = p("ase", "threshold_width_N")
-            x = dN * math.log1p(math.exp(min((N - p("ase", "threshold_N")) / dN, 700.0)))
-            a = p("ase", "exponent")
-            ph_ase = p("ase", "gain") * x**a / (1.0 + (x / p("ase", "sat_N")) ** (a - 1.0)) * Y
-        else:
-            ph_ase = 0.0
+        ph_ase = eta_ase * N * Y
         bands["ase"] = BandState("ase", ph_ase, E_unc - p("ase", "shift_meV") * 1e-3, p("ase", "fwhm_meV"),
                                  "exp", (1.0 / p("ase", "tau_ps"),))
         # static miniband coupling (confuser): red-shifted at every T, same slow dynamics
