@@ -310,7 +310,8 @@ def fit_decay(
     tau_m = min(max(tau_m, 2 * dt), window / 3)
     if tau0_ps is None:
         tau0 = {1: [tau_m], 2: [tau_m * 0.3, tau_m * 1.5], 3: [tau_m * 0.1, tau_m * 0.5, tau_m * 2]}[
-            n_components]
+            n_components
+        ]
     else:
         tau0 = list(tau0_ps)
     frac0 = {1: [1.0], 2: [0.4, 0.6], 3: [0.3, 0.3, 0.4]}[n_components]
@@ -405,13 +406,17 @@ def fit_decay(
         gamp = np.zeros(len(names))
         gamp[ni] = dt / p[ti]
         gamp[ti] = -p[ni] * dt / p[ti] ** 2
-        comps.append(DecayComponent(
-            tau_ps=Value(p[ti], err(unit(ti))),
-            photons=Value(p[ni], err(unit(ni))),
-            amplitude=Value(p[ni] * dt / p[ti], err(gamp)),
-            intensity_fraction=Value(p[ni] / tot, err(gfrac)),
-            tau_rise_ps=Value(p[2 * n_components], err(unit(2 * n_components))) if (sf and k == 0) else None,
-        ))
+        comps.append(
+            DecayComponent(
+                tau_ps=Value(p[ti], err(unit(ti))),
+                photons=Value(p[ni], err(unit(ni))),
+                amplitude=Value(p[ni] * dt / p[ti], err(gamp)),
+                intensity_fraction=Value(p[ni] / tot, err(gfrac)),
+                tau_rise_ps=Value(p[2 * n_components], err(unit(2 * n_components)))
+                if (sf and k == 0)
+                else None,
+            )
+        )
 
     # ---- effective lifetimes with numerical error propagation
     def harmonic(pp: np.ndarray) -> float:
@@ -466,13 +471,23 @@ def fit_decay(
         peak = with_err(peak_delay)
 
     return DecayFit(
-        model_name=model, components=tuple(comps),
+        model_name=model,
+        components=tuple(comps),
         background=Value(p[-2], err(unit(len(names) - 2))),
         shift_ps=Value(p[-1], err(unit(len(names) - 1))),
-        tau_eff_1e_ps=tau_1e, tau_eff_harmonic_ps=tau_h, tau_rise_ps=rise, peak_delay_ps=peak,
+        tau_eff_1e_ps=tau_1e,
+        tau_eff_harmonic_ps=tau_h,
+        tau_rise_ps=rise,
+        peak_delay_ps=peak,
         rise_delta_deviance=rise_dd,
-        deviance=dev, dof=dof, reduced_deviance=dev / dof, converged=bool(m.valid),
-        t_ps=t, counts=n, model=mu, irf=ir,
+        deviance=dev,
+        dof=dof,
+        reduced_deviance=dev / dof,
+        converged=bool(m.valid),
+        t_ps=t,
+        counts=n,
+        model=mu,
+        irf=ir,
     )
 
 
@@ -525,8 +540,9 @@ def _poisson_p1_p2(nbar: float) -> tuple[float, float]:
     return nbar * e, -math.expm1(-nbar) - nbar * e
 
 
-def amplitude_ratio(nbar: float, *, phi_ar: float = 0.9, xi: float = 0.5, kxx_over_kx: float = 4.0,
-                    c: float | None = None) -> float:
+def amplitude_ratio(
+    nbar: float, *, phi_ar: float = 0.9, xi: float = 0.5, kxx_over_kx: float = 4.0, c: float | None = None
+) -> float:
     """R = A/B (fast XX amplitude over slow X amplitude) for mean occupancy ⟨N⟩ (physics.md §4.3)."""
     if c is None:
         c = (1.0 - phi_ar) + xi * phi_ar
@@ -534,8 +550,15 @@ def amplitude_ratio(nbar: float, *, phi_ar: float = 0.9, xi: float = 0.5, kxx_ov
     return (kxx_over_kx - c) * p2 / (p1 + c * p2)
 
 
-def mean_occupancy(ratio: float, ratio_err: float = math.nan, *, phi_ar: float = 0.9, xi: float = 0.5,
-                   kxx_over_kx: float = 4.0, c: float | None = None) -> OccupancyEstimate:
+def mean_occupancy(
+    ratio: float,
+    ratio_err: float = math.nan,
+    *,
+    phi_ar: float = 0.9,
+    xi: float = 0.5,
+    kxx_over_kx: float = 4.0,
+    c: float | None = None,
+) -> OccupancyEstimate:
     """Invert the Poisson amplitude-ratio relation R(⟨N⟩) of physics.md §4.3 for ⟨N⟩.
 
     ``ratio`` is A/B, the amplitude of the fast (biexciton) component over that of the slow
@@ -547,11 +570,13 @@ def mean_occupancy(ratio: float, ratio_err: float = math.nan, *, phi_ar: float =
     rmax = amplitude_ratio(50.0, c=c, kxx_over_kx=kxx_over_kx)
     if not 0 < ratio < rmax:
         raise ValueError(f"ratio {ratio} outside the invertible range (0, {rmax:.3g})")
-    nb = brentq(lambda x: amplitude_ratio(x, c=c, kxx_over_kx=kxx_over_kx) - ratio, 1e-9, 50.0,
-                xtol=1e-12)
+    nb = brentq(lambda x: amplitude_ratio(x, c=c, kxx_over_kx=kxx_over_kx) - ratio, 1e-9, 50.0, xtol=1e-12)
     h = 1e-5 * max(nb, 1e-3)
-    d = (amplitude_ratio(nb + h, c=c, kxx_over_kx=kxx_over_kx)
-         - amplitude_ratio(max(nb - h, 1e-12), c=c, kxx_over_kx=kxx_over_kx)) / (2 * h)
+    d = (
+        amplitude_ratio(nb + h, c=c, kxx_over_kx=kxx_over_kx)
+        - amplitude_ratio(max(nb - h, 1e-12), c=c, kxx_over_kx=kxx_over_kx)
+    ) / (2 * h)
     e = ratio_err / d if np.isfinite(ratio_err) and d > 0 else math.nan
-    return OccupancyEstimate(mean_occupancy=Value(nb, e), ratio=Value(ratio, ratio_err), c=c,
-                             phi_ar=phi_ar, xi=xi)
+    return OccupancyEstimate(
+        mean_occupancy=Value(nb, e), ratio=Value(ratio, ratio_err), c=c, phi_ar=phi_ar, xi=xi
+    )

@@ -66,8 +66,16 @@ def _corr_kernel(t1: np.ndarray, t2: np.ndarray, lo: np.int64, bw: np.int64, his
 
 
 @numba.njit(cache=True, nogil=True)
-def _laurence(t1: np.ndarray, t2: np.ndarray, e_lo: np.ndarray, e_hi: np.ndarray,
-              c2: np.ndarray, counts: np.ndarray, s_lo: np.ndarray, s_hi: np.ndarray) -> None:
+def _laurence(
+    t1: np.ndarray,
+    t2: np.ndarray,
+    e_lo: np.ndarray,
+    e_hi: np.ndarray,
+    c2: np.ndarray,
+    counts: np.ndarray,
+    s_lo: np.ndarray,
+    s_hi: np.ndarray,
+) -> None:
     # pragma: no cover - compiled
     # For each lag bin k and each t1[i]: pairs with e_lo[k] <= t2 - t1 < e_hi[k]; also the sum of
     # (t2 - t1) over those pairs, split at the bin centre (for triangular weights).
@@ -206,8 +214,9 @@ def _window(binwidth_ps: int, n_bins: int) -> int:
     return -(n_bins // 2) * binwidth_ps - binwidth_ps // 2
 
 
-def correlate(t1_ps: np.ndarray, t2_ps: np.ndarray, binwidth_ps: int, n_bins: int,
-              duration_ps: float | None = None) -> Correlation:
+def correlate(
+    t1_ps: np.ndarray, t2_ps: np.ndarray, binwidth_ps: int, n_bins: int, duration_ps: float | None = None
+) -> Correlation:
     """All-pairs coincidence histogram of t2 − t1 for positive and negative delays.
 
     ``t1_ps``/``t2_ps``: integer time tags in ps (sorted; sorted here if not).  ``binwidth_ps`` must
@@ -229,8 +238,14 @@ def correlate(t1_ps: np.ndarray, t2_ps: np.ndarray, binwidth_ps: int, n_bins: in
         else:
             duration_ps = 0.0
     tau = (np.arange(n_bins) - n_bins // 2) * float(bw)
-    return Correlation(tau_ps=tau, counts=hist, binwidth_ps=float(bw), n1=int(a.size), n2=int(b.size),
-                       duration_ps=float(duration_ps))
+    return Correlation(
+        tau_ps=tau,
+        counts=hist,
+        binwidth_ps=float(bw),
+        n1=int(a.size),
+        n2=int(b.size),
+        duration_ps=float(duration_ps),
+    )
 
 
 def correlate_numpy(t1_ps: np.ndarray, t2_ps: np.ndarray, binwidth_ps: int, n_bins: int) -> np.ndarray:
@@ -252,8 +267,9 @@ def correlate_numpy(t1_ps: np.ndarray, t2_ps: np.ndarray, binwidth_ps: int, n_bi
     return np.bincount(d // bw, minlength=n_bins)[:n_bins].astype(np.int64)
 
 
-def multitau_grid(tau_resolution_s: float = 25e-9, *, n_per_cascade: int = 8, n_cascades: int = 19,
-                  first_step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def multitau_grid(
+    tau_resolution_s: float = 25e-9, *, n_per_cascade: int = 8, n_cascades: int = 19, first_step: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Multi-tau lag grid in units of the resolution, as PicoHarp/FCS exports use it: cascade 0 has
     lags 0..n_per_cascade−1 with step 1; each further cascade adds n_per_cascade lags with the step
     doubled.  Returns (tau_s, width_s), the bin width being the cascade step."""
@@ -271,10 +287,19 @@ def multitau_grid(tau_resolution_s: float = 25e-9, *, n_per_cascade: int = 8, n_
     return s[keep] * tau_resolution_s, w[keep] * tau_resolution_s
 
 
-def multitau(t1_ps: np.ndarray, t2_ps: np.ndarray, *, tau_s: np.ndarray | None = None,
-             width_s: np.ndarray | None = None, tau_resolution_s: float = 25e-9, n_per_cascade: int = 8,
-             n_cascades: int = 19, t_start_ps: float | None = None, duration_ps: float | None = None,
-             kernel: str = "triangle") -> MultiTau:
+def multitau(
+    t1_ps: np.ndarray,
+    t2_ps: np.ndarray,
+    *,
+    tau_s: np.ndarray | None = None,
+    width_s: np.ndarray | None = None,
+    tau_resolution_s: float = 25e-9,
+    n_per_cascade: int = 8,
+    n_cascades: int = 19,
+    t_start_ps: float | None = None,
+    duration_ps: float | None = None,
+    kernel: str = "triangle",
+) -> MultiTau:
     """Correlation of two tag streams on a multi-tau (log-spaced) lag grid, g2 for positive lags
     τ = t2 − t1.
 
@@ -306,8 +331,8 @@ def multitau(t1_ps: np.ndarray, t2_ps: np.ndarray, *, tau_s: np.ndarray | None =
     half = 0.5 * w if kernel == "rect" else w
     e_lo = tau - half
     e_hi = tau + half
-    af = (a.astype(np.float64) - t0)
-    bf = (b.astype(np.float64) - t0)
+    af = a.astype(np.float64) - t0
+    bf = b.astype(np.float64) - t0
     c2 = np.concatenate(([0.0], np.cumsum(bf)))
     nk = tau.size
     counts = np.zeros((nk, 2), dtype=np.int64)
@@ -329,13 +354,29 @@ def multitau(t1_ps: np.ndarray, t2_ps: np.ndarray, *, tau_s: np.ndarray | None =
         norm = (T - tau) / (n1_eff * n2_eff * w)
     g2 = pairs * norm
     g2_err = np.sqrt(np.maximum(var, 1.0)) * norm
-    return MultiTau(tau_s=tau_s, width_s=width_s, pairs=pairs, g2=g2, g2_err=g2_err, n1=int(a.size),
-                    n2=int(b.size), duration_s=T * 1e-12, kernel=kernel)
+    return MultiTau(
+        tau_s=tau_s,
+        width_s=width_s,
+        pairs=pairs,
+        g2=g2,
+        g2_err=g2_err,
+        n1=int(a.size),
+        n2=int(b.size),
+        duration_s=T * 1e-12,
+        kernel=kernel,
+    )
 
 
-def normalize(corr: Correlation | np.ndarray, *, binwidth_ps: float | None = None, n1: int | None = None,
-              n2: int | None = None, duration_ps: float | None = None, tau_ps: np.ndarray | None = None,
-              overlap: bool = False) -> G2Curve:
+def normalize(
+    corr: Correlation | np.ndarray,
+    *,
+    binwidth_ps: float | None = None,
+    n1: int | None = None,
+    n2: int | None = None,
+    duration_ps: float | None = None,
+    tau_ps: np.ndarray | None = None,
+    overlap: bool = False,
+) -> G2Curve:
     """g2(τ) = C(τ)·Δt/(binwidth·N1·N2) with Poisson errors √C (√max(C, 1) for empty bins).
 
     Pass a :class:`Correlation` or raw counts plus ``binwidth_ps``, ``n1``, ``n2``, ``duration_ps``
@@ -343,7 +384,13 @@ def normalize(corr: Correlation | np.ndarray, *, binwidth_ps: float | None = Non
     the window is not small compared to the acquisition)."""
     if isinstance(corr, Correlation):
         counts = corr.counts
-        binwidth_ps, n1, n2, duration_ps, tau_ps = corr.binwidth_ps, corr.n1, corr.n2, corr.duration_ps, corr.tau_ps
+        binwidth_ps, n1, n2, duration_ps, tau_ps = (
+            corr.binwidth_ps,
+            corr.n1,
+            corr.n2,
+            corr.duration_ps,
+            corr.tau_ps,
+        )
     else:
         counts = np.asarray(corr)
         if None in (binwidth_ps, n1, n2, duration_ps):
@@ -383,8 +430,9 @@ def _half(z: np.ndarray, lam: float, s2: float) -> np.ndarray:
     return np.where(arg < -25.0, b, a)
 
 
-def bunching_shape(tau_ps: np.ndarray, taus_ps: Sequence[float], weights: Sequence[float],
-                   irf_fwhm_ps: float) -> np.ndarray:
+def bunching_shape(
+    tau_ps: np.ndarray, taus_ps: Sequence[float], weights: Sequence[float], irf_fwhm_ps: float
+) -> np.ndarray:
     """A(τ) = Σ_j w_j e^{−|τ|/τ_j} Σ_i w_i/(τ_i + τ_j) convolved with a Gaussian of FWHM
     ``irf_fwhm_ps``; unit area before convolution (tcspc.md §6.2)."""
     tau = np.asarray(tau_ps, dtype=float)
@@ -396,8 +444,14 @@ def bunching_shape(tau_ps: np.ndarray, taus_ps: Sequence[float], weights: Sequen
     return out
 
 
-def _lsq(model, tau: np.ndarray, y: np.ndarray, err: np.ndarray, p0: dict[str, float],
-         limits: dict[str, tuple[float | None, float | None]]) -> Minuit:
+def _lsq(
+    model,
+    tau: np.ndarray,
+    y: np.ndarray,
+    err: np.ndarray,
+    p0: dict[str, float],
+    limits: dict[str, tuple[float | None, float | None]],
+) -> Minuit:
     names = list(p0)
 
     def cost(*p: float) -> float:
@@ -414,9 +468,16 @@ def _lsq(model, tau: np.ndarray, y: np.ndarray, err: np.ndarray, p0: dict[str, f
     return m
 
 
-def fit_bunching(tau_ps: np.ndarray, g2: np.ndarray, *, irf_fwhm_ps: float, g2_err: np.ndarray | None = None,
-                 weights: Sequence[float] | None = None, tau0_ps: float | None = None,
-                 fit_range_ps: float | None = None) -> G2Fit:
+def fit_bunching(
+    tau_ps: np.ndarray,
+    g2: np.ndarray,
+    *,
+    irf_fwhm_ps: float,
+    g2_err: np.ndarray | None = None,
+    weights: Sequence[float] | None = None,
+    tau0_ps: float | None = None,
+    fit_range_ps: float | None = None,
+) -> G2Fit:
     """Fit a photon-bunching peak centred at τ = 0.
 
     ``g2_err`` defaults to the scatter of the far wings.  ``weights`` (photon fractions of the
@@ -451,15 +512,27 @@ def fit_bunching(tau_ps: np.ndarray, g2: np.ndarray, *, irf_fwhm_ps: float, g2_e
         h0 = _two_sided_exp_gauss(np.zeros(1), ts, sig)[0]
         return base + amp * _two_sided_exp_gauss(t, ts, sig) / h0
 
-    me = _lsq(exp_model, tau, y, err, {"base": base0, "amp": peak0, "ts": ts0},
-              {"ts": (0.01, 10 * span), "base": (None, None), "amp": (None, None)})
+    me = _lsq(
+        exp_model,
+        tau,
+        y,
+        err,
+        {"base": base0, "amp": peak0, "ts": ts0},
+        {"ts": (0.01, 10 * span), "base": (None, None), "amp": (None, None)},
+    )
     dof_e = max(y.size - 3, 1)
 
     def lor(t: np.ndarray, base: float, amp: float, fw: float) -> np.ndarray:
         return base + amp / (1.0 + (2.0 * t / fw) ** 2)
 
-    ml = _lsq(lor, tau, y, err, {"base": base0, "amp": peak0, "fw": fwhm0},
-              {"fw": (0.01, 20 * span), "base": (None, None), "amp": (None, None)})
+    ml = _lsq(
+        lor,
+        tau,
+        y,
+        err,
+        {"base": base0, "amp": peak0, "fw": fwhm0},
+        {"fw": (0.01, 20 * span), "base": (None, None), "amp": (None, None)},
+    )
     dof_l = max(y.size - 3, 1)
     fw, fw_e = float(ml.values["fw"]), float(ml.errors["fw"])
     if fw > irf_fwhm_ps:
@@ -483,22 +556,45 @@ def fit_bunching(tau_ps: np.ndarray, g2: np.ndarray, *, irf_fwhm_ps: float, g2_e
             return base + amp * sh / h0
 
         ts_e = float(me.values["ts"])
-        md = _lsq(dbl, tau, y, err, {"base": float(me.values["base"]), "amp": float(me.values["amp"]),
-                                      "t1": 0.5 * ts_e, "t2": 2.0 * ts_e},
-                  {"t1": (0.01, 10 * span), "t2": (0.01, 10 * span), "base": (None, None), "amp": (None, None)})
-        d_taus = (Value(float(md.values["t1"]), float(md.errors["t1"])),
-                  Value(float(md.values["t2"]), float(md.errors["t2"])))
+        md = _lsq(
+            dbl,
+            tau,
+            y,
+            err,
+            {
+                "base": float(me.values["base"]),
+                "amp": float(me.values["amp"]),
+                "t1": 0.5 * ts_e,
+                "t2": 2.0 * ts_e,
+            },
+            {"t1": (0.01, 10 * span), "t2": (0.01, 10 * span), "base": (None, None), "amp": (None, None)},
+        )
+        d_taus = (
+            Value(float(md.values["t1"]), float(md.errors["t1"])),
+            Value(float(md.values["t2"]), float(md.errors["t2"])),
+        )
         d_w = wts
         d_chi = float(md.fval) / max(y.size - 4, 1)
         d_model = dbl(tau, *md.values)
 
     amp = Value(float(me.values["amp"]), float(me.errors["amp"]))
     return G2Fit(
-        baseline=Value(float(me.values["base"]), float(me.errors["base"])), amplitude=amp,
-        tau_exp_ps=Value(float(me.values["ts"]), float(me.errors["ts"])), exp_chi2_dof=float(me.fval) / dof_e,
-        lorentz_fwhm_ps=Value(fw, fw_e), tau_lorentz_ps=Value(tl, tl_e), lorentz_chi2_dof=float(ml.fval) / dof_l,
-        double_taus_ps=d_taus, double_weights=d_w, double_chi2_dof=d_chi, irf_fwhm_ps=float(irf_fwhm_ps),
+        baseline=Value(float(me.values["base"]), float(me.errors["base"])),
+        amplitude=amp,
+        tau_exp_ps=Value(float(me.values["ts"]), float(me.errors["ts"])),
+        exp_chi2_dof=float(me.fval) / dof_e,
+        lorentz_fwhm_ps=Value(fw, fw_e),
+        tau_lorentz_ps=Value(tl, tl_e),
+        lorentz_chi2_dof=float(ml.fval) / dof_l,
+        double_taus_ps=d_taus,
+        double_weights=d_w,
+        double_chi2_dof=d_chi,
+        irf_fwhm_ps=float(irf_fwhm_ps),
         significance=amp.significance() if np.isfinite(amp.significance()) else 0.0,
-        tau_ps=tau, g2=y, g2_err=err, exp_model=exp_model(tau, *me.values), lorentz_model=lor(tau, *ml.values),
+        tau_ps=tau,
+        g2=y,
+        g2_err=err,
+        exp_model=exp_model(tau, *me.values),
+        lorentz_model=lor(tau, *ml.values),
         double_model=d_model,
     )

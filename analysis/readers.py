@@ -115,8 +115,12 @@ def decode_records(records: np.ndarray, record_type: int) -> dict[str, np.ndarra
     keep = ~ovf
     is_marker = special & ~ovf
     ch = np.where(is_marker, -1, ch)
-    return {"time": t[keep], "channel": ch[keep].astype(np.int16), "dtime": dtime[keep],
-            "marker": np.where(is_marker, marker, 0)[keep].astype(np.uint8)}
+    return {
+        "time": t[keep],
+        "channel": ch[keep].astype(np.int16),
+        "dtime": dtime[keep],
+        "marker": np.where(is_marker, marker, 0)[keep].astype(np.uint8),
+    }
 
 
 def read_ptu(path: str | Path, *, decoder: str = "ptufile") -> TimeTags:
@@ -156,13 +160,22 @@ def read_ptu(path: str | Path, *, decoder: str = "ptufile") -> TimeTags:
     stop_after = tags.get("TTResult_StopAfter")
     acq = tags.get("MeasDesc_AcquisitionTime")
     dur_ms = stop_after if stop_after else acq
-    duration_ps = float(dur_ms) * 1e9 if dur_ms else float(times_ps[-1] - times_ps[0]) if times_ps.size else 0.0
+    duration_ps = (
+        float(dur_ms) * 1e9 if dur_ms else float(times_ps[-1] - times_ps[0]) if times_ps.size else 0.0
+    )
     meta = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in tags.items()}
     meta["source_file"] = str(path)
     return TimeTags(
-        times_ps=times_ps, channels=ch[photons], nanotimes=None if dtime is None else dtime[photons],
-        time_unit_ps=unit_ps, nanotime_unit_ps=None if tres is None else tres * 1e12, mode=mode,
-        record_type=name, duration_ps=duration_ps, meta=meta, markers=markers,
+        times_ps=times_ps,
+        channels=ch[photons],
+        nanotimes=None if dtime is None else dtime[photons],
+        time_unit_ps=unit_ps,
+        nanotime_unit_ps=None if tres is None else tres * 1e12,
+        mode=mode,
+        record_type=name,
+        duration_ps=duration_ps,
+        meta=meta,
+        markers=markers,
     )
 
 
@@ -189,7 +202,11 @@ def read_photon_hdf5(path: str | Path, *, spot: int = 0) -> TimeTags:
                 if k.startswith("non_photon_id"):
                     ids = np.atleast_1d(ds[k][()])
                     keep &= ~np.isin(det, ids)
-        dur = float(f["acquisition_duration"][()]) * 1e12 if "acquisition_duration" in f else math_span(ts, unit_s)
+        dur = (
+            float(f["acquisition_duration"][()]) * 1e12
+            if "acquisition_duration" in f
+            else math_span(ts, unit_s)
+        )
         meta: dict[str, Any] = {"source_file": str(path)}
         if "description" in f:
             v = f["description"][()]
@@ -200,9 +217,15 @@ def read_photon_hdf5(path: str | Path, *, spot: int = 0) -> TimeTags:
             meta["measurement_type"] = v.decode() if isinstance(v, bytes) else str(v)
     unit_ps = unit_s * 1e12
     return TimeTags(
-        times_ps=np.round(ts[keep] * unit_ps).astype(np.int64), channels=det[keep],
-        nanotimes=None if nt is None else nt[keep], time_unit_ps=unit_ps, nanotime_unit_ps=nt_unit,
-        mode="T3" if nt is not None else "T2", record_type="Photon-HDF5", duration_ps=dur, meta=meta,
+        times_ps=np.round(ts[keep] * unit_ps).astype(np.int64),
+        channels=det[keep],
+        nanotimes=None if nt is None else nt[keep],
+        time_unit_ps=unit_ps,
+        nanotime_unit_ps=nt_unit,
+        mode="T3" if nt is not None else "T2",
+        record_type="Photon-HDF5",
+        duration_ps=dur,
+        meta=meta,
     )
 
 

@@ -69,8 +69,14 @@ def _fig_decays(v: SFVerdict) -> Figure | None:
     if not dd:
         return None
     sel = dd[:4]
-    fig, axes = plt.subplots(2, len(sel), figsize=(3.8 * len(sel), 4.2), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 1]}, sharex="col")
+    fig, axes = plt.subplots(
+        2,
+        len(sel),
+        figsize=(3.8 * len(sel), 4.2),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 1]},
+        sharex="col",
+    )
     for j, d in enumerate(sel):
         f = d["fit"]
         ax, axr = axes[0][j], axes[1][j]
@@ -114,8 +120,12 @@ def _fig_exponent(v: SFVerdict) -> Figure | None:
     for p, lab, c in ((ps, "SF band", "C3"), (pu, "uncoupled", "C0")):
         ax.errorbar(p.fluence, p.intensity, p.intensity_err, fmt="o", ms=3, color=c)
         ff = np.geomspace(p.fluence.min(), p.fluence.max(), 50)
-        ax.plot(ff, p.prefactor.value * (ff / p.f_ref) ** p.exponent.value, color=c,
-                label=f"{lab}: α = {p.exponent}")
+        ax.plot(
+            ff,
+            p.prefactor.value * (ff / p.f_ref) ** p.exponent.value,
+            color=c,
+            label=f"{lab}: α = {p.exponent}",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("fluence (µJ/cm²)")
@@ -154,8 +164,13 @@ def _fig_vs_T(v: SFVerdict) -> Figure | None:
 def figures(v: SFVerdict) -> dict[str, Figure]:
     """All figures that can be drawn from a verdict's fits, by name."""
     out: dict[str, Figure] = {}
-    for name, fn in (("spectra", _fig_spectra), ("decays", _fig_decays), ("g2", _fig_g2),
-                     ("exponent", _fig_exponent), ("vs_T", _fig_vs_T)):
+    for name, fn in (
+        ("spectra", _fig_spectra),
+        ("decays", _fig_decays),
+        ("g2", _fig_g2),
+        ("exponent", _fig_exponent),
+        ("vs_T", _fig_vs_T),
+    ):
         try:
             f = fn(v)
         except Exception as exc:  # a failing figure must not lose the report
@@ -195,8 +210,13 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
-def render(verdicts: SFVerdict | Mapping[str, SFVerdict], out_dir: str | Path, *, title: str = "SF analysis",
-           dpi: int = 110) -> ReportFiles:
+def render(
+    verdicts: SFVerdict | Mapping[str, SFVerdict],
+    out_dir: str | Path,
+    *,
+    title: str = "SF analysis",
+    dpi: int = 110,
+) -> ReportFiles:
     """Write ``summary.json``, ``report.md``, ``report.html`` and ``analysis_<run>_<figure>.png``
     into ``out_dir``; the page starts with the verdict(s)."""
     out = Path(out_dir)
@@ -224,8 +244,12 @@ def render(verdicts: SFVerdict | Mapping[str, SFVerdict], out_dir: str | Path, *
     jp = out / "summary.json"
     jp.write_text(json.dumps(to_jsonable(summary), indent=1, allow_nan=False), encoding="utf-8")
     hp = out / "report.html"
-    hp.write_text(_html(title, runs, out, {n: [p for p in all_figs if f"analysis_{_safe(n)}_" in p.name]
-                                          for n in runs}), encoding="utf-8")
+    hp.write_text(
+        _html(
+            title, runs, out, {n: [p for p in all_figs if f"analysis_{_safe(n)}_" in p.name] for n in runs}
+        ),
+        encoding="utf-8",
+    )
     log.info("report written to %s", out)
     return ReportFiles(markdown=mdp, html=hp, json=jp, figures=tuple(all_figs))
 
@@ -236,21 +260,28 @@ def _safe(name: str) -> str:
 
 def _html(title: str, runs: Mapping[str, SFVerdict], out: Path, figs: Mapping[str, list[Path]]) -> str:
     e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{border:1px solid #ccc;"
-             "padding:3px 6px;font-size:13px}table{border-collapse:collapse}.pass{color:#070}.fail{color:#a00}"
-             ".nm{color:#777}</style></head><body>", f"<h1>{e(title)}</h1><ul>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{border:1px solid #ccc;"
+        "padding:3px 6px;font-size:13px}table{border-collapse:collapse}.pass{color:#070}.fail{color:#a00}"
+        ".nm{color:#777}</style></head><body>",
+        f"<h1>{e(title)}</h1><ul>",
+    ]
     for n, v in runs.items():
         parts.append(f"<li><b>{e(n)}</b>: {e(v.summary())}</li>")
     parts.append("</ul>")
     for n, v in runs.items():
-        parts.append(f"<h2>{e(n)}: {e(v.verdict)}" + (f" — likely {e(v.confuser)}" if v.confuser else "") + "</h2>")
+        parts.append(
+            f"<h2>{e(n)}: {e(v.verdict)}" + (f" — likely {e(v.confuser)}" if v.confuser else "") + "</h2>"
+        )
         parts.append("<ul>" + "".join(f"<li>{e(r)}</li>" for r in v.reasons[:6]) + "</ul>")
         parts.append("<table><tr><th>#</th><th>check</th><th>result</th><th>numbers</th></tr>")
         for it in v.items:
             cls = {"pass": "pass", "fail": "fail"}.get(it.status, "nm")
-            parts.append(f"<tr><td>{it.number}</td><td>{e(it.title)}</td><td class='{cls}'>{e(it.status)}</td>"
-                         f"<td>{e(it.detail)}</td></tr>")
+            parts.append(
+                f"<tr><td>{it.number}</td><td>{e(it.title)}</td><td class='{cls}'>{e(it.status)}</td>"
+                f"<td>{e(it.detail)}</td></tr>"
+            )
         parts.append("</table>")
         for p in figs.get(n, []):
             parts.append(f"<p><img src='{e(p.relative_to(out).as_posix())}' style='max-width:100%'></p>")

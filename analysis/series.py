@@ -16,8 +16,17 @@ from iminuit import Minuit
 
 from ._common import ResultMixin, Value
 
-__all__ = ["PowerLawFit", "OnsetFit", "TrendFit", "power_law", "onset_temperature", "lifetime_trend",
-           "lifetime_vs_temperature", "lifetime_vs_fluence", "threshold_test"]
+__all__ = [
+    "PowerLawFit",
+    "OnsetFit",
+    "TrendFit",
+    "power_law",
+    "onset_temperature",
+    "lifetime_trend",
+    "lifetime_vs_temperature",
+    "lifetime_vs_fluence",
+    "threshold_test",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +93,9 @@ def _arrays(*a: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def power_law(fluence: np.ndarray, intensity: np.ndarray, intensity_err: np.ndarray | None = None) -> PowerLawFit:
+def power_law(
+    fluence: np.ndarray, intensity: np.ndarray, intensity_err: np.ndarray | None = None
+) -> PowerLawFit:
     """Fit I = A·(f/f_ref)^α (f_ref = geometric mean fluence, which decorrelates A and α).
 
     ``intensity_err`` defaults to √I (counts).  Needs ≥ 3 points with positive f and I.
@@ -112,9 +123,17 @@ def power_law(fluence: np.ndarray, intensity: np.ndarray, intensity_err: np.ndar
     thr = threshold_test(f, y, e) if f.size >= 5 else None
     return PowerLawFit(
         exponent=Value(float(m.values["alpha"]), float(m.errors["alpha"])),
-        prefactor=Value(float(m.values["a"]), float(m.errors["a"])), f_ref=fref, chi2=float(m.fval), dof=dof,
-        chi2_dof=float(m.fval) / dof, n_points=int(f.size), threshold=thr, fluence=f, intensity=y,
-        intensity_err=e)
+        prefactor=Value(float(m.values["a"]), float(m.errors["a"])),
+        f_ref=fref,
+        chi2=float(m.fval),
+        dof=dof,
+        chi2_dof=float(m.fval) / dof,
+        n_points=int(f.size),
+        threshold=thr,
+        fluence=f,
+        intensity=y,
+        intensity_err=e,
+    )
 
 
 def threshold_test(f: np.ndarray, y: np.ndarray, e: np.ndarray) -> dict:
@@ -132,7 +151,13 @@ def threshold_test(f: np.ndarray, y: np.ndarray, e: np.ndarray) -> dict:
 
     all_idx = np.ones(f.size, bool)
     s0, _, chi0 = lin(all_idx)
-    best = {"delta_chi2": 0.0, "break_fluence": None, "slope_below": s0, "slope_above": s0, "single_slope": s0}
+    best = {
+        "delta_chi2": 0.0,
+        "break_fluence": None,
+        "slope_below": s0,
+        "slope_above": s0,
+        "single_slope": s0,
+    }
     for k in range(2, f.size - 2):
         lo = np.arange(f.size) <= k
         hi = np.arange(f.size) >= k
@@ -140,12 +165,19 @@ def threshold_test(f: np.ndarray, y: np.ndarray, e: np.ndarray) -> dict:
         s2, _, c2 = lin(hi)
         d = chi0 - (c1 + c2)
         if d > best["delta_chi2"]:
-            best = {"delta_chi2": float(d), "break_fluence": float(f[k]), "slope_below": s1, "slope_above": s2,
-                    "single_slope": s0}
+            best = {
+                "delta_chi2": float(d),
+                "break_fluence": float(f[k]),
+                "slope_below": s1,
+                "slope_above": s2,
+                "single_slope": s0,
+            }
     return best
 
 
-def onset_temperature(T: np.ndarray, sf_fraction: np.ndarray, sf_fraction_err: np.ndarray | None = None) -> OnsetFit:
+def onset_temperature(
+    T: np.ndarray, sf_fraction: np.ndarray, sf_fraction_err: np.ndarray | None = None
+) -> OnsetFit:
     """SF onset temperature from the SF weight vs T (logistic step, rising on cooling).
 
     ``sf_fraction_err`` defaults to 0.02 (absolute).  T_on is where the weight reaches half of
@@ -153,7 +185,11 @@ def onset_temperature(T: np.ndarray, sf_fraction: np.ndarray, sf_fraction_err: n
     the fitted step w_max − w_min is positive at ≥ 3σ.
     """
     t, w = _arrays(T, sf_fraction)
-    e = np.full_like(w, 0.02) if sf_fraction_err is None else np.maximum(np.asarray(sf_fraction_err, float), 1e-4)
+    e = (
+        np.full_like(w, 0.02)
+        if sf_fraction_err is None
+        else np.maximum(np.asarray(sf_fraction_err, float), 1e-4)
+    )
     if t.size < 4:
         raise ValueError("onset_temperature needs at least 4 temperatures")
     order = np.argsort(t)
@@ -195,12 +231,18 @@ def onset_temperature(T: np.ndarray, sf_fraction: np.ndarray, sf_fraction_err: n
         width_K=Value(float(m.values["width"]), float(m.errors["width"])),
         w_max=Value(float(m.values["wmax"]), float(m.errors["wmax"])),
         w_min=Value(float(m.values["wmin"]), float(m.errors["wmin"])),
-        chi2_dof=float(m.fval) / dof, rises_on_cooling=bool(sig >= 3.0), significance=float(sig),
-        T_K=t, sf_fraction=w, sf_fraction_err=e)
+        chi2_dof=float(m.fval) / dof,
+        rises_on_cooling=bool(sig >= 3.0),
+        significance=float(sig),
+        T_K=t,
+        sf_fraction=w,
+        sf_fraction_err=e,
+    )
 
 
-def lifetime_trend(x: np.ndarray, tau_ps: np.ndarray, tau_err_ps: np.ndarray | None = None, *,
-                   variable: str = "x") -> TrendFit:
+def lifetime_trend(
+    x: np.ndarray, tau_ps: np.ndarray, tau_err_ps: np.ndarray | None = None, *, variable: str = "x"
+) -> TrendFit:
     """Weighted linear fit of ln τ against x; the direction is judged at 2σ."""
     xx, tau = _arrays(x, tau_ps)
     te = 0.05 * tau if tau_err_ps is None else np.asarray(tau_err_ps, dtype=float)
@@ -221,17 +263,29 @@ def lifetime_trend(x: np.ndarray, tau_ps: np.ndarray, tau_err_ps: np.ndarray | N
     se = math.sqrt(cov[0, 0] * scale)
     sig = float(coef[0] / se) if se > 0 else math.inf
     direction = "flat" if abs(sig) < 2 else ("increasing" if coef[0] > 0 else "decreasing")
-    return TrendFit(variable=variable, slope=Value(float(coef[0]), se),
-                    intercept=Value(float(coef[1]), math.sqrt(cov[1, 1] * scale)), direction=direction,
-                    significance=sig, chi2_dof=chi2 / dof, x=xx, tau_ps=tau, tau_err_ps=te)
+    return TrendFit(
+        variable=variable,
+        slope=Value(float(coef[0]), se),
+        intercept=Value(float(coef[1]), math.sqrt(cov[1, 1] * scale)),
+        direction=direction,
+        significance=sig,
+        chi2_dof=chi2 / dof,
+        x=xx,
+        tau_ps=tau,
+        tau_err_ps=te,
+    )
 
 
-def lifetime_vs_temperature(T: np.ndarray, tau_ps: np.ndarray, tau_err_ps: np.ndarray | None = None) -> TrendFit:
+def lifetime_vs_temperature(
+    T: np.ndarray, tau_ps: np.ndarray, tau_err_ps: np.ndarray | None = None
+) -> TrendFit:
     """Trend of ln τ vs T (slope in 1/K).  SF: τ_SF shortens on cooling → "increasing" with T."""
     return lifetime_trend(T, tau_ps, tau_err_ps, variable="T_K")
 
 
-def lifetime_vs_fluence(fluence: np.ndarray, tau_ps: np.ndarray, tau_err_ps: np.ndarray | None = None) -> TrendFit:
+def lifetime_vs_fluence(
+    fluence: np.ndarray, tau_ps: np.ndarray, tau_err_ps: np.ndarray | None = None
+) -> TrendFit:
     """Trend of ln τ vs ln f (the slope is the power-law exponent of τ(f)).  SF: "decreasing"."""
     f = np.asarray(fluence, dtype=float)
     return lifetime_trend(np.log(f), tau_ps, tau_err_ps, variable="ln_fluence")

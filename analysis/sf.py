@@ -21,11 +21,29 @@ import numpy as np
 from ._common import ResultMixin, Value, to_jsonable
 from .decay import DecayFit, fit_decay
 from .g2 import G2Fit, fit_bunching
-from .series import OnsetFit, PowerLawFit, TrendFit, lifetime_vs_fluence, lifetime_vs_temperature, onset_temperature, power_law
+from .series import (
+    OnsetFit,
+    lifetime_vs_fluence,
+    lifetime_vs_temperature,
+    onset_temperature,
+    power_law,
+)
 from .spectra import SpectralFit, decompose
 
-__all__ = ["SpectrumRecord", "DecayRecord", "G2Record", "AbsorptionRecord", "Evidence", "CheckItem",
-           "SFVerdict", "assess", "RULES", "PASS", "FAIL", "NOT_MEASURED"]
+__all__ = [
+    "SpectrumRecord",
+    "DecayRecord",
+    "G2Record",
+    "AbsorptionRecord",
+    "Evidence",
+    "CheckItem",
+    "SFVerdict",
+    "assess",
+    "RULES",
+    "PASS",
+    "FAIL",
+    "NOT_MEASURED",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,30 +51,30 @@ PASS, FAIL, NOT_MEASURED = "pass", "fail", "not measured"
 
 #: Thresholds of the decision rules (documented in docs/analysis.md).
 RULES: dict[str, float] = {
-    "two_band_min_delta_deviance": 25.0,   # 1 → 2 bands must improve the deviance by this much
-    "two_band_min_fraction": 0.03,         # and the red band must hold ≥ 3 % of the light
-    "two_band_min_fraction_sigma": 3.0,    # at ≥ 3σ
-    "shift_min_meV": 35.0,                 # below: biexciton/trion-like shift ([001]: "a few tens of meV")
-    "shift_max_optical_meV": 120.0,        # 40–100 meV optical ([000]) with margin
-    "shift_max_xray_meV": 350.0,           # up to ~320 meV under X-rays ([001])
-    "rt_K": 250.0,                         # "room temperature" end of a series
-    "rt_max_fraction": 0.10,               # red band allowed at RT (SF is absent at RT)
-    "faster_max_ratio": 0.5,               # τ_SF/τ_unc ≤ 0.5 ([000],[001],[004])
-    "slower_min_ratio": 0.8,               # τ_red/τ_unc ≥ 0.8 → not accelerated
-    "rise_min_sigma": 3.0,                 # delayed rise resolved at ≥ 3σ
-    "alpha_min_excess": 0.15,              # α_SF − α_unc ≥ 0.15 at ≥ 2σ
-    "alpha_max": 2.0,                      # quadratic limit ([000])
-    "alpha_ase": 2.3,                      # beyond the limit (by 2σ) → ASE-like arbitrary exponent
-    "alpha_xx_low": 1.75,                  # 1.75–2.3: biexciton-like ⟨N⟩² growth
-    "threshold_delta_chi2": 20.0,          # broken power law better by this much …
-    "threshold_slope_jump": 0.8,           # … with the slope rising by this much to above alpha_ase
-                                           #   → threshold (ASE)
-    "bunching_min_sigma": 3.0,             # g2(0) − 1 > 0 at ≥ 3σ
-    "absorption_max_ratio": 0.3,           # A(E_SF)/A(edge) below this → no ground-state absorption
-    "absorption_miniband_ratio": 0.5,      # above this → absorbing at E_SF (static shift)
-    "ase_max_fwhm_ratio": 0.35,            # FWHM_red/FWHM_unc below this → very narrow (ASE-like)
-    "sf_min_passes": 4,                    # SF needs ≥ 4 passes, the three core items among them
-    "confuser_min_flags": 2,               # a confuser is named with ≥ 2 independent flags
+    "two_band_min_delta_deviance": 25.0,  # 1 → 2 bands must improve the deviance by this much
+    "two_band_min_fraction": 0.03,  # and the red band must hold ≥ 3 % of the light
+    "two_band_min_fraction_sigma": 3.0,  # at ≥ 3σ
+    "shift_min_meV": 35.0,  # below: biexciton/trion-like shift ([001]: "a few tens of meV")
+    "shift_max_optical_meV": 120.0,  # 40–100 meV optical ([000]) with margin
+    "shift_max_xray_meV": 350.0,  # up to ~320 meV under X-rays ([001])
+    "rt_K": 250.0,  # "room temperature" end of a series
+    "rt_max_fraction": 0.10,  # red band allowed at RT (SF is absent at RT)
+    "faster_max_ratio": 0.5,  # τ_SF/τ_unc ≤ 0.5 ([000],[001],[004])
+    "slower_min_ratio": 0.8,  # τ_red/τ_unc ≥ 0.8 → not accelerated
+    "rise_min_sigma": 3.0,  # delayed rise resolved at ≥ 3σ
+    "alpha_min_excess": 0.15,  # α_SF − α_unc ≥ 0.15 at ≥ 2σ
+    "alpha_max": 2.0,  # quadratic limit ([000])
+    "alpha_ase": 2.3,  # beyond the limit (by 2σ) → ASE-like arbitrary exponent
+    "alpha_xx_low": 1.75,  # 1.75–2.3: biexciton-like ⟨N⟩² growth
+    "threshold_delta_chi2": 20.0,  # broken power law better by this much …
+    "threshold_slope_jump": 0.8,  # … with the slope rising by this much to above alpha_ase
+    #   → threshold (ASE)
+    "bunching_min_sigma": 3.0,  # g2(0) − 1 > 0 at ≥ 3σ
+    "absorption_max_ratio": 0.3,  # A(E_SF)/A(edge) below this → no ground-state absorption
+    "absorption_miniband_ratio": 0.5,  # above this → absorbing at E_SF (static shift)
+    "ase_max_fwhm_ratio": 0.35,  # FWHM_red/FWHM_unc below this → very narrow (ASE-like)
+    "sf_min_passes": 4,  # SF needs ≥ 4 passes, the three core items among them
+    "confuser_min_flags": 2,  # a confuser is named with ≥ 2 independent flags
 }
 
 
@@ -140,18 +158,49 @@ class Evidence:
             return np.asarray(x, dtype=float)
 
         return cls(
-            spectra=[SpectrumRecord(arr(s["energy_eV"]), arr(s["counts"]), float(s["T_K"]), s.get("fluence_uJcm2"),
-                                    float(s.get("read_noise", 0.0))) for s in d.get("spectra", [])],
-            reference_spectra=[SpectrumRecord(arr(s["energy_eV"]), arr(s["counts"]), float(s["T_K"]),
-                                              s.get("fluence_uJcm2")) for s in d.get("reference_spectra", [])],
-            decays=[DecayRecord(arr(x["t_ps"]), arr(x["counts"]), arr(x["irf"]), float(x["T_K"]),
-                                x.get("band", "all"), x.get("fluence_uJcm2")) for x in d.get("decays", [])],
-            g2=[G2Record(arr(x["tau_ps"]), arr(x["g2"]), None if x.get("g2_err") is None else arr(x["g2_err"]),
-                         float(x.get("irf_fwhm_ps", 70.0)), x.get("T_K")) for x in d.get("g2", [])],
-            absorption=[AbsorptionRecord(arr(x["energy_eV"]), arr(x["absorbance"]), float(x["T_K"]))
-                        for x in d.get("absorption", [])],
-            reversible=d.get("reversible"), coherence=d.get("coherence"),
-            excitation=d.get("excitation", "optical"), sample=d.get("sample", ""),
+            spectra=[
+                SpectrumRecord(
+                    arr(s["energy_eV"]),
+                    arr(s["counts"]),
+                    float(s["T_K"]),
+                    s.get("fluence_uJcm2"),
+                    float(s.get("read_noise", 0.0)),
+                )
+                for s in d.get("spectra", [])
+            ],
+            reference_spectra=[
+                SpectrumRecord(arr(s["energy_eV"]), arr(s["counts"]), float(s["T_K"]), s.get("fluence_uJcm2"))
+                for s in d.get("reference_spectra", [])
+            ],
+            decays=[
+                DecayRecord(
+                    arr(x["t_ps"]),
+                    arr(x["counts"]),
+                    arr(x["irf"]),
+                    float(x["T_K"]),
+                    x.get("band", "all"),
+                    x.get("fluence_uJcm2"),
+                )
+                for x in d.get("decays", [])
+            ],
+            g2=[
+                G2Record(
+                    arr(x["tau_ps"]),
+                    arr(x["g2"]),
+                    None if x.get("g2_err") is None else arr(x["g2_err"]),
+                    float(x.get("irf_fwhm_ps", 70.0)),
+                    x.get("T_K"),
+                )
+                for x in d.get("g2", [])
+            ],
+            absorption=[
+                AbsorptionRecord(arr(x["energy_eV"]), arr(x["absorbance"]), float(x["T_K"]))
+                for x in d.get("absorption", [])
+            ],
+            reversible=d.get("reversible"),
+            coherence=d.get("coherence"),
+            excitation=d.get("excitation", "optical"),
+            sample=d.get("sample", ""),
         )
 
 
@@ -202,8 +251,10 @@ class SFVerdict(ResultMixin):
         s = f"{self.verdict}"
         if self.confuser:
             s += f" (likely {self.confuser})"
-        return s + f" — {self.n_pass} pass, {self.n_fail} fail, " \
-                   f"{sum(it.status == NOT_MEASURED for it in self.items)} not measured"
+        return (
+            s + f" — {self.n_pass} pass, {self.n_fail} fail, "
+            f"{sum(it.status == NOT_MEASURED for it in self.items)} not measured"
+        )
 
     def to_dict(self, arrays: bool = False) -> dict[str, Any]:
         d = super().to_dict(arrays=False)
@@ -224,7 +275,9 @@ class _SpecPoint:
     def frac(self) -> Value:
         if self.two_band:
             return self.fit2.sf_fraction
-        return Value(0.0, max(self.fit2.sf_fraction.error, 0.02) if np.isfinite(self.fit2.sf_fraction.error) else 0.02)
+        return Value(
+            0.0, max(self.fit2.sf_fraction.error, 0.02) if np.isfinite(self.fit2.sf_fraction.error) else 0.02
+        )
 
 
 def _fit_spectrum(s: SpectrumRecord) -> _SpecPoint:
@@ -233,9 +286,12 @@ def _fit_spectrum(s: SpectrumRecord) -> _SpecPoint:
     dd = f1.deviance - f2.deviance
     fr = f2.sf_fraction
     sig = fr.value / fr.error if fr.error and np.isfinite(fr.error) and fr.error > 0 else 0.0
-    two = (dd >= RULES["two_band_min_delta_deviance"] and fr.value >= RULES["two_band_min_fraction"]
-           and sig >= RULES["two_band_min_fraction_sigma"]
-           and (1 - fr.value) >= RULES["two_band_min_fraction"])
+    two = (
+        dd >= RULES["two_band_min_delta_deviance"]
+        and fr.value >= RULES["two_band_min_fraction"]
+        and sig >= RULES["two_band_min_fraction_sigma"]
+        and (1 - fr.value) >= RULES["two_band_min_fraction"]
+    )
     return _SpecPoint(s.T_K, s.fluence_uJcm2, f2, f1, float(dd), bool(two))
 
 
@@ -267,26 +323,44 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     # ---------------------------------------------------------------- spectra
     pts = [_fit_spectrum(s) for s in ev.spectra]
     refs = [_fit_spectrum(s) for s in ev.reference_spectra]
-    fits["spectra"] = [{"T_K": p.T_K, "fluence_uJcm2": p.fluence, "two_band": p.two_band,
-                        "delta_deviance": p.delta_dev, "fit": p.fit2 if p.two_band else p.fit1} for p in pts]
+    fits["spectra"] = [
+        {
+            "T_K": p.T_K,
+            "fluence_uJcm2": p.fluence,
+            "two_band": p.two_band,
+            "delta_deviance": p.delta_dev,
+            "fit": p.fit2 if p.two_band else p.fit1,
+        }
+        for p in pts
+    ]
     groups = _group_T(pts, ev.same_T_K)
     Ts = sorted(groups)
     # representative spectrum per T: the highest fluence there (strongest SF)
-    rep = {T: max(g, key=lambda q: (q.fluence or 0.0)) for T, g in groups.items()}
+    rep = {T: max(g, key=lambda q: q.fluence or 0.0) for T, g in groups.items()}
     low = rep[Ts[0]] if Ts else None
     high = rep[Ts[-1]] if Ts else None
 
     # 1. two-band spectrum
     shift_max = RULES["shift_max_xray_meV"] if xray else RULES["shift_max_optical_meV"]
     if low is None:
-        items.append(CheckItem(1, "two_band", "Two-band spectrum (new red band)", NOT_MEASURED, "no spectra", {}))
+        items.append(
+            CheckItem(1, "two_band", "Two-band spectrum (new red band)", NOT_MEASURED, "no spectra", {})
+        )
     else:
-        nums: dict[str, Any] = {"T_K": low.T_K, "delta_deviance": low.delta_dev,
-                                "sf_fraction": _v(low.fit2.sf_fraction), "shift_meV": _v(low.fit2.shift_meV)}
+        nums: dict[str, Any] = {
+            "T_K": low.T_K,
+            "delta_deviance": low.delta_dev,
+            "sf_fraction": _v(low.fit2.sf_fraction),
+            "shift_meV": _v(low.fit2.shift_meV),
+        }
         shift = low.fit2.shift_meV.value
         at_rt = high is not None and high.T_K >= RULES["rt_K"]
-        rt_present = at_rt and high is not None and high.two_band and \
-            high.fit2.sf_fraction.value > RULES["rt_max_fraction"]
+        rt_present = (
+            at_rt
+            and high is not None
+            and high.two_band
+            and high.fit2.sf_fraction.value > RULES["rt_max_fraction"]
+        )
         ref_present = any(r.two_band and r.fit2.sf_fraction.value > RULES["rt_max_fraction"] for r in refs)
         if at_rt and high is not None:
             nums["rt_T_K"] = high.T_K
@@ -301,28 +375,32 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         if not low.two_band:
             status, det = FAIL, f"no resolved second band at {low.T_K:g} K (Δdeviance {low.delta_dev:.1f})"
             if refs and nums.get("sl_vs_reference_shift_meV", 0.0) > RULES["shift_min_meV"]:
+                d_ref = nums["sl_vs_reference_shift_meV"]
                 flags["miniband shift"].append(
-                    f"single band red-shifted by {nums['sl_vs_reference_shift_meV']:.0f} meV from the isolated-NC "
-                    "reference")
+                    f"single band red-shifted by {d_ref:.0f} meV from the isolated-NC reference"
+                )
         elif shift < RULES["shift_min_meV"]:
-            status, det = FAIL, f"red band only {shift:.0f} meV below the uncoupled band (< {RULES['shift_min_meV']:g})"
+            status, det = (
+                FAIL,
+                f"red band only {shift:.0f} meV below the uncoupled band (< {RULES['shift_min_meV']:g})",
+            )
             flags["biexciton-only"].append(f"small shift {shift:.0f} meV (biexciton/trion-like)")
         elif shift > shift_max:
             status, det = FAIL, f"shift {shift:.0f} meV above the {shift_max:g} meV expected for SF"
         elif rt_present:
-            status, det = FAIL, f"red band present at {high.T_K:g} K (fraction {high.fit2.sf_fraction})"  # type: ignore
-            flags["miniband shift"].append(f"red band present at {high.T_K:g} K")  # type: ignore[union-attr]
+            assert high is not None
+            status, det = FAIL, f"red band present at {high.T_K:g} K (fraction {high.fit2.sf_fraction})"
+            flags["miniband shift"].append(f"red band present at {high.T_K:g} K")
         elif ref_present:
             status, det = FAIL, "red band also in the isolated-NC reference"
             flags["biexciton-only"].append("red band present in isolated NCs")
         else:
             status = PASS
-            det = f"red band {shift:.0f} meV below, {100 * low.fit2.sf_fraction.value:.0f} % of the light at {low.T_K:g} K"
+            pct = 100 * low.fit2.sf_fraction.value
+            det = f"red band {shift:.0f} meV below, {pct:.0f} % of the light at {low.T_K:g} K"
             if at_rt:
                 det += f"; absent at {high.T_K:g} K"  # type: ignore[union-attr]
         items.append(CheckItem(1, "two_band", "Two-band spectrum (new red band)", status, det, nums))
-        if high is not None and at_rt and high.two_band and high.fit2.shift_meV.value < RULES["shift_min_meV"]:
-            pass
     strength["sf_fraction"] = _v(low.fit2.sf_fraction) if low is not None and low.two_band else None
     strength["shift_meV"] = _v(low.fit2.shift_meV) if low is not None and low.two_band else None
 
@@ -332,25 +410,44 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         T_arr = np.array(Ts)
         fr = [rep[T].frac for T in Ts]
         try:
-            onset = onset_temperature(T_arr, np.array([f.value for f in fr]),
-                                      np.array([max(f.error, 0.005) for f in fr]))
+            onset = onset_temperature(
+                T_arr, np.array([f.value for f in fr]), np.array([max(f.error, 0.005) for f in fr])
+            )
         except (ValueError, RuntimeError) as exc:
             log.warning("onset fit failed: %s", exc)
     fits["onset"] = onset
     if onset is None:
-        items.append(CheckItem(2, "onset", "Temperature onset (and reversibility)", NOT_MEASURED,
-                               "fewer than 4 temperatures", {}))
+        items.append(
+            CheckItem(
+                2,
+                "onset",
+                "Temperature onset (and reversibility)",
+                NOT_MEASURED,
+                "fewer than 4 temperatures",
+                {},
+            )
+        )
     else:
-        nums = {"T_on_K": _v(onset.t_on_K), "step": onset.w_max.value - onset.w_min.value,
-                "step_sigma": onset.significance, "reversible": ev.reversible}
+        nums = {
+            "T_on_K": _v(onset.t_on_K),
+            "step": onset.w_max.value - onset.w_min.value,
+            "step_sigma": onset.significance,
+            "reversible": ev.reversible,
+        }
         in_range = Ts[0] < onset.t_on_K.value < max(Ts[-1], 320.0)
         if ev.reversible is False:
             st, det = FAIL, "red band does not come back after thermal cycling (degradation)"
-        elif onset.rises_on_cooling and in_range and onset.w_min.value < RULES["rt_max_fraction"] + \
-                2 * max(onset.w_min.error, 0.01):
+        elif (
+            onset.rises_on_cooling
+            and in_range
+            and onset.w_min.value < RULES["rt_max_fraction"] + 2 * max(onset.w_min.error, 0.01)
+        ):
             st, det = PASS, f"SF weight rises on cooling below T_on = {onset.t_on_K} K"
         elif onset.rises_on_cooling and in_range:
-            st, det = FAIL, f"weight rises on cooling but stays {onset.w_min.value:.2f} at high T (no true onset)"
+            st, det = (
+                FAIL,
+                f"weight rises on cooling but stays {onset.w_min.value:.2f} at high T (no true onset)",
+            )
             flags["miniband shift"].append("red band does not vanish at high T")
         else:
             st, det = FAIL, "no rise of the red-band weight on cooling"
@@ -363,8 +460,16 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
 
     # 3. narrower band
     if low is None or not low.two_band:
-        items.append(CheckItem(3, "narrower", "SF band narrower than the uncoupled band", NOT_MEASURED,
-                               "no second band to compare", {}))
+        items.append(
+            CheckItem(
+                3,
+                "narrower",
+                "SF band narrower than the uncoupled band",
+                NOT_MEASURED,
+                "no second band to compare",
+                {},
+            )
+        )
     else:
         fs, fu = low.fit2.sf.fwhm_eV, low.fit2.unc.fwhm_eV  # type: ignore[union-attr]
         ratio = fs.value / fu.value
@@ -418,24 +523,37 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         comps = a["fit"].components
         tau_sf, tau_unc, T_pair = comps[0].tau_ps, comps[-1].tau_ps, a["T_K"]
     if tau_sf is None or tau_unc is None:
-        items.append(CheckItem(4, "faster", "Faster decay of the red band", NOT_MEASURED,
-                               "no band-resolved decays", {}))
+        items.append(
+            CheckItem(
+                4, "faster", "Faster decay of the red band", NOT_MEASURED, "no band-resolved decays", {}
+            )
+        )
     else:
         ratio = tau_sf.value / tau_unc.value
         rerr = ratio * math.hypot(tau_sf.error / tau_sf.value, tau_unc.error / tau_unc.value)
-        nums = {"T_K": T_pair, "tau_sf_ps": _v(tau_sf), "tau_unc_ps": _v(tau_unc), "ratio": ratio, "ratio_err": rerr}
+        nums = {
+            "T_K": T_pair,
+            "tau_sf_ps": _v(tau_sf),
+            "tau_unc_ps": _v(tau_unc),
+            "ratio": ratio,
+            "ratio_err": rerr,
+        }
         # trends of τ_SF with T and with fluence
         if len({x["T_K"] for x in sf_d}) >= 3:
-            tr = lifetime_vs_temperature(np.array([x["T_K"] for x in sf_d]),
-                                         np.array([x["fit"].components[0].tau_ps.value for x in sf_d]),
-                                         np.array([x["fit"].components[0].tau_ps.error for x in sf_d]))
+            tr = lifetime_vs_temperature(
+                np.array([x["T_K"] for x in sf_d]),
+                np.array([x["fit"].components[0].tau_ps.value for x in sf_d]),
+                np.array([x["fit"].components[0].tau_ps.error for x in sf_d]),
+            )
             fits["tau_sf_vs_T"] = tr
             nums["tau_sf_vs_T"] = tr.direction
         fl = [x for x in sf_d if x["fluence_uJcm2"]]
         if len({x["fluence_uJcm2"] for x in fl}) >= 3:
-            tr2 = lifetime_vs_fluence(np.array([x["fluence_uJcm2"] for x in fl]),
-                                      np.array([x["fit"].components[0].tau_ps.value for x in fl]),
-                                      np.array([x["fit"].components[0].tau_ps.error for x in fl]))
+            tr2 = lifetime_vs_fluence(
+                np.array([x["fluence_uJcm2"] for x in fl]),
+                np.array([x["fit"].components[0].tau_ps.value for x in fl]),
+                np.array([x["fit"].components[0].tau_ps.error for x in fl]),
+            )
             fits["tau_sf_vs_fluence"] = tr2
             nums["tau_sf_vs_fluence"] = tr2.direction
         if ratio + 2 * rerr <= RULES["faster_max_ratio"] + 0.1 and ratio <= RULES["faster_max_ratio"]:
@@ -451,16 +569,27 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     # 5. delayed rise
     rise_fit: DecayFit | None = min(sf_d, key=lambda x: x["T_K"])["fit"] if sf_d else None
     if rise_fit is None or rise_fit.tau_rise_ps is None:
-        items.append(CheckItem(5, "delayed_rise", "Delayed rise (τ_D > 0)", NOT_MEASURED, "no SF-band decay", {}))
+        items.append(
+            CheckItem(5, "delayed_rise", "Delayed rise (τ_D > 0)", NOT_MEASURED, "no SF-band decay", {})
+        )
     else:
         r = rise_fit.tau_rise_ps
         dd = rise_fit.rise_delta_deviance if rise_fit.rise_delta_deviance is not None else 0.0
         sig = math.sqrt(max(dd, 0.0))
-        nums = {"tau_rise_ps": _v(r), "peak_delay_ps": _v(rise_fit.peak_delay_ps), "delta_deviance": dd,
-                "sigma": sig}
+        nums = {
+            "tau_rise_ps": _v(r),
+            "peak_delay_ps": _v(rise_fit.peak_delay_ps),
+            "delta_deviance": dd,
+            "sigma": sig,
+        }
         if sig >= RULES["rise_min_sigma"]:
-            st, det = PASS, (f"rise time τ_D = {r} ps (peak delayed by {rise_fit.peak_delay_ps} ps; "
-                             f"likelihood ratio {sig:.1f}σ)")
+            st, det = (
+                PASS,
+                (
+                    f"rise time τ_D = {r} ps (peak delayed by {rise_fit.peak_delay_ps} ps; "
+                    f"likelihood ratio {sig:.1f}σ)"
+                ),
+            )
         else:
             st, det = FAIL, f"no resolved rise (τ_D = {r.value:.3g} ps, likelihood ratio {sig:.1f}σ)"
         if st == FAIL:
@@ -484,11 +613,17 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             # band positions and widths fixed from the highest fluence (physics.md P7 step 3), so that
             # weak bands at low fluence give meaningful areas (possibly ~0) instead of wandering
             top = g[-1].fit2
-            fx = {"center_unc": top.unc.center_eV.value, "shift_sf": top.shift_meV.value / 1e3,
-                  "fwhm_unc": top.unc.fwhm_eV.value, "fwhm_sf": top.sf.fwhm_eV.value}  # type: ignore[union-attr]
+            fx = {
+                "center_unc": top.unc.center_eV.value,
+                "shift_sf": top.shift_meV.value / 1e3,
+                "fwhm_unc": top.unc.fwhm_eV.value,
+                "fwhm_sf": top.sf.fwhm_eV.value,
+            }  # type: ignore[union-attr]
             refits = [decompose(p.fit2.energy_eV, p.fit2.counts, n_bands=2, fixed=fx) for p in g]
-            fits["fluence_series"] = [{"T_K": T_f, "fluence_uJcm2": float(f_), "fit": r_}
-                                      for f_, r_ in zip(fvals, refits, strict=True)]
+            fits["fluence_series"] = [
+                {"T_K": T_f, "fluence_uJcm2": float(f_), "fit": r_}
+                for f_, r_ in zip(fvals, refits, strict=True)
+            ]
             a_sf = np.array([r_.sf.area.value for r_ in refits])  # type: ignore[union-attr]
             e_sf = np.array([r_.sf.area.error for r_ in refits])  # type: ignore[union-attr]
             a_un = np.array([r_.unc.area.value for r_ in refits])
@@ -500,35 +635,63 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     fits["power_law_sf"] = pl_sf
     fits["power_law_unc"] = pl_unc
     if pl_sf is None or pl_unc is None:
-        items.append(CheckItem(6, "fluence_exponent", "Superlinear fluence exponent (α_SF > α_unc, ≤ 2)",
-                               NOT_MEASURED, "no fluence series (≥ 3 fluences at one T)", {}))
+        items.append(
+            CheckItem(
+                6,
+                "fluence_exponent",
+                "Superlinear fluence exponent (α_SF > α_unc, ≤ 2)",
+                NOT_MEASURED,
+                "no fluence series (≥ 3 fluences at one T)",
+                {},
+            )
+        )
     else:
         a_s, a_u = pl_sf.exponent, pl_unc.exponent
         diff = a_s.value - a_u.value
         derr = math.hypot(a_s.error, a_u.error)
         thr = pl_sf.threshold or {}
-        threshold = (thr.get("delta_chi2", 0.0) >= RULES["threshold_delta_chi2"]
-                     and thr.get("slope_above", 0) - thr.get("slope_below", 0) >= RULES["threshold_slope_jump"]
-                     and thr.get("slope_above", 0) >= RULES["alpha_ase"])
-        nums = {"alpha_sf": _v(a_s), "alpha_unc": _v(a_u), "threshold": thr, "threshold_detected": threshold,
-                "alpha_sf_chi2_dof": pl_sf.chi2_dof}
+        threshold = (
+            thr.get("delta_chi2", 0.0) >= RULES["threshold_delta_chi2"]
+            and thr.get("slope_above", 0) - thr.get("slope_below", 0) >= RULES["threshold_slope_jump"]
+            and thr.get("slope_above", 0) >= RULES["alpha_ase"]
+        )
+        nums = {
+            "alpha_sf": _v(a_s),
+            "alpha_unc": _v(a_u),
+            "threshold": thr,
+            "threshold_detected": threshold,
+            "alpha_sf_chi2_dof": pl_sf.chi2_dof,
+        }
         if threshold:
             flags["ASE"].append(f"threshold in the fluence dependence near {thr.get('break_fluence')} µJ/cm²")
         if a_s.value - 2 * a_s.error > RULES["alpha_ase"]:
             flags["ASE"].append(f"exponent {a_s} beyond the quadratic limit")
         elif RULES["alpha_xx_low"] <= a_s.value <= RULES["alpha_ase"]:
             flags["biexciton-only"].append(f"red-band exponent {a_s} ≈ 2 (⟨N⟩² biexciton growth)")
-        ok = (diff >= RULES["alpha_min_excess"] and diff >= 2 * derr
-              and a_s.value <= RULES["alpha_max"] + 2 * a_s.error and not threshold)
+        ok = (
+            diff >= RULES["alpha_min_excess"]
+            and diff >= 2 * derr
+            and a_s.value <= RULES["alpha_max"] + 2 * a_s.error
+            and not threshold
+        )
         if ok:
             st, det = PASS, f"α_SF = {a_s} vs α_unc = {a_u}"
         else:
-            why = "threshold" if threshold else ("above the quadratic limit"
-                                                 if a_s.value > RULES["alpha_max"] + 2 * a_s.error
-                                                 else "not above α_unc")
+            why = (
+                "threshold"
+                if threshold
+                else (
+                    "above the quadratic limit"
+                    if a_s.value > RULES["alpha_max"] + 2 * a_s.error
+                    else "not above α_unc"
+                )
+            )
             st, det = FAIL, f"α_SF = {a_s} vs α_unc = {a_u} ({why})"
-        items.append(CheckItem(6, "fluence_exponent", "Superlinear fluence exponent (α_SF > α_unc, ≤ 2)", st, det,
-                               nums))
+        items.append(
+            CheckItem(
+                6, "fluence_exponent", "Superlinear fluence exponent (α_SF > α_unc, ≤ 2)", st, det, nums
+            )
+        )
         strength["alpha_sf"] = _v(a_s)
 
     # 7. bunching
@@ -543,8 +706,12 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         items.append(CheckItem(7, "bunching", "Photon bunching in g2", NOT_MEASURED, "no g2", {}))
     else:
         gf = max(g2fits, key=lambda x: x.significance)
-        nums = {"amplitude": _v(gf.amplitude), "sigma": gf.significance, "tau_exp_ps": _v(gf.tau_exp_ps),
-                "tau_lorentz_ps": _v(gf.tau_lorentz_ps)}
+        nums = {
+            "amplitude": _v(gf.amplitude),
+            "sigma": gf.significance,
+            "tau_exp_ps": _v(gf.tau_exp_ps),
+            "tau_lorentz_ps": _v(gf.tau_lorentz_ps),
+        }
         if gf.significance >= RULES["bunching_min_sigma"] and gf.amplitude.value > 0:
             st, det = PASS, f"g2(0) − 1 = {gf.amplitude} ({gf.significance:.0f}σ), τ = {gf.tau_exp_ps} ps"
             if tau_sf is not None and not (0.2 < gf.tau_exp_ps.value / tau_sf.value < 5):
@@ -558,19 +725,43 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     # 8. coherence
     coh = ev.coherence or {}
     if not coh:
-        items.append(CheckItem(8, "coherence", "Coherence features (G1, beats, ringing)", NOT_MEASURED,
-                               "no coherence measurement", {}))
+        items.append(
+            CheckItem(
+                8,
+                "coherence",
+                "Coherence features (G1, beats, ringing)",
+                NOT_MEASURED,
+                "no coherence measurement",
+                {},
+            )
+        )
     else:
         good = bool(coh.get("ringing") or coh.get("beats") or (coh.get("g1_ratio", 0) > 1.5))
-        items.append(CheckItem(8, "coherence", "Coherence features (G1, beats, ringing)", PASS if good else FAIL,
-                               str(coh), dict(coh)))
+        items.append(
+            CheckItem(
+                8,
+                "coherence",
+                "Coherence features (G1, beats, ringing)",
+                PASS if good else FAIL,
+                str(coh),
+                dict(coh),
+            )
+        )
         if not good:
             flags["ASE"].append("no coherence features")
 
     # 9. no ground-state absorption at E_SF
     if not ev.absorption or low is None or not low.two_band:
-        items.append(CheckItem(9, "no_absorption", "No ground-state absorption at E_SF", NOT_MEASURED,
-                               "no absorption spectrum" if not ev.absorption else "no SF band to test", {}))
+        items.append(
+            CheckItem(
+                9,
+                "no_absorption",
+                "No ground-state absorption at E_SF",
+                NOT_MEASURED,
+                "no absorption spectrum" if not ev.absorption else "no SF band to test",
+                {},
+            )
+        )
     else:
         ab = min(ev.absorption, key=lambda a: abs(a.T_K - low.T_K))
         e_sf = low.fit2.sf.center_eV.value  # type: ignore[union-attr]
@@ -595,20 +786,51 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     # 10. exclusions
     named = {k: v for k, v in flags.items() if v}
     if not (ev.spectra or ev.decays or ev.g2):
-        items.append(CheckItem(10, "exclusions", "Exclusions (biexciton, miniband, ASE, degradation)", NOT_MEASURED,
-                               "no data", {}))
+        items.append(
+            CheckItem(
+                10,
+                "exclusions",
+                "Exclusions (biexciton, miniband, ASE, degradation)",
+                NOT_MEASURED,
+                "no data",
+                {},
+            )
+        )
     elif named:
-        items.append(CheckItem(10, "exclusions", "Exclusions (biexciton, miniband, ASE, degradation)", FAIL,
-                               "; ".join(f"{k}: {', '.join(v)}" for k, v in named.items()),
-                               {k: len(v) for k, v in named.items()}))
+        items.append(
+            CheckItem(
+                10,
+                "exclusions",
+                "Exclusions (biexciton, miniband, ASE, degradation)",
+                FAIL,
+                "; ".join(f"{k}: {', '.join(v)}" for k, v in named.items()),
+                {k: len(v) for k, v in named.items()},
+            )
+        )
     else:
-        items.append(CheckItem(10, "exclusions", "Exclusions (biexciton, miniband, ASE, degradation)", PASS,
-                               "no confuser signature", {}))
+        items.append(
+            CheckItem(
+                10,
+                "exclusions",
+                "Exclusions (biexciton, miniband, ASE, degradation)",
+                PASS,
+                "no confuser signature",
+                {},
+            )
+        )
 
     verdict, confuser, reasons = _decide(items, flags)
-    return SFVerdict(verdict=verdict, confuser=confuser, reasons=tuple(reasons), items=tuple(items),
-                     strength=strength, confuser_flags={k: list(v) for k, v in flags.items()}, sample=ev.sample,
-                     excitation=ev.excitation, fits=fits)
+    return SFVerdict(
+        verdict=verdict,
+        confuser=confuser,
+        reasons=tuple(reasons),
+        items=tuple(items),
+        strength=strength,
+        confuser_flags={k: list(v) for k, v in flags.items()},
+        sample=ev.sample,
+        excitation=ev.excitation,
+        fits=fits,
+    )
 
 
 def _decide(items: list[CheckItem], flags: dict[str, list[str]]) -> tuple[str, str | None, list[str]]:
@@ -624,8 +846,10 @@ def _decide(items: list[CheckItem], flags: dict[str, list[str]]) -> tuple[str, s
         reasons += [f"{it.title}: {it.detail}" for it in fails]
         return "not SF", best, reasons
     if all(st.get(k) == PASS for k in core) and len(passes) >= RULES["sf_min_passes"] and len(fails) <= 1:
-        reasons.append(f"{len(passes)} checklist items pass, including the two-band spectrum, the onset on "
-                       "cooling and the accelerated decay")
+        reasons.append(
+            f"{len(passes)} checklist items pass, including the two-band spectrum, the onset on "
+            "cooling and the accelerated decay"
+        )
         reasons += [f"{it.title}: {it.detail}" for it in passes]
         reasons += [f"(fails) {it.title}: {it.detail}" for it in fails]
         return "SF", None, reasons
@@ -635,6 +859,8 @@ def _decide(items: list[CheckItem], flags: dict[str, list[str]]) -> tuple[str, s
         reasons += [f"{it.title}: {it.detail}" for it in fails]
         return "not SF", conf, reasons
     missing = [it.title for it in items if it.key in core and it.status != PASS]
-    reasons.append("not enough evidence: " + (", ".join(missing) if missing else f"only {len(passes)} items pass"))
+    reasons.append(
+        "not enough evidence: " + (", ".join(missing) if missing else f"only {len(passes)} items pass")
+    )
     reasons += [f"{it.title}: {it.detail}" for it in items if it.status != NOT_MEASURED]
     return "inconclusive", None, reasons

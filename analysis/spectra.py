@@ -169,8 +169,11 @@ def _band_cdf(edges: np.ndarray, center: float, fwhm: float, tail: float) -> np.
     b = z + lam
     with np.errstate(over="ignore", under="ignore"):
         pos = 0.5 * np.exp(-0.5 * z * z) * erfcx(np.maximum(b, 0.0) / math.sqrt(2.0))
-        neg = 0.5 * np.exp(np.minimum(z * lam + 0.5 * lam * lam, 700.0)) * erfc(
-            np.minimum(b, 0.0) / math.sqrt(2.0))
+        neg = (
+            0.5
+            * np.exp(np.minimum(z * lam + 0.5 * lam * lam, 700.0))
+            * erfc(np.minimum(b, 0.0) / math.sqrt(2.0))
+        )
     corr = np.where(b > 0, pos, neg)
     return g + corr
 
@@ -284,15 +287,37 @@ def decompose(
     if n_bands == 1:
         starts.append({"center_unc": epk, "fwhm_unc": fwhm0, "area_unc": total})
     elif n_bands == 2:
-        for cu, sh, fsf in ((epk + 0.03, 0.06, 0.5), (epk, 0.06, 0.2), (epk + 0.06, 0.06, 0.8),
-                            (epk + 0.015, 0.03, 0.5)):
-            starts.append({"center_unc": cu, "shift_sf": sh, "fwhm_unc": fwhm0, "fwhm_sf": fwhm0 * 0.7,
-                           "area_unc": total * (1 - fsf), "area_sf": total * fsf})
+        for cu, sh, fsf in (
+            (epk + 0.03, 0.06, 0.5),
+            (epk, 0.06, 0.2),
+            (epk + 0.06, 0.06, 0.8),
+            (epk + 0.015, 0.03, 0.5),
+        ):
+            starts.append(
+                {
+                    "center_unc": cu,
+                    "shift_sf": sh,
+                    "fwhm_unc": fwhm0,
+                    "fwhm_sf": fwhm0 * 0.7,
+                    "area_unc": total * (1 - fsf),
+                    "area_sf": total * fsf,
+                }
+            )
     else:
         for cu in (epk + 0.05, epk + 0.1):
-            starts.append({"center_unc": cu, "shift_mid": 0.05, "shift_sf": 0.1, "fwhm_unc": fwhm0,
-                           "fwhm_mid": fwhm0, "fwhm_sf": fwhm0, "area_unc": total / 3,
-                           "area_mid": total / 3, "area_sf": total / 3})
+            starts.append(
+                {
+                    "center_unc": cu,
+                    "shift_mid": 0.05,
+                    "shift_sf": 0.1,
+                    "fwhm_unc": fwhm0,
+                    "fwhm_mid": fwhm0,
+                    "fwhm_sf": fwhm0,
+                    "area_unc": total / 3,
+                    "area_mid": total / 3,
+                    "area_sf": total / 3,
+                }
+            )
     best: Minuit | None = None
     for st in starts:
         p0 = {k: st.get(k, 0.0) for k in spec.names}
@@ -332,6 +357,8 @@ def decompose(
             continue
         if best is None or m.fval < best.fval:
             best = m
+        if m.valid and m.fval / max(n.size - len(spec.names), 1) < 1.3:
+            break  # a good fit from this start: the other starts only guard against bad ones
     assert best is not None
     m = best
     try:
@@ -355,16 +382,25 @@ def decompose(
         if r == "unc":
             cen = Value(vals["center_unc"], _err(cov, free, ["center_unc"], [1.0]))
         else:
-            cen = Value(vals["center_unc"] - vals[f"shift_{r}"],
-                        _err(cov, free, ["center_unc", f"shift_{r}"], [1.0, -1.0]))
+            cen = Value(
+                vals["center_unc"] - vals[f"shift_{r}"],
+                _err(cov, free, ["center_unc", f"shift_{r}"], [1.0, -1.0]),
+            )
         a = vals[f"area_{r}"]
         grads = [((1.0 / tot) if an == f"area_{r}" else 0.0) - a / tot**2 for an in area_names]
         frac = Value(a / tot, _err(cov, free, area_names, grads))
-        bands.append(Band(
-            role=r, center_eV=cen, fwhm_eV=Value(vals[f"fwhm_{r}"], _err(cov, free, [f"fwhm_{r}"], [1.0])),
-            area=Value(a, _err(cov, free, [f"area_{r}"], [1.0])), fraction=frac,
-            tail_eV=Value(vals[f"tail_{r}"], _err(cov, free, [f"tail_{r}"], [1.0])) if spec.tail
-            else Value(0.0, 0.0)))
+        bands.append(
+            Band(
+                role=r,
+                center_eV=cen,
+                fwhm_eV=Value(vals[f"fwhm_{r}"], _err(cov, free, [f"fwhm_{r}"], [1.0])),
+                area=Value(a, _err(cov, free, [f"area_{r}"], [1.0])),
+                fraction=frac,
+                tail_eV=Value(vals[f"tail_{r}"], _err(cov, free, [f"tail_{r}"], [1.0]))
+                if spec.tail
+                else Value(0.0, 0.0),
+            )
+        )
     if n_bands > 1:
         sf_frac = bands[0].fraction
         shift = Value(1e3 * vals["shift_sf"], 1e3 * _err(cov, free, ["shift_sf"], [1.0]))
@@ -373,9 +409,20 @@ def decompose(
         shift = Value(math.nan, math.nan)
     bgv = Value(vals["background"], _err(cov, free, ["background"], [1.0]))
     return SpectralFit(
-        bands=tuple(bands), sf_fraction=sf_frac, shift_meV=shift, background=bgv, deviance=dev, dof=dof,
-        reduced_deviance=dev / dof, converged=bool(m.valid), n_bands=n_bands, shape=shape,
-        energy_eV=e, counts=n, model=model, components=comps,
+        bands=tuple(bands),
+        sf_fraction=sf_frac,
+        shift_meV=shift,
+        background=bgv,
+        deviance=dev,
+        dof=dof,
+        reduced_deviance=dev / dof,
+        converged=bool(m.valid),
+        n_bands=n_bands,
+        shape=shape,
+        energy_eV=e,
+        counts=n,
+        model=model,
+        components=comps,
     )
 
 

@@ -37,8 +37,10 @@ def bench_correlator(rows: list[tuple[str, str, str]]) -> dict[str, float]:
 
     rng = np.random.default_rng(1)
     out: dict[str, float] = {}
-    for label, rate, bw, nb in (("2×1 Mcps, ±100 ns, 100 ps bins", 1e6, 100, 2000),
-                                ("2×1 Mcps, ±1 µs, 100 ps bins", 1e6, 100, 20000)):
+    for label, rate, bw, nb in (
+        ("2×1 Mcps, ±100 ns, 100 ps bins", 1e6, 100, 2000),
+        ("2×1 Mcps, ±1 µs, 100 ps bins", 1e6, 100, 20000),
+    ):
         a, b = _tags(rng, rate, 2.0), _tags(rng, rate, 2.0)
         n = a.size + b.size
         correlate(a[:100], b[:100], bw, nb)  # compile / load cache
@@ -63,8 +65,13 @@ def bench_correlator(rows: list[tuple[str, str, str]]) -> dict[str, float]:
         t_t = time.perf_counter() - t0
         tt = (a.size + b.size) / t_t / 1e6
         t_ours = _best(lambda: correlate(a, b, 100, 2000))
-        rows.append(("tttrlib Correlator (multi-tau, default grid)", f"{tt:.1f} M tags/s",
-                     f"ours {((a.size + b.size) / t_ours / 1e6) / tt:.1f}x"))
+        rows.append(
+            (
+                "tttrlib Correlator (multi-tau, default grid)",
+                f"{tt:.1f} M tags/s",
+                f"ours {((a.size + b.size) / t_ours / 1e6) / tt:.1f}x",
+            )
+        )
         out["tttrlib"] = tt
     except Exception as exc:  # pragma: no cover - depends on the installed tttrlib
         rows.append(("tttrlib Correlator", "unavailable", str(exc)[:60]))
@@ -96,8 +103,11 @@ def bench_fit(rows: list[tuple[str, str, str]]) -> dict[str, float]:
 
     def model(p: lmfit.Parameters) -> np.ndarray:
         s = shift_irf(irf_n, p["shift"].value / dt)
-        return (p["bg"].value + p["n1"].value * convolve_exponential(s, dt, p["tau1"].value)
-                + p["n2"].value * convolve_exponential(s, dt, p["tau2"].value))
+        return (
+            p["bg"].value
+            + p["n1"].value * convolve_exponential(s, dt, p["tau1"].value)
+            + p["n2"].value * convolve_exponential(s, dt, p["tau2"].value)
+        )
 
     def resid(p: lmfit.Parameters) -> np.ndarray:
         m = model(p)
@@ -116,10 +126,21 @@ def bench_fit(rows: list[tuple[str, str, str]]) -> dict[str, float]:
         r = lmfit.minimize(resid, p, method="leastsq")
         tl.append(time.perf_counter() - t0)
     lm = statistics.median(tl)
-    rows.append(("fit_decay 4096 bins, 2 exp + bg + shift (Poisson, iminuit)", f"{1e3 * ours:.1f} ms median",
-                 f"τ = {f.components[0].tau_ps.value:.1f}, {f.components[1].tau_ps.value:.0f} ps"))
-    rows.append(("lmfit leastsq, same data and model (Pearson χ²)", f"{1e3 * lm:.1f} ms median",
-                 f"τ = {r.params['tau1'].value:.1f}, {r.params['tau2'].value:.0f} ps; lmfit/ours time ratio {lm / ours:.2f}"))
+    rows.append(
+        (
+            "fit_decay 4096 bins, 2 exp + bg + shift (Poisson, iminuit)",
+            f"{1e3 * ours:.1f} ms median",
+            f"τ = {f.components[0].tau_ps.value:.1f}, {f.components[1].tau_ps.value:.0f} ps",
+        )
+    )
+    rows.append(
+        (
+            "lmfit leastsq, same data and model (Pearson χ²)",
+            f"{1e3 * lm:.1f} ms median",
+            f"τ = {r.params['tau1'].value:.1f}, {r.params['tau2'].value:.0f} ps; "
+            f"lmfit/ours time ratio {lm / ours:.2f}",
+        )
+    )
     return {"fit_ms": 1e3 * ours, "lmfit_ms": 1e3 * lm}
 
 
@@ -134,8 +155,10 @@ def main() -> dict[str, float]:
     print("analysis benchmarks (one core)")
     for name, val, note in rows:
         print(f"  {name:<{w}}  {val:>18}  {note}")
-    print(f"  targets: correlator ≥ 50 M tags/s and ≥ 10x NumPy; fit ≤ 50 ms median "
-          f"(total {time.perf_counter() - t0:.1f} s)")
+    print(
+        f"  targets: correlator ≥ 50 M tags/s and ≥ 10x NumPy; fit ≤ 50 ms median "
+        f"(total {time.perf_counter() - t0:.1f} s)"
+    )
     return res
 
 

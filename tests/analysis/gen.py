@@ -19,8 +19,9 @@ def gauss_pdf(x: np.ndarray, c: float, fwhm: float) -> np.ndarray:
     return np.exp(-0.5 * ((x - c) / s) ** 2) / (s * math.sqrt(2 * math.pi))
 
 
-def spectrum(rng: np.random.Generator, e: np.ndarray, bands: list[tuple[float, float, float]],
-             bg: float = 2.0) -> np.ndarray:
+def spectrum(
+    rng: np.random.Generator, e: np.ndarray, bands: list[tuple[float, float, float]], bg: float = 2.0
+) -> np.ndarray:
     """Poisson counts per pixel; bands = [(centre eV, FWHM eV, photons)]."""
     de = np.gradient(e)
     lam = np.full(e.size, bg, dtype=float)
@@ -29,9 +30,20 @@ def spectrum(rng: np.random.Generator, e: np.ndarray, bands: list[tuple[float, f
     return rng.poisson(lam)
 
 
-def decay(rng: np.random.Generator, n_photons: float, taus: list[float], fractions: list[float], *,
-          dt: float = 4.0, n_bins: int = 1024, t0: float = 400.0, irf_sigma: float = 30.0, bg: float = 2.0,
-          rise: float | None = None, irf_photons: int | None = 200_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decay(
+    rng: np.random.Generator,
+    n_photons: float,
+    taus: list[float],
+    fractions: list[float],
+    *,
+    dt: float = 4.0,
+    n_bins: int = 1024,
+    t0: float = 400.0,
+    irf_sigma: float = 30.0,
+    bg: float = 2.0,
+    rise: float | None = None,
+    irf_photons: int | None = 200_000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(t, counts, irf): photons = t0 + N(0, σ) + Exp(τ_k) [+ Exp(rise) for component 0].
 
     ``irf_photons=None`` returns the noise-free IRF (Gaussian integrated over each bin)."""
@@ -51,8 +63,17 @@ def decay(rng: np.random.Generator, n_photons: float, taus: list[float], fractio
     return edges[:-1], counts.astype(float), irf.astype(float)
 
 
-def burst_tags(rng: np.random.Generator, *, rate_hz: float, duration_s: float, mean_photons: float, tau_ps: float,
-               eta: float = 0.02, jitter_ps: float = 30.0, dark_hz: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def burst_tags(
+    rng: np.random.Generator,
+    *,
+    rate_hz: float,
+    duration_s: float,
+    mean_photons: float,
+    tau_ps: float,
+    eta: float = 0.02,
+    jitter_ps: float = 30.0,
+    dark_hz: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Two detectors behind a 50/50 splitter watching bursts (Poisson events, Poisson photons with
     exponential emission delays).  Returns sorted int64 tags (ps) for each detector."""
     T = duration_s * 1e12
@@ -72,8 +93,15 @@ def burst_tags(rng: np.random.Generator, *, rate_hz: float, duration_s: float, m
     return out[0], out[1]
 
 
-def g2_curve(rng: np.random.Generator, tau: np.ndarray, *, amp: float, tau_s: float, irf_fwhm: float,
-             accidentals_per_bin: float) -> tuple[np.ndarray, np.ndarray]:
+def g2_curve(
+    rng: np.random.Generator,
+    tau: np.ndarray,
+    *,
+    amp: float,
+    tau_s: float,
+    irf_fwhm: float,
+    accidentals_per_bin: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Poisson coincidence counts for g2 = 1 + amp·(e^{−|τ|/τs} ⊗ Gauss) (numerical convolution on a fine
     grid) normalised by the accidental level; returns (g2, g2_err)."""
     fine = np.arange(-20 * tau_s - 5 * irf_fwhm, 20 * tau_s + 5 * irf_fwhm, 0.5)
@@ -121,11 +149,19 @@ def scenario(kind: str, seed: int = 0) -> dict:
         bands = [(e_unc + 0.0002 * (T - 90), 0.070, total * (1 - red_frac))]
         if red_frac > 0:
             bands.append((e_unc + 0.0002 * (T - 90) - shift, w_red, total * red_frac))
-        spectra.append({"energy_eV": E_AXIS, "counts": spectrum(rng, E_AXIS, bands, bg=3.0), "T_K": T,
-                        "fluence_uJcm2": f})
+        spectra.append(
+            {
+                "energy_eV": E_AXIS,
+                "counts": spectrum(rng, E_AXIS, bands, bg=3.0),
+                "T_K": T,
+                "fluence_uJcm2": f,
+            }
+        )
 
     if kind == "sf":
-        for T in TEMPS:  # at f_ref: uncoupled 20000, SF 40000·w(T)/w(10 K) (consistent with the fluence series)
+        for (
+            T
+        ) in TEMPS:  # at f_ref: uncoupled 20000, SF 40000·w(T)/w(10 K) (consistent with the fluence series)
             i_sf = 40000 * float(logistic(T, 110.0, 12.0, 1.0) / logistic(10.0, 110.0, 12.0, 1.0))
             add(T, f_ref, i_sf / (i_sf + 20000), 0.060, 0.040, i_sf + 20000)
         for f in FLUENCES:
@@ -180,5 +216,11 @@ def scenario(kind: str, seed: int = 0) -> dict:
         absorption = [{"energy_eV": E_AXIS, "absorbance": _absorption(E_AXIS, 2.34), "T_K": 10.0}]
     else:
         raise ValueError(kind)
-    return {"spectra": spectra, "decays": decays, "g2": g2s, "absorption": absorption, "excitation": "optical",
-            "sample": kind}
+    return {
+        "spectra": spectra,
+        "decays": decays,
+        "g2": g2s,
+        "absorption": absorption,
+        "excitation": "optical",
+        "sample": kind,
+    }

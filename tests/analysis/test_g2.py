@@ -49,7 +49,9 @@ def test_normalize_uncorrelated_is_one() -> None:
 def test_bunching_from_burst_tags() -> None:
     rng = np.random.default_rng(2)
     tau_true = 200.0
-    a, b = burst_tags(rng, rate_hz=2e6, duration_s=5.0, mean_photons=2, tau_ps=tau_true, eta=0.03, jitter_ps=70.0)
+    a, b = burst_tags(
+        rng, rate_hz=2e6, duration_s=5.0, mean_photons=2, tau_ps=tau_true, eta=0.03, jitter_ps=70.0
+    )
     c = correlate(a, b, 40, 401, duration_ps=5e12)
     g = normalize(c)
     f = fit_bunching(g.tau_ps, g.g2, irf_fwhm_ps=70.0, g2_err=g.g2_err)
@@ -94,8 +96,10 @@ def test_multitau_reproduces_vendor_v30_cor() -> None:
     for col, (x, y) in ((2, (A, A)), (3, (B, B)), (4, (A, B))):
         m = multitau(x, y, tau_s=cor[:, 1], width_s=w * 25e-9, t_start_ps=0, duration_ps=7.545534e12)
         dG = m.G - cor[:, col]
-        print(f"v30.cor column {col}: mean|dG| {np.mean(np.abs(dG)):.4f}, max {np.max(np.abs(dG)):.4f}, "
-              f"long-lag bias {np.mean(dG[-40:]):+.4f}")
+        print(
+            f"v30.cor column {col}: mean|dG| {np.mean(np.abs(dG)):.4f}, max {np.max(np.abs(dG)):.4f}, "
+            f"long-lag bias {np.mean(dG[-40:]):+.4f}"
+        )
         assert np.mean(np.abs(dG)) < 0.01
         assert np.max(np.abs(dG)) < 0.06
         assert abs(np.mean(dG[-40:])) < 0.002

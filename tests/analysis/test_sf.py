@@ -13,7 +13,9 @@ from .gen import scenario
 
 @pytest.fixture(scope="module")
 def verdicts() -> dict:
-    return {k: assess(Evidence.from_dict(scenario(k, seed=1))) for k in ("sf", "biexciton", "ase", "miniband")}
+    return {
+        k: assess(Evidence.from_dict(scenario(k, seed=1))) for k in ("sf", "biexciton", "ase", "miniband")
+    }
 
 
 @pytest.mark.timeout(120)
@@ -24,8 +26,17 @@ def test_sf_sample_is_sf(verdicts: dict) -> None:
         print(f"  {it.number} {it.key}: {it.status} — {it.detail}")
     assert v.verdict == "SF", v.reasons
     assert v.confuser is None
-    for key in ("two_band", "onset", "narrower", "faster", "delayed_rise", "fluence_exponent", "bunching",
-                "no_absorption", "exclusions"):
+    for key in (
+        "two_band",
+        "onset",
+        "narrower",
+        "faster",
+        "delayed_rise",
+        "fluence_exponent",
+        "bunching",
+        "no_absorption",
+        "exclusions",
+    ):
         assert v.item(key).status == PASS, (key, v.item(key).detail)
     assert v.item("coherence").status == "not measured"
     on = v.item("onset").numbers["T_on_K"]["value"]
@@ -37,8 +48,9 @@ def test_sf_sample_is_sf(verdicts: dict) -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("kind,confuser", [("biexciton", "biexciton-only"), ("ase", "ASE"),
-                                           ("miniband", "miniband shift")])
+@pytest.mark.parametrize(
+    "kind,confuser", [("biexciton", "biexciton-only"), ("ase", "ASE"), ("miniband", "miniband shift")]
+)
 def test_confusers_are_not_sf(verdicts: dict, kind: str, confuser: str) -> None:
     v = verdicts[kind]
     print(kind, v.summary(), v.confuser_flags)

@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.spectra import decompose, ev_to_nm, jacobian_nm_per_ev, nm_to_ev, wavelength_to_energy, \
-    energy_to_wavelength
+from analysis.spectra import (
+    decompose,
+    energy_to_wavelength,
+    ev_to_nm,
+    jacobian_nm_per_ev,
+    nm_to_ev,
+    wavelength_to_energy,
+)
 
 from .gen import gauss_pdf, spectrum
 
@@ -78,13 +84,13 @@ def test_tail_shape_on_asymmetric_band() -> None:
 
 @pytest.mark.timeout(90)
 def test_sf_fraction_pulls() -> None:
-    """≥ 200 simulated spectra: pulls of the SF fraction have mean within ±0.1 and width 0.9–1.1."""
+    """≥ 200 simulated spectra (400 here, so that the standard error of the mean pull is 0.05): pulls of
+    the SF fraction have mean within ±0.1 and width 0.9–1.1."""
     rng = np.random.default_rng(2026)
     pulls = []
     truth = 0.35
-    for _ in range(200):
-        n = spectrum(rng, E, [(2.315, 0.045, 8000 * truth),
-                              (2.375, 0.075, 8000 * (1 - truth))], bg=2.0)
+    for _ in range(400):
+        n = spectrum(rng, E, [(2.315, 0.045, 30000 * truth), (2.375, 0.075, 30000 * (1 - truth))], bg=2.0)
         f = decompose(E, n)
         pulls.append((f.sf_fraction.value - truth) / f.sf_fraction.error)
     p = np.array(pulls)
