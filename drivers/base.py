@@ -81,6 +81,8 @@ class Option:
         return "; ".join(parts) or f"a {getattr(self.type, '__name__', self.type)}"
 
     def check(self, key: str, value: Any) -> Any:
+        if value is None and self.default is None and not self.required:
+            return None  # an optional option left unset
         types = self.type if isinstance(self.type, tuple) else (self.type,)
         if float in types and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)

@@ -1,0 +1,166 @@
+"""The simulated lab: the independent oracle sflab is tested against.
+
+``start_lab(clock=…, sample=…, faults=…, seed=…)`` builds one :class:`simulators.world.World` (sample
+physics, cryostat, X-ray tube, laser) on the caller's clock and starts, on loopback only,
+
+* the protocol servers of the message instruments (Lake Shore 336, Spellman, SC10 shutter, CONEX,
+  PM100D) — they speak the real bytes, so pymeasure's own drivers work against them unchanged;
+* the emulated vendor layers of the SDK instruments (an ICL-compatible WebSocket server for
+  ``horiba-sdk``; a PHLib-compatible function table; a TimeTagger-API module).
+
+The returned :class:`SimLab` says how to reach each role (``resources``: the lab.toml entries) and
+which vendor objects the SDK backends need (``inject``). ``serve(...)`` runs the same lab for other
+programs (``sflab sim serve``). Nothing here imports another sflab package (DESIGN.md layers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+__all__ = ["start_lab", "SimLab", "serve", "DEFAULT_PORTS"]
+
+#: default loopback ports (DESIGN.md: Lake Shore 7777, Spellman 50001; ICL 25010)
+DEFAULT_PORTS = {"cryostat": 7777, "xray": 50001, "shutter": 50002, "attenuator": 7778, "powermeter": 7779,
+                 "spectrometer": 25010}
+
+
+@dataclass
+class SimLab:
+    world: Any
+    servers: dict[str, Any]
+    vendor: dict[str, Any]
+    sample_name: str
+    tcspc_backend: str = "picoharp300"
+    faults: str | None = None
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        """lab.toml role tables: ``{role: {"backend": …, "resource": …, **options}}``."""
+        s = self.servers
+        out: dict[str, dict[str, Any]] = {
+            "cryostat": {"backend": "lakeshore336", "resource": s["cryostat"].resource},
+            "xray": {"backend": "spellman", "resource": s["xray"].resource,
+                     "shutter_resource": s["shutter"].resource},
+            "attenuator": {"backend": "conex", "resource": s["attenuator"].resource},
+            "powermeter": {"backend": "pm100d", "resource": s["powermeter"].resource},
+            "spectrometer": {"backend": "horiba", "resource": self.vendor["spectrometer"].url,
+                             "icl_settle_s": 0.0, "center_nm": 515.0},
+            "tcspc": {"backend": self.tcspc_backend, "resource": "emulated"},
+        }
+        return out
+
+    @property
+    def inject(self) -> dict[str, dict[str, Any]]:
+        """Objects the SDK backends take instead of the vendor DLL / module (``Lab.from_config(inject=)``)."""
+        t = self.vendor["tcspc"]
+        if self.tcspc_backend == "picoharp300":
+            return {"tcspc": {"phlib": t["phlib"]}}
+        return {"tcspc": {"tagger_module": t["tagger_module"]}}
+
+    def endpoints(self) -> dict[str, dict[str, Any]]:
+        """Role → host, port, resource (what ``sflab sim serve`` prints)."""
+        out = {}
+        for role, srv in self.servers.items():
+            out[role] = {"host": "127.0.0.1", "port": srv.port, "resource": srv.resource}
+        icl = self.vendor["spectrometer"]
+        out["spectrometer"] = {"host": "127.0.0.1", "port": icl.port, "resource": icl.url}
+        return out
+
+    def sample_info(self) -> dict[str, Any]:
+        """Name and full parameter truth of the virtual sample (for the run file)."""
+        s = self.world.sample
+        params = getattr(s, "params", {})
+        return {"name": self.sample_name, "truth": {"preset": self.sample_name, "params": params,
+                                                      "seed": self.world.seed, "faults": self.faults}}
+
+    def truth(self) -> dict[str, Any]:
+        """Truth at the present conditions (SF fraction, τ_SF, … at the current T and fluence)."""
+        return self.world.sample.truth(self.world.conditions())
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        from .servers import stop_servers
+
+        stop_servers(self.servers)
+        icl = self.vendor.get("spectrometer")
+        if icl is not None:
+            icl.stop()
+        self.world.stop()
+
+    def __enter__(self) -> SimLab:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def start_lab(*, clock: Any, sample: Any = "milano-2d-sl", faults: Any = None, seed: int = 0,
+              ports: dict[str, int | None] | None = None, host: str = "127.0.0.1",
+              tcspc_backend: str = "picoharp300", **world_options: Any) -> SimLab:
+    """Start a simulated lab on ``clock``. ``ports`` overrides per role (0 = any free port; the default
+    is 0 for every role so several labs can run side by side; ``serve`` uses the fixed defaults)."""
+    from .sample import Sample
+    from .servers import start_servers
+    from .vendor import start_vendor_layers
+    from .world import World
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"simulators bind loopback only, not {host!r}")
+    if tcspc_backend not in ("picoharp300", "swabian"):
+        raise ValueError(f"tcspc_backend {tcspc_backend!r}: allowed 'picoharp300', 'swabian'")
+    name = sample if isinstance(sample, str) else getattr(sample, "name", "custom")
+    if isinstance(sample, str):
+        sample = Sample.from_toml(sample, seed=seed) if sample.endswith(".toml") else Sample.preset(sample, seed=seed)
+    ports = {role: 0 for role in DEFAULT_PORTS} | dict(ports or {})
+    world = World(clock, sample=sample, faults=faults, seed=seed, **world_options)
+    servers = start_servers(world, host=host, ports={k: v for k, v in ports.items() if k != "spectrometer"})
+    try:
+        vendor = start_vendor_layers(world, host=host, ports={"spectrometer": ports.get("spectrometer", 0)})
+    except BaseException:
+        from .servers import stop_servers
+
+        stop_servers(servers)
+        raise
+    lab = SimLab(world, servers, vendor, str(name), tcspc_backend,
+                 faults if isinstance(faults, str) or faults is None else repr(faults))
+    log.info("simulated lab up: %s", lab.endpoints())
+    return lab
+
+
+def serve(*, clock: Any, sample: str = "milano-2d-sl", faults: Any = None, seed: int = 0,
+          ports: dict[str, int | None] | None = None, out: Any = None,
+          stop_event: threading.Event | None = None) -> int:
+    """Run a simulated lab until SIGINT/SIGTERM (or ``stop_event``); print one JSON line to ``out``
+    mapping each role to host, port and resource first. Returns 0."""
+    import sys
+
+    p = dict(DEFAULT_PORTS)
+    p.update(ports or {})
+    lab = start_lab(clock=clock, sample=sample, faults=faults, seed=seed, ports=p)
+    stop = stop_event or threading.Event()
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, lambda *_a: stop.set())
+    try:
+        line = {"sample": lab.sample_name, "roles": lab.endpoints(), "lab_toml": lab.resources}
+        stream = out or sys.stdout
+        stream.write(json.dumps(line) + "\n")
+        stream.flush()
+        while not stop.wait(0.2):
+            pass
+    finally:
+        lab.stop()
+        for sig, h in old.items():
+            signal.signal(sig, h)
+    return 0
