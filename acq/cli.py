@@ -25,6 +25,7 @@ from .config import ConfigError, load_config
 from .events import EventBus
 from .lab import Lab
 from .runner import Runner, ValidationError, handle_signals
+from .session import LabSession
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -48,6 +49,43 @@ def _setup_logging(verbose: int) -> None:
 def _main(verbose: Annotated[int, typer.Option("-v", "--verbose", count=True,
                                                 help="more log output (-v info, -vv debug)")] = 0) -> None:
     _setup_logging(verbose)
+
+
+def open_lab(config: Path | None = None, *, sim: bool | None = None, sample: str = "milano-2d-sl",
+             speed: str = "max", faults: str | None = None, seed: int = 0, tcspc: str = "picoharp300",
+             data_dir: Path | None = None, bus: EventBus | None = None) -> LabSession:
+    """A connected-on-demand lab: the real one from ``config`` (``lab.toml``), or — with no config or
+    ``sim=True`` — the simulated lab (``simulators.start_lab``) reached through the same drivers over
+    loopback, on an accelerated clock. Raises ConfigError on a bad configuration (nothing contacted)."""
+    from .clock import RealClock
+    from .config import load_config, sim_config
+
+    simulate = sim if sim is not None else config is None
+    if not simulate:
+        cfg = load_config(config)
+        clock = RealClock()
+        lab = Lab.from_config(cfg, clock)
+        d = data_dir or Path(cfg.lab["data_dir"])
+        return LabSession(lab, clock, cfg, bus or EventBus(clock), d,
+                          sample={"name": str(cfg.sample.get("name", "")), "truth": {}})
+    import simulators
+
+    clock = make_clock(speed)
+    simlab = simulators.start_lab(clock=clock, sample=sample, faults=faults, seed=seed, tcspc_backend=tcspc)
+    try:
+        safety = None
+        if config is not None:  # a lab.toml's [safety] and [lab] still apply to a simulated run
+            base = load_config(config)
+            safety = base.safety
+        cfg = sim_config(simlab.resources, sample={"name": simlab.sample_name}, safety=safety)
+        lab = Lab.from_config(cfg, clock, inject=simlab.inject)
+    except BaseException:
+        simlab.stop()
+        raise
+    session = LabSession(lab, clock, cfg, bus or EventBus(clock), data_dir or Path("runs"), sim=simlab,
+                         sample=simlab.sample_info())
+    session.on_close.append(simlab.stop)
+    return session
 
 
 def _is_lab_config(text: str) -> bool:

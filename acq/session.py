@@ -1,0 +1,91 @@
+"""A lab session: the connected lab, its clock, bus and configuration, shared by CLI, GUI and scripts.
+
+``acq.cli.open_lab(...)`` builds one (real ``lab.toml`` or the simulated lab); the GUI receives it
+from the CLI (``gui`` never imports ``simulators``). ``make_runner`` builds a :class:`~acq.runner.Runner`
+with the configuration's suspenders, the session's bus and the sample truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import LabConfig
+from .events import EventBus
+from .lab import Lab
+from .procedure import Procedure
+from .runner import Runner, Suspender, count_rate_above, interlock_open, temperature_band
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LabSession", "run_filename"]
+
+
+def run_filename(procedure: str, *, sample: str = "", when: float | None = None, index: int | None = None) -> str:
+    """``20261121-153800_PLTemperatureSeries_milano-2d-sl.h5`` (safe characters only)."""
+    t = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    parts = [t] + ([f"{index:03d}"] if index is not None else []) + [procedure] + ([sample] if sample else [])
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(parts)) + ".h5"
+
+
+@dataclass
+class LabSession:
+    lab: Lab
+    clock: Any
+    config: LabConfig
+    bus: EventBus
+    data_dir: Path
+    sim: Any = None                       # simulators.SimLab when simulated
+    sample: dict[str, Any] = field(default_factory=dict)   # {"name":…, "truth":…} for the run file
+    on_close: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def simulated(self) -> bool:
+        return self.sim is not None
+
+    def suspenders(self) -> list[Suspender]:
+        s = self.config.safety
+        out = [temperature_band(s["temperature_band_K"], settle_s=s["settle_s"], poll_s=s["poll_s"]),
+               count_rate_above(s["max_count_rate"], settle_s=min(s["settle_s"], 10.0), poll_s=s["poll_s"])]
+        if s.get("interlock", True):
+            out.append(interlock_open(settle_s=min(s["settle_s"], 10.0), poll_s=s["poll_s"]))
+        return out
+
+    def make_runner(self, procedure: Procedure, path: str | os.PathLike | None = None, *, resume: bool = False,
+                    title: str = "", suspenders: list[Suspender] | None = None) -> Runner:
+        if path is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path = self.data_dir / run_filename(type(procedure).__name__, sample=self.sample.get("name", ""))
+        return Runner(procedure, self.lab, path, clock=self.clock, bus=self.bus,
+                      suspenders=self.suspenders() if suspenders is None else suspenders,
+                      config_snapshot=self.config.snapshot(), sample=self.sample, resume=resume, title=title)
+
+    def make_safe(self) -> dict[str, str]:
+        """The "make safe" button: every connected role to its safe state (same as the backstop)."""
+        return self.lab.make_safe_all()
+
+    def close(self) -> None:
+        try:
+            self.lab.make_safe_all()
+        finally:
+            self.lab.close()
+            for fn in reversed(self.on_close):
+                try:
+                    fn()
+                except Exception as exc:  # pragma: no cover - logged only
+                    log.warning("closing the session: %s", exc)
+            close = getattr(self.clock, "close", None)
+            if callable(close):
+                close()
+
+    def __enter__(self) -> LabSession:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
