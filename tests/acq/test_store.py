@@ -78,6 +78,29 @@ def test_silx_opens_run_file(tmp_path, streams):
         assert [a.name.split("/")[-1] for a in default.axes] == ["T", "wavelength"]
 
 
+@pytest.mark.timeout(120)
+def test_silx_viewer_opens_the_default_plot(tmp_path, streams, monkeypatch):
+    """What `silx view run.h5` shows first: the NXdata that @default points to, as a plot."""
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    pytest.importorskip("qtawesome")
+    import silx.io
+    from silx.gui import qt
+    from silx.gui.data.DataViewerFrame import DataViewerFrame
+
+    p = tmp_path / "run.h5"
+    write(p, streams, 3)
+    app = qt.QApplication.instance() or qt.QApplication([])
+    with silx.io.open(str(p)) as h:
+        frame = DataViewerFrame()
+        frame.setData(h)
+        app.processEvents()
+        view = frame.displayedView()
+        assert "NXdata" in type(view).__name__, type(view).__name__
+        frame.close()
+        frame.deleteLater()
+        app.processEvents()
+
+
 def test_unfinished_rows_not_returned(tmp_path, streams):
     p = tmp_path / "run.h5"
     w = RunWriter(p, procedure="T", parameters={}, streams=streams)
