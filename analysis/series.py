@@ -222,9 +222,12 @@ def onset_temperature(
     m.hesse()
     dof = max(t.size - 4, 1)
     step = float(m.values["wmax"] - m.values["wmin"])
-    cov = np.array(m.covariance)
     ip, im = m.parameters.index("wmax"), m.parameters.index("wmin")
-    step_err = math.sqrt(max(cov[ip, ip] + cov[im, im] - 2 * cov[ip, im], 0.0))
+    if m.covariance is not None:
+        cov = np.array(m.covariance)
+        step_err = math.sqrt(max(cov[ip, ip] + cov[im, im] - 2 * cov[ip, im], 0.0))
+    else:  # pragma: no cover - HESSE failed
+        step_err = math.hypot(float(m.errors["wmax"]), float(m.errors["wmin"]))
     sig = step / step_err if step_err > 0 else math.inf
     return OnsetFit(
         t_on_K=Value(float(m.values["ton"]), float(m.errors["ton"])),

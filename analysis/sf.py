@@ -54,15 +54,19 @@ RULES: dict[str, float] = {
     "two_band_min_delta_deviance": 25.0,  # 1 → 2 bands must improve the deviance by this much
     "two_band_min_fraction": 0.03,  # and the red band must hold ≥ 3 % of the light
     "two_band_min_fraction_sigma": 3.0,  # at ≥ 3σ
-    "shift_min_meV": 35.0,  # below: biexciton/trion-like shift ([001]: "a few tens of meV")
+    "shift_min_meV": 30.0,  # below: biexciton/trion-like shift ([001]: "a few tens of meV")
     "shift_max_optical_meV": 120.0,  # 40–100 meV optical ([000]) with margin
     "shift_max_xray_meV": 350.0,  # up to ~320 meV under X-rays ([001])
     "rt_K": 250.0,  # "room temperature" end of a series
     "rt_max_fraction": 0.10,  # red band allowed at RT (SF is absent at RT)
-    "faster_max_ratio": 0.5,  # τ_SF/τ_unc ≤ 0.5 ([000],[001],[004])
+    "faster_max_ratio": 0.6,  # τ_SF/τ_unc ≲ 0.25–0.5 ([000],[001],[004]), with a margin
     "slower_min_ratio": 0.8,  # τ_red/τ_unc ≥ 0.8 → not accelerated
-    "rise_min_sigma": 3.0,  # delayed rise resolved at ≥ 3σ
-    "alpha_min_excess": 0.15,  # α_SF − α_unc ≥ 0.15 at ≥ 2σ
+    "rise_min_sigma": 3.0,  # delayed rise resolved at ≥ 3σ (likelihood ratio)
+    "rise_max_irf_fwhm_ps": 20.0,  # a few-ps rise can only be excluded with an IRF this sharp (streak)
+    "prompt_max_tau_ps": 15.0,  # red band faster than this with no rise → stimulated (ASE), SF ≥ 20 ps
+    "linear_max_alpha": 1.3,  # red band growing ≤ this and like the uncoupled band → static (miniband)
+    "alpha_min_excess": 0.05,  # α_SF − α_unc ≥ 0.05 and ≥ 3σ
+    "alpha_local_threshold": 3.0,  # a local slope this steep between neighbouring fluences → threshold
     "alpha_max": 2.0,  # quadratic limit ([000])
     "alpha_ase": 2.3,  # beyond the limit (by 2σ) → ASE-like arbitrary exponent
     "alpha_xx_low": 1.75,  # 1.75–2.3: biexciton-like ⟨N⟩² growth
@@ -81,14 +85,17 @@ RULES: dict[str, float] = {
 # ----------------------------------------------------------------------------- evidence
 @dataclass
 class SpectrumRecord:
-    """One emission spectrum: per-pixel counts vs photon energy at temperature ``T_K`` and
-    fluence ``fluence_uJcm2`` (None for X-ray excitation or unknown)."""
+    """One emission spectrum: per-pixel counts (photoelectrons, bias-subtracted) vs photon energy at
+    temperature ``T_K`` and fluence ``fluence_uJcm2`` (None for X-ray excitation or unknown).
+    ``exposure_s`` normalises band intensities in a fluence series; ``read_noise`` (e⁻ rms) switches
+    the spectral fit to a χ² with variance model + read_noise²."""
 
     energy_eV: np.ndarray
     counts: np.ndarray
     T_K: float
     fluence_uJcm2: float | None = None
     read_noise: float = 0.0
+    exposure_s: float = 1.0
 
 
 @dataclass
@@ -165,6 +172,7 @@ class Evidence:
                     float(s["T_K"]),
                     s.get("fluence_uJcm2"),
                     float(s.get("read_noise", 0.0)),
+                    float(s.get("exposure_s", 1.0)),
                 )
                 for s in d.get("spectra", [])
             ],
@@ -270,10 +278,18 @@ class _SpecPoint:
     fit1: SpectralFit
     delta_dev: float
     two_band: bool
+    read_noise: float = 0.0
+    exposure_s: float = 1.0
+
+    @property
+    def red(self) -> bool:
+        """A resolved red band far enough below to be an SF candidate (not an XX/trion shoulder)."""
+        return self.two_band and self.fit2.shift_meV.value >= RULES["shift_min_meV"]
 
     @property
     def frac(self) -> Value:
-        if self.two_band:
+        """Weight of the SF-candidate band (0 ± error when there is none)."""
+        if self.red:
             return self.fit2.sf_fraction
         return Value(
             0.0, max(self.fit2.sf_fraction.error, 0.02) if np.isfinite(self.fit2.sf_fraction.error) else 0.02
@@ -292,7 +308,9 @@ def _fit_spectrum(s: SpectrumRecord) -> _SpecPoint:
         and sig >= RULES["two_band_min_fraction_sigma"]
         and (1 - fr.value) >= RULES["two_band_min_fraction"]
     )
-    return _SpecPoint(s.T_K, s.fluence_uJcm2, f2, f1, float(dd), bool(two))
+    return _SpecPoint(
+        s.T_K, s.fluence_uJcm2, f2, f1, float(dd), bool(two), float(s.read_noise), float(s.exposure_s)
+    )
 
 
 def _group_T(points: Sequence[_SpecPoint], tol: float) -> dict[float, list[_SpecPoint]]:
@@ -305,6 +323,22 @@ def _group_T(points: Sequence[_SpecPoint], tol: float) -> dict[float, list[_Spec
         else:
             groups[p.T_K] = [p]
     return groups
+
+
+def _fwhm(y: np.ndarray, x: np.ndarray) -> float:
+    """Full width at half maximum of a sampled peak (linear interpolation of the crossings)."""
+    y = np.asarray(y, dtype=float)
+    i = int(np.argmax(y))
+    h = y[i] / 2
+    lo = i
+    while lo > 0 and y[lo] > h:
+        lo -= 1
+    hi = i
+    while hi < y.size - 1 and y[hi] > h:
+        hi += 1
+    xl = np.interp(h, [y[lo], y[lo + 1]], [x[lo], x[lo + 1]]) if y[lo + 1] != y[lo] else x[lo]
+    xh = np.interp(h, [y[hi], y[hi - 1]], [x[hi], x[hi - 1]]) if y[hi - 1] != y[hi] else x[hi]
+    return float(xh - xl)
 
 
 def _v(x: Value | None) -> dict[str, float | None] | None:
@@ -335,10 +369,47 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     ]
     groups = _group_T(pts, ev.same_T_K)
     Ts = sorted(groups)
-    # representative spectrum per T: the highest fluence there (strongest SF)
-    rep = {T: max(g, key=lambda q: q.fluence or 0.0) for T, g in groups.items()}
+    # representative spectrum per T: the temperature series' fluence (the fluence found at the most
+    # temperatures), or the closest one available at that T
+    f_count: dict[float | None, int] = {}
+    for g in groups.values():
+        for f_ in {q.fluence for q in g}:
+            f_count[f_] = f_count.get(f_, 0) + 1
+    f_series = max(f_count, key=lambda k: (f_count[k], k or 0.0)) if f_count else None
+
+    def _closest(g: list[_SpecPoint]) -> _SpecPoint:
+        if f_series is None:
+            return g[0]
+        return min(g, key=lambda q: abs(math.log((q.fluence or 1e-9) / f_series)) if q.fluence else math.inf)
+
+    rep = {T: _closest(g) for T, g in groups.items()}
     low = rep[Ts[0]] if Ts else None
     high = rep[Ts[-1]] if Ts else None
+    # weight of the red band at every T with its shift fixed to the low-T value, so that a band that
+    # is still there at high T is measured where it sits instead of being swallowed by a broad band
+    tfrac: dict[float, Value] = {}
+    tfits: dict[float, SpectralFit] = {}
+    if low is not None and low.red:
+        fx = {"shift_sf": low.fit2.shift_meV.value / 1e3}
+        for T in Ts:
+            q = rep[T]
+            try:
+                ft = decompose(q.fit2.energy_eV, q.fit2.counts, n_bands=2, fixed=fx, read_noise=q.read_noise)
+            except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
+                log.warning("fixed-shift refit at %s K failed: %s", T, exc)
+                continue
+            if q.red:  # the free fit already resolves the red band
+                ft, use = q.fit2, True
+            else:  # the fixed-shift fit counts only if it needs both bands and beats one band clearly
+                fr_ = ft.sf_fraction.value
+                use = (
+                    q.fit1.deviance - ft.deviance >= RULES["two_band_min_delta_deviance"]
+                    and RULES["two_band_min_fraction"] <= fr_ <= 1 - RULES["two_band_min_fraction"]
+                )
+            tfits[T] = ft
+            e_ = ft.sf_fraction.error if np.isfinite(ft.sf_fraction.error) else 0.02
+            tfrac[T] = Value(ft.sf_fraction.value if use else 0.0, max(e_, 0.005))
+    fits["temperature_series"] = [{"T_K": T, "fit": f_} for T, f_ in tfits.items()]
 
     # 1. two-band spectrum
     shift_max = RULES["shift_max_xray_meV"] if xray else RULES["shift_max_optical_meV"]
@@ -355,16 +426,17 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         }
         shift = low.fit2.shift_meV.value
         at_rt = high is not None and high.T_K >= RULES["rt_K"]
+        rt_frac = tfrac.get(high.T_K) if high is not None else None
         rt_present = (
             at_rt
-            and high is not None
-            and high.two_band
-            and high.fit2.sf_fraction.value > RULES["rt_max_fraction"]
+            and rt_frac is not None
+            and rt_frac.value > RULES["rt_max_fraction"]
+            and rt_frac.value > 3 * rt_frac.error
         )
-        ref_present = any(r.two_band and r.fit2.sf_fraction.value > RULES["rt_max_fraction"] for r in refs)
+        ref_present = any(r.red and r.fit2.sf_fraction.value > RULES["rt_max_fraction"] for r in refs)
         if at_rt and high is not None:
             nums["rt_T_K"] = high.T_K
-            nums["rt_sf_fraction"] = _v(high.frac)
+            nums["rt_sf_fraction"] = _v(tfrac.get(high.T_K))
         if refs:
             nums["reference_two_band"] = bool(ref_present)
         # shift of the SL emission against the isolated-NC reference (static red shift)
@@ -389,8 +461,7 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             status, det = FAIL, f"shift {shift:.0f} meV above the {shift_max:g} meV expected for SF"
         elif rt_present:
             assert high is not None
-            status, det = FAIL, f"red band present at {high.T_K:g} K (fraction {high.fit2.sf_fraction})"
-            flags["miniband shift"].append(f"red band present at {high.T_K:g} K")
+            status, det = FAIL, f"red band present at {high.T_K:g} K (fraction {rt_frac})"
         elif ref_present:
             status, det = FAIL, "red band also in the isolated-NC reference"
             flags["biexciton-only"].append("red band present in isolated NCs")
@@ -406,9 +477,9 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
 
     # 2. temperature onset / reversibility
     onset: OnsetFit | None = None
-    if len(Ts) >= 4:
-        T_arr = np.array(Ts)
-        fr = [rep[T].frac for T in Ts]
+    if len(tfrac) >= 4:
+        T_arr = np.array(sorted(tfrac))
+        fr = [tfrac[T] for T in T_arr]
         try:
             onset = onset_temperature(
                 T_arr, np.array([f.value for f in fr]), np.array([max(f.error, 0.005) for f in fr])
@@ -417,13 +488,14 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             log.warning("onset fit failed: %s", exc)
     fits["onset"] = onset
     if onset is None:
+        no_red = len(Ts) >= 4 and not (low is not None and low.red)
         items.append(
             CheckItem(
                 2,
                 "onset",
                 "Temperature onset (and reversibility)",
-                NOT_MEASURED,
-                "fewer than 4 temperatures",
+                FAIL if no_red else NOT_MEASURED,
+                "no red band at the lowest temperature" if no_red else "fewer than 4 temperatures",
                 {},
             )
         )
@@ -434,7 +506,11 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             "step_sigma": onset.significance,
             "reversible": ev.reversible,
         }
-        in_range = Ts[0] < onset.t_on_K.value < max(Ts[-1], 320.0)
+        in_range = (
+            Ts[0] < onset.t_on_K.value < Ts[-1]
+            and np.isfinite(onset.t_on_K.error)
+            and 0 < onset.t_on_K.error < 0.3 * onset.t_on_K.value
+        )
         if ev.reversible is False:
             st, det = FAIL, "red band does not come back after thermal cycling (degradation)"
         elif (
@@ -448,13 +524,8 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                 FAIL,
                 f"weight rises on cooling but stays {onset.w_min.value:.2f} at high T (no true onset)",
             )
-            flags["miniband shift"].append("red band does not vanish at high T")
         else:
             st, det = FAIL, "no rise of the red-band weight on cooling"
-            if low is not None and low.two_band:
-                flags["biexciton-only"].append("red band without temperature onset")
-                if any(rep[T].two_band for T in Ts if T >= RULES["rt_K"]):
-                    flags["miniband shift"].append("red band at all temperatures")
         items.append(CheckItem(2, "onset", "Temperature onset (and reversibility)", st, det, nums))
     strength["T_on_K"] = _v(onset.t_on_K) if onset is not None else None
 
@@ -590,11 +661,18 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                     f"likelihood ratio {sig:.1f}σ)"
                 ),
             )
+        elif _fwhm(rise_fit.irf, rise_fit.t_ps) > RULES["rise_max_irf_fwhm_ps"]:
+            fw = _fwhm(rise_fit.irf, rise_fit.t_ps)
+            st, det = (
+                NOT_MEASURED,
+                f"no resolved rise, but the IRF ({fw:.0f} ps FWHM) cannot resolve a few-ps τ_D",
+            )
         else:
-            st, det = FAIL, f"no resolved rise (τ_D = {r.value:.3g} ps, likelihood ratio {sig:.1f}σ)"
-        if st == FAIL:
-            flags["ASE"].append("no delayed rise")
-            flags["biexciton-only"].append("no delayed rise")
+            st, det = FAIL, f"no rise: τ_D = {r.value:.3g} ps, likelihood ratio {sig:.1f}σ"
+            tau_red = rise_fit.components[0].tau_ps.value
+            if tau_red < RULES["prompt_max_tau_ps"]:
+                flags["ASE"].append(f"prompt red band (τ = {tau_red:.1f} ps) without build-up")
+        nums["irf_fwhm_ps"] = _fwhm(rise_fit.irf, rise_fit.t_ps)
         items.append(CheckItem(5, "delayed_rise", "Delayed rise (τ_D > 0)", st, det, nums))
         strength["tau_rise_ps"] = _v(r)
 
@@ -603,7 +681,11 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     pl_sf = pl_unc = None
     if fl_groups:
         T_f = min(fl_groups)
-        g = sorted([p for p in fl_groups[T_f] if p.fluence], key=lambda p: p.fluence)  # type: ignore[arg-type]
+        by_f: dict[float, _SpecPoint] = {}
+        for p in fl_groups[T_f]:
+            if p.fluence and p.fluence not in by_f:  # one spectrum per fluence (the first given)
+                by_f[p.fluence] = p
+        g = [by_f[k] for k in sorted(by_f)]
         fvals = np.array([p.fluence for p in g], dtype=float)
         if not g[-1].two_band:
             g = []
@@ -619,17 +701,21 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                 "fwhm_unc": top.unc.fwhm_eV.value,
                 "fwhm_sf": top.sf.fwhm_eV.value,
             }  # type: ignore[union-attr]
-            refits = [decompose(p.fit2.energy_eV, p.fit2.counts, n_bands=2, fixed=fx) for p in g]
+            refits = [
+                decompose(p.fit2.energy_eV, p.fit2.counts, n_bands=2, fixed=fx, read_noise=p.read_noise)
+                for p in g
+            ]
             fits["fluence_series"] = [
                 {"T_K": T_f, "fluence_uJcm2": float(f_), "fit": r_}
                 for f_, r_ in zip(fvals, refits, strict=True)
             ]
-            a_sf = np.array([r_.sf.area.value for r_ in refits])  # type: ignore[union-attr]
-            e_sf = np.array([r_.sf.area.error for r_ in refits])  # type: ignore[union-attr]
-            a_un = np.array([r_.unc.area.value for r_ in refits])
-            e_un = np.array([r_.unc.area.error for r_ in refits])
-            pl_sf = power_law(fvals, a_sf, np.maximum(np.nan_to_num(e_sf, nan=1.0), 1.0))
-            pl_unc = power_law(fvals, a_un, np.maximum(np.nan_to_num(e_un, nan=1.0), 1.0))
+            expo = np.array([p.exposure_s for p in g], dtype=float)
+            a_sf = np.array([r_.sf.area.value for r_ in refits]) / expo  # type: ignore[union-attr]
+            e_sf = np.array([r_.sf.area.error for r_ in refits]) / expo  # type: ignore[union-attr]
+            a_un = np.array([r_.unc.area.value for r_ in refits]) / expo
+            e_un = np.array([r_.unc.area.error for r_ in refits]) / expo
+            pl_sf = power_law(fvals, a_sf, np.maximum(np.nan_to_num(e_sf, nan=1.0), 1.0 / expo))
+            pl_unc = power_law(fvals, a_un, np.maximum(np.nan_to_num(e_un, nan=1.0), 1.0 / expo))
         except (ValueError, RuntimeError) as exc:
             log.warning("power-law fit failed: %s", exc)
     fits["power_law_sf"] = pl_sf
@@ -662,15 +748,34 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             "threshold_detected": threshold,
             "alpha_sf_chi2_dof": pl_sf.chi2_dof,
         }
+        # steepest growth between neighbouring fluences (a threshold shows up as a jump)
+        lf, la = np.log(pl_sf.fluence), np.log(np.maximum(pl_sf.intensity, 1e-300))
+        le = pl_sf.intensity_err / np.maximum(pl_sf.intensity, 1e-300)
+        loc = np.diff(la) / np.diff(lf)
+        loc_err = np.hypot(le[1:], le[:-1]) / np.diff(lf)
+        k_max = int(np.argmax(loc - 3 * loc_err)) if loc.size else -1
+        steep = k_max >= 0 and loc[k_max] - 3 * loc_err[k_max] >= RULES["alpha_local_threshold"]
+        if steep:
+            nums["local_slope_max"] = float(loc[k_max])
+            nums["local_slope_between"] = [float(pl_sf.fluence[k_max]), float(pl_sf.fluence[k_max + 1])]
+        threshold = threshold or steep
+        nums["threshold_detected"] = threshold
         if threshold:
-            flags["ASE"].append(f"threshold in the fluence dependence near {thr.get('break_fluence')} µJ/cm²")
+            where = (
+                f"{pl_sf.fluence[k_max]:g}–{pl_sf.fluence[k_max + 1]:g}"
+                if steep
+                else f"{thr.get('break_fluence')}"
+            )
+            flags["ASE"].append(f"threshold in the fluence dependence near {where} µJ/cm²")
         if a_s.value - 2 * a_s.error > RULES["alpha_ase"]:
             flags["ASE"].append(f"exponent {a_s} beyond the quadratic limit")
         elif RULES["alpha_xx_low"] <= a_s.value <= RULES["alpha_ase"]:
             flags["biexciton-only"].append(f"red-band exponent {a_s} ≈ 2 (⟨N⟩² biexciton growth)")
+        if a_s.value <= RULES["linear_max_alpha"] and abs(diff) < RULES["alpha_min_excess"]:
+            flags["miniband shift"].append(f"red band grows like the uncoupled band (α = {a_s} vs {a_u})")
         ok = (
             diff >= RULES["alpha_min_excess"]
-            and diff >= 2 * derr
+            and diff >= 3 * derr
             and a_s.value <= RULES["alpha_max"] + 2 * a_s.error
             and not threshold
         )
@@ -856,6 +961,10 @@ def _decide(items: list[CheckItem], flags: dict[str, list[str]]) -> tuple[str, s
     if st.get("two_band") == FAIL or len(fails) >= 3:
         conf = best if best is not None and score[best] >= 1 else "ordinary PL"
         reasons.append("core SF signatures fail: " + ", ".join(it.title for it in fails))
+        if conf in flags and flags[conf]:
+            reasons.append(f"likely {conf}: " + "; ".join(flags[conf]))
+        else:
+            reasons.append("likely ordinary PL: no SF band and no confuser signature")
         reasons += [f"{it.title}: {it.detail}" for it in fails]
         return "not SF", conf, reasons
     missing = [it.title for it in items if it.key in core and it.status != PASS]
