@@ -44,7 +44,7 @@ class EngineCheck(Procedure):
 
     def streams(self) -> list[Stream]:
         spec = self.lab.spectrometer
-        wl = np.asarray(spec.wavelength_nm)
+        wl = np.asarray(spec.wavelength_axis())
         return [
             Stream("spectrum", (Field("counts", (len(wl),), "f4", "counts"), Field("T", (), "f8", "K"),
                                 Field("exposure", (), "f8", "s")),

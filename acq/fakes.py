@@ -23,12 +23,12 @@ from drivers.attenuator import Attenuator
 from drivers.base import DriverError, SafetyError
 from drivers.cryostat import TemperatureController
 from drivers.powermeter import PowerMeter
-from drivers.spectrometer import Spectrometer
-from drivers.tcspc import TCSPC
+from drivers.spectrometer import Spectrometer, Spectrum
+from drivers.tcspc import TCSPC, Correlation, DecayHistogram, TagStream
 from drivers.xray import XRaySource
 
 __all__ = ["CommandLog", "FakeWorld", "FakeCryostat", "FakeXRay", "FakeSpectrometer", "FakeTCSPC",
-           "FakeAttenuator", "FakePowerMeter", "fake_lab_roles", "Spectrum", "Histogram"]
+           "FakeAttenuator", "FakePowerMeter", "fake_lab_roles"]
 
 
 @dataclass
@@ -190,22 +190,6 @@ class FakeXRay(_Fake, XRaySource):
                 "interlock_closed": float(w.interlock_closed)}
 
 
-@dataclass
-class Spectrum:
-    wavelength_nm: np.ndarray
-    counts: np.ndarray
-    exposure_s: float
-    calibration: tuple[float, ...] = ()
-
-
-@dataclass
-class Histogram:
-    t_ps: np.ndarray
-    counts: np.ndarray
-    duration_s: float
-    counts_per_channel: dict[str, int] = field(default_factory=dict)
-
-
 class FakeSpectrometer(_Fake, Spectrometer):
     """Two Gaussian bands: 'uncoupled' at 515 nm and a red-shifted band that grows below 100 K."""
 
@@ -214,28 +198,51 @@ class FakeSpectrometer(_Fake, Spectrometer):
         Spectrometer.__init__(self, resource, clock=clock)
         self._init_fake(log, world, fail)
         self.n_pixels = n_pixels
-        self.center_nm = 520.0
+        self._center = 520.0
+        self.exposure_s = 1.0
 
     @property
-    def wavelength_nm(self) -> np.ndarray:
-        return self.center_nm + np.linspace(-40.0, 40.0, self.n_pixels)
+    def center_nm(self) -> float:
+        return self._center
 
-    def acquire(self, exposure_s: float) -> Spectrum:
-        self._cmd("acquire", exposure_s)
-        self.clock.sleep(exposure_s)
-        wl = self.wavelength_nm
+    def move_to(self, center_nm: float) -> None:
+        if not 200.0 <= center_nm <= 1500.0:
+            raise ValueError(f"center_nm {center_nm} outside 200..1500 nm")
+        self._cmd("move_to", center_nm)
+        self._center = float(center_nm)
+
+    @property
+    def ccd_temperature(self) -> float:
+        return -70.0
+
+    def wavelength_axis(self) -> np.ndarray:
+        return self._center + np.linspace(-40.0, 40.0, self.n_pixels)
+
+    def _spectrum(self, exposure_s: float, dark: bool) -> Spectrum:
+        wl = self.wavelength_axis()
         T = self.world.T
         red = 1.0 / (1.0 + math.exp((T - 100.0) / 10.0))
-        signal = self.world.transmission * 1e6 + (self.world.kV * self.world.mA * 1e3)
-        shape = (1 - red) * np.exp(-0.5 * ((wl - 515.0) / 6.0) ** 2) + red * np.exp(-0.5 * ((wl - 525.0) / 3.0) ** 2)
+        signal = 0.0 if dark else self.world.transmission * 1e6 + (self.world.kV * self.world.mA * 1e3)
+        shape = ((1 - red) * np.exp(-0.5 * ((wl - 515.0) / 6.0) ** 2)
+                 + red * np.exp(-0.5 * ((wl - 525.0) / 3.0) ** 2))
         lam = 600.0 + exposure_s * signal * shape
-        return Spectrum(wl, self.world.rng.poisson(lam).astype(np.float32), exposure_s)
+        return Spectrum(wl, self.world.rng.poisson(lam).astype(np.float32), exposure_s, self._center, 300.0, 0.1,
+                        self.ccd_temperature, dark=dark)
+
+    def acquire(self, exposure_s: float | None = None) -> Spectrum:
+        exposure_s = self.exposure_s if exposure_s is None else exposure_s
+        self._cmd("acquire", exposure_s)
+        self.clock.sleep(exposure_s)
+        return self._spectrum(exposure_s, False)
+
+    def dark_frame(self, exposure_s: float | None = None) -> Spectrum:
+        exposure_s = self.exposure_s if exposure_s is None else exposure_s
+        self._cmd("dark_frame", exposure_s)
+        self.clock.sleep(exposure_s)
+        return self._spectrum(exposure_s, True)
 
     def make_safe(self) -> None:
         self._cmd("shutter_close")
-
-    def readback(self) -> dict[str, float]:
-        return {"center_nm": self.center_nm, "ccd_temperature": -70.0}
 
 
 class FakeTCSPC(_Fake, TCSPC):
@@ -244,35 +251,50 @@ class FakeTCSPC(_Fake, TCSPC):
         TCSPC.__init__(self, resource, clock=clock)
         self._init_fake(log, world, fail)
 
+    def _apply_settings(self, settings: dict[str, Any]) -> None:
+        self._cmd("configure", settings)
+
     def count_rates(self) -> dict[str, float]:
         r = self.world.count_rate
         return {"rate_ch0": r, "rate_ch1": r}
 
-    def histogram(self, duration_s: float, *, binwidth_ps: float = 16.0, n_bins: int = 4096) -> Histogram:
+    def histogram(self, duration_s: float, *, channel: int | None = None, binwidth_ps: float | None = None,
+                  n_bins: int | None = None) -> DecayHistogram:
         self._cmd("histogram", duration_s)
         self.clock.sleep(duration_s)
-        t = np.arange(n_bins) * binwidth_ps
+        bw, n_bins = binwidth_ps or 16.0, n_bins or 4096
+        t = np.arange(n_bins) * bw
         tau = 200.0 + 2000.0 / (1.0 + math.exp(-(self.world.T - 80.0) / 20.0))
         shape = np.exp(-np.clip(t - 1000.0, 0, None) / tau) * (t >= 1000.0)
         n = self.world.count_rate * duration_s
         lam = 1.0 + n * shape / max(shape.sum(), 1e-12)
-        return Histogram(t, self.world.rng.poisson(lam).astype(np.uint32), duration_s, {"ch1": int(n)})
+        counts = self.world.rng.poisson(lam).astype(np.uint32)
+        return DecayHistogram(t, counts, bw, duration_s, channel, channel_counts={1: int(counts.sum())})
 
-    def correlation(self, duration_s: float, *, binwidth_ps: float = 10.0, n_bins: int = 2000) -> Histogram:
+    def correlation(self, duration_s: float, ch1: int = 1, ch2: int = 2, binwidth_ps: float = 10.0,
+                    n_bins: int = 2000) -> Correlation:
         self._cmd("correlation", duration_s)
         self.clock.sleep(duration_s)
-        tau = (np.arange(n_bins) - n_bins // 2) * binwidth_ps
+        lag = (np.arange(n_bins) - n_bins // 2 + 0.5) * binwidth_ps
         r = self.world.count_rate
         flat = r * r * duration_s * binwidth_ps * 1e-12
-        lam = flat * (1.0 + 0.3 * np.exp(-np.abs(tau) / 100.0))
-        return Histogram(tau, self.world.rng.poisson(lam).astype(np.uint32), duration_s,
-                         {"ch0": int(r * duration_s), "ch1": int(r * duration_s)})
+        lam = flat * (1.0 + 0.3 * np.exp(-np.abs(lag) / 100.0))
+        n = int(r * duration_s)
+        return Correlation(lag, self.world.rng.poisson(lam).astype(np.uint32), binwidth_ps, duration_s, ch1, ch2,
+                           n, n)
 
-    def make_safe(self) -> None:
+    def stream(self, duration_s: float) -> TagStream:
+        self._cmd("stream", duration_s)
+        self.clock.sleep(duration_s)
+        n = self.world.rng.poisson(self.world.count_rate * duration_s, size=2)
+        t = [np.sort(self.world.rng.integers(0, int(duration_s * 1e12), k)) for k in n]
+        ch = np.concatenate([np.full(n[0], 1), np.full(n[1], 2)]).astype(np.uint8)
+        tt = np.concatenate(t).astype(np.int64)
+        order = np.argsort(tt, kind="stable")
+        return TagStream(tt[order], ch[order], duration_s)
+
+    def stop(self) -> None:
         self._cmd("stop")
-
-    def readback(self) -> dict[str, float]:
-        return self.count_rates()
 
 
 class FakeAttenuator(_Fake, Attenuator):
