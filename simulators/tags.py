@@ -34,6 +34,7 @@ import numpy as np
 from numba import njit
 from scipy.signal import fftconvolve
 from scipy.special import ndtr, roots_genlaguerre
+from scipy.stats import nbinom
 
 from simulators.detectors import Detectors, default_detectors
 from simulators.sample import BANDS, HC_EV_NM, Conditions, Sample
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["TagSource", "ICDF_SIZE"]
 
-ICDF_SIZE = 1 << 18
+ICDF_SIZE = 1 << 12  # 32 kB per channel: the random lookups stay in the L1/L2 cache
 _SYNC_MODES = ("all", "conditional")
 
 
@@ -50,49 +51,70 @@ _SYNC_MODES = ("all", "conditional")
 # numba kernels
 
 
-@njit(cache=True)
-def _draw_time(icdf: np.ndarray, M: int) -> float:
-    u = np.random.random() * M
-    j = int(u)
-    if j >= M:
-        j = M - 1
-    f = u - j
-    return icdf[j] + f * (icdf[j + 1] - icdf[j])
+@njit(cache=True, inline="always")
+def _rotl(x: np.uint64, k: int) -> np.uint64:
+    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
+
+
+@njit(cache=True, inline="always")
+def _rand(s: np.ndarray) -> float:
+    """xoshiro256+ (Blackman & Vigna): uniform double in [0, 1); state ``s`` is uint64[4]."""
+    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+    result = s0 + s3
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    s[0] = s0
+    s[1] = s1
+    s[2] = s2
+    s[3] = s3
+    return (result >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+def _rng_state(seed: int) -> np.ndarray:
+    """xoshiro state from a seed via SeedSequence (never all zero)."""
+    st = np.random.SeedSequence(seed).generate_state(4, np.uint64)
+    if not st.any():  # pragma: no cover
+        st[0] = 1
+    return st
 
 
 @njit(cache=True)
-def _irf(sig: float, ftail: float, tau_tail: float) -> float:
-    x = sig * np.random.standard_normal()
-    if ftail > 0.0 and np.random.random() < ftail:
-        x += -tau_tail * math.log(1.0 - np.random.random())
-    return x
+def _pulsed_kernel(st: np.ndarray, k_first: int, k_last: int, period: float, mu: float, p1: float,
+                   icdf1: np.ndarray, icdf2: np.ndarray, o1: np.ndarray, o2: np.ndarray, n: np.ndarray) -> bool:
+    """Detected photons from pulses k_first..k_last-1 (pulse k at k*period) into ``o1``/``o2`` (counts
+    in ``n``); False if an output array was too small.
 
-
-@njit(cache=True)
-def _pulsed_kernel(seed: int, k_first: int, k_last: int, period: float, mu1: float, mu2: float,
-                   icdf: np.ndarray, sig: np.ndarray, ftail: np.ndarray, ttail: np.ndarray,
-                   delay: np.ndarray, out_t: np.ndarray, out_c: np.ndarray) -> int:
-    """Detected photons from pulses k_first..k_last-1 (pulse k at k*period). Returns count or -1."""
-    np.random.seed(seed)
-    mu = mu1 + mu2
+    ``icdf1``/``icdf2``: inverse CDF of the arrival time (emission ⊗ IRF ⊕ cable delay) per channel;
+    ``st``: xoshiro256+ state (advanced in place). Pulses without a detected photon are skipped with
+    geometric jumps, so the cost is per detected photon, not per pulse."""
     if mu <= 0.0:
-        return 0
-    M = icdf.size - 1
-    cap = out_t.size
-    n = 0
+        return True
+    n1 = 0
+    n2 = 0
+    c1 = o1.size
+    c2 = o2.size
+    M1 = icdf1.size - 1
+    M2 = icdf2.size - 1
+    s1 = M1 / p1 if p1 > 0.0 else 0.0
+    s2 = M2 / (1.0 - p1) if p1 < 1.0 else 0.0
     k = k_first - 1
     emu = math.exp(-mu)
-    p1 = mu1 / mu
+    inv_lq = -1.0 / mu
+    ok = True
     while True:
         if mu > 30.0:
             k += 1
         else:
-            u = np.random.random()
-            k += 1 + int(math.floor(math.log(1.0 - u) / (-mu)))
+            k += 1 + int(math.log(1.0 - _rand(st)) * inv_lq)
         if k >= k_last:
             break
         # zero-truncated Poisson(mu) by inversion
-        u = np.random.random() * (1.0 - emu) + emu
+        u = _rand(st) * (1.0 - emu) + emu
         m = 0
         pm = emu
         cum = emu
@@ -104,133 +126,167 @@ def _pulsed_kernel(seed: int, k_first: int, k_last: int, period: float, mu1: flo
             m = 1
         t0 = k * period
         for _ in range(m):
-            if n >= cap:
-                return -1
-            c = 0 if np.random.random() < p1 else 1
-            t = t0 + _draw_time(icdf, M) + delay[c] + _irf(sig[c], ftail[c], ttail[c])
-            out_t[n] = t
-            out_c[n] = c + 1
-            n += 1
-    return n
+            u = _rand(st)
+            if u < p1:
+                if n1 >= c1:
+                    ok = False
+                    break
+                x = u * s1
+                j = min(int(x), M1 - 1)
+                o1[n1] = t0 + icdf1[j] + (x - j) * (icdf1[j + 1] - icdf1[j])
+                n1 += 1
+            else:
+                if n2 >= c2:
+                    ok = False
+                    break
+                x = (u - p1) * s2
+                j = min(int(x), M2 - 1)
+                o2[n2] = t0 + icdf2[j] + (x - j) * (icdf2[j + 1] - icdf2[j])
+                n2 += 1
+        if not ok:
+            break
+    n[0] = n1
+    n[1] = n2
+    return ok
 
 
 @njit(cache=True)
-def _xray_kernel(seed: int, t_start: float, t_end: float, rate_per_ps: float, shape: float, mean_c: float,
-                 p1: float, icdf: np.ndarray, sig: np.ndarray, ftail: np.ndarray, ttail: np.ndarray,
-                 delay: np.ndarray, out_t: np.ndarray, out_c: np.ndarray) -> int:
-    """Detected photons of CW X-ray events (Poisson in time, negative-binomial multiplicity)."""
-    np.random.seed(seed)
-    if rate_per_ps <= 0.0 or mean_c <= 0.0:
-        return 0
-    M = icdf.size - 1
-    cap = out_t.size
-    n = 0
+def _xray_kernel(st: np.ndarray, t_start: float, t_end: float, rate_per_ps: float, cdf_n: np.ndarray, p1: float,
+                 icdf1: np.ndarray, icdf2: np.ndarray, o1: np.ndarray, o2: np.ndarray, n: np.ndarray) -> bool:
+    """Detected photons of CW X-ray events that give at least one click, into ``o1``/``o2`` (counts in
+    ``n``); False if an output array was too small.
+
+    ``rate_per_ps`` is the rate of such events (the absorbed rate thinned by P(n ≥ 1)); ``cdf_n[i]`` is
+    the CDF of the zero-truncated negative-binomial photon number at n = i + 1 (Gamma-distributed
+    deposit × Poisson excitations × binomial detection)."""
+    if rate_per_ps <= 0.0 or cdf_n.size == 0:
+        return True
+    n1 = 0
+    n2 = 0
+    c1 = o1.size
+    c2 = o2.size
+    M1 = icdf1.size - 1
+    M2 = icdf2.size - 1
+    s1 = M1 / p1 if p1 > 0.0 else 0.0
+    s2 = M2 / (1.0 - p1) if p1 < 1.0 else 0.0
+    inv_rate = 1.0 / rate_per_ps
     t = t_start
+    last = cdf_n.size - 1
+    ok = True
     while True:
-        t += -math.log(1.0 - np.random.random()) / rate_per_ps
+        t -= math.log(1.0 - _rand(st)) * inv_rate
         if t >= t_end:
             break
-        e = np.random.gamma(shape, 1.0 / shape)
-        m = np.random.poisson(e * mean_c)
-        for _ in range(m):
-            if n >= cap:
-                return -1
-            c = 0 if np.random.random() < p1 else 1
-            out_t[n] = t + _draw_time(icdf, M) + delay[c] + _irf(sig[c], ftail[c], ttail[c])
-            out_c[n] = c + 1
-            n += 1
-    return n
+        u = _rand(st)
+        m = 0
+        while m < last and cdf_n[m] < u:
+            m += 1
+        for _ in range(m + 1):
+            u = _rand(st)
+            if u < p1:
+                if n1 >= c1:
+                    ok = False
+                    break
+                x = u * s1
+                j = min(int(x), M1 - 1)
+                o1[n1] = t + icdf1[j] + (x - j) * (icdf1[j + 1] - icdf1[j])
+                n1 += 1
+            else:
+                if n2 >= c2:
+                    ok = False
+                    break
+                x = (u - p1) * s2
+                j = min(int(x), M2 - 1)
+                o2[n2] = t + icdf2[j] + (x - j) * (icdf2[j + 1] - icdf2[j])
+                n2 += 1
+        if not ok:
+            break
+    n[0] = n1
+    n[1] = n2
+    return ok
 
 
 @njit(cache=True)
-def _insertion_sort(a: np.ndarray) -> None:
-    """In-place sort, O(n) for the nearly sorted arrays the generators produce."""
-    for i in range(1, a.size):
-        x = a[i]
-        j = i - 1
-        while j >= 0 and a[j] > x:
-            a[j + 1] = a[j]
-            j -= 1
-        a[j + 1] = x
+def _pick(st: np.ndarray, n: int, p: float) -> np.ndarray:
+    """Indices 0..n-1 each kept with probability p (geometric skipping: cost ∝ number kept)."""
+    if p <= 0.0 or n == 0:
+        return np.zeros(0, np.int64)
+    out = np.empty(max(16, int(n * p * 1.5 + 10 * math.sqrt(n * p + 1))), np.int64)
+    k = 0
+    i = -1
+    lq = math.log1p(-p) if p < 1.0 else -1e300
+    while True:
+        i += 1 + int(math.floor(math.log(1.0 - _rand(st)) / lq)) if p < 1.0 else 1
+        if i >= n:
+            break
+        if k >= out.size:
+            new = np.empty(out.size * 2, np.int64)
+            new[:k] = out[:k]
+            out = new
+        out[k] = i
+        k += 1
+    return out[:k]
 
 
 @njit(cache=True)
-def _dead_filter(t: np.ndarray, dead: float) -> np.ndarray:
-    keep = np.empty(t.size, np.bool_)
-    last = -1e300
-    for i in range(t.size):
-        if t[i] - last >= dead:
-            keep[i] = True
-            last = t[i]
-        else:
-            keep[i] = False
-    return t[keep]
-
-
-@njit(cache=True)
-def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _merge_dead(a: np.ndarray, b: np.ndarray, dead: float) -> np.ndarray:
+    """Merge two sorted arrays and apply a non-paralysable dead time in the same pass."""
     out = np.empty(a.size + b.size, np.float64)
     i = 0
     j = 0
     k = 0
-    while i < a.size and j < b.size:
-        if a[i] <= b[j]:
-            out[k] = a[i]
+    last = -1e300
+    while i < a.size or j < b.size:
+        if j >= b.size or (i < a.size and a[i] <= b[j]):
+            x = a[i]
             i += 1
         else:
-            out[k] = b[j]
+            x = b[j]
             j += 1
-        k += 1
-    while i < a.size:
-        out[k] = a[i]
-        i += 1
-        k += 1
-    while j < b.size:
-        out[k] = b[j]
-        j += 1
-        k += 1
-    return out
+        if x - last >= dead:
+            out[k] = x
+            k += 1
+            last = x
+    return out[:k]
 
 
 @njit(cache=True)
-def _quantize(t: np.ndarray, res: float, t_end: float) -> np.ndarray:
-    """Tagger bins: floor(t / res) * res as int64 ps, keeping 0 <= t < t_end."""
-    out = np.empty(t.size, np.int64)
-    n = 0
-    for i in range(t.size):
-        if 0.0 <= t[i] < t_end:
-            out[n] = np.int64(math.floor(t[i] / res) * res)
-            n += 1
-    return out[:n]
-
-
-@njit(cache=True)
-def _merge_channels(t0: np.ndarray, t1: np.ndarray, t2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Merge three sorted int64 arrays into one stream (channel 0, 1, 2; ties: lower channel first)."""
+def _merge_channels(t0: np.ndarray, t1: np.ndarray, t2: np.ndarray, res: float, t_end: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Merge three sorted float arrays into one int64 stream quantised to the tagger bins
+    (floor(t / res) * res), keeping 0 <= t < t_end; channels 0, 1, 2, ties: lower channel first."""
     n = t0.size + t1.size + t2.size
     ch = np.empty(n, np.uint8)
     tt = np.empty(n, np.int64)
     i0 = 0
     i1 = 0
     i2 = 0
-    big = np.iinfo(np.int64).max
-    for k in range(n):
-        a = t0[i0] if i0 < t0.size else big
-        b = t1[i1] if i1 < t1.size else big
-        c = t2[i2] if i2 < t2.size else big
+    k = 0
+    inf = np.inf
+    inv = 1.0 / res
+    while True:
+        a = t0[i0] if i0 < t0.size else inf
+        b = t1[i1] if i1 < t1.size else inf
+        c = t2[i2] if i2 < t2.size else inf
         if a <= b and a <= c:
-            ch[k] = 0
-            tt[k] = a
+            x = a
+            cc = 0
             i0 += 1
         elif b <= c:
-            ch[k] = 1
-            tt[k] = b
+            x = b
+            cc = 1
             i1 += 1
         else:
-            ch[k] = 2
-            tt[k] = c
+            x = c
+            cc = 2
             i2 += 1
-    return ch, tt
+        if x == inf or x >= t_end:
+            break
+        if x >= 0.0:
+            ch[k] = cc
+            tt[k] = np.int64(math.floor(x * inv) * res)
+            k += 1
+    return ch[:k], tt[:k]
 
 
 @njit(cache=True)
@@ -259,12 +315,10 @@ class _Light:
 
     period_ps: float           # laser period (inf if no laser)
     mu_pulse: float            # detected photons per pulse, both detectors of the arm together
-    icdf_laser: np.ndarray | None
     cdf_laser: tuple[np.ndarray, np.ndarray] | None
     xray_rate_per_ps: float
     xray_mean_c: float          # mean detected photons per X-ray event (both detectors)
     xray_shape: float
-    icdf_xray: np.ndarray | None
     cdf_xray: tuple[np.ndarray, np.ndarray] | None
     t_tail_ps: float           # how far back emission of earlier pulses/events can reach
 
@@ -278,6 +332,7 @@ class TagSource:
         self.seed = int(seed)
         self._calls = 0
         self._cache: dict[tuple, _Light] = {}
+        self._icdf_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     # ---- seeds ------------------------------------------------------------------------------------
     def _next_seeds(self, n: int = 4) -> list[int]:
@@ -297,7 +352,8 @@ class TagSource:
             out[b] = float(ndtr((E_hi - bs.E_eV) / sig) - ndtr((E_lo - bs.E_eV) / sig))
         return out
 
-    def _mixture(self, ex, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _mixture(self, ex, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """(t, cdf) of one photon's emission time for this band mix."""
         tot = sum(weights.values())
         t = None
         cdf = None
@@ -308,13 +364,8 @@ class TagSource:
             t = tb
             cdf = cb * (w / tot) if cdf is None else cdf + cb * (w / tot)
         if t is None:
-            t = np.array([0.0, 1.0])
-            cdf = np.array([0.0, 1.0])
-        u = np.linspace(0.0, 1.0, ICDF_SIZE + 1)
-        # strictly increasing knots for the inverse
-        cdf_u, idx = np.unique(cdf, return_index=True)
-        icdf = np.interp(u, cdf_u, t[idx])
-        return t, cdf, icdf
+            return np.array([0.0, 1.0]), np.array([0.0, 1.0])
+        return t, cdf
 
     def light(self, cond: Conditions, arm: str, filter_nm: tuple[float, float] | None = None) -> _Light:
         """Detected-photon model for arm ``"tcspc"`` (detector 1 only) or ``"hbt"`` (both)."""
@@ -335,7 +386,7 @@ class TagSource:
             raise ValueError(f"arm must be 'tcspc' or 'hbt', not {arm!r}")
         period = math.inf
         mu = 0.0
-        icdf_l = cdf_l = None
+        cdf_l = None
         t_tail = 0.0
         N = s.N_optical(cond)
         if N > 0 and cond.rep_rate_Hz > 0:
@@ -345,123 +396,129 @@ class TagSource:
             mu = eff * s.p("excitation", "n_nc_spot") * sum(w.values())
             period = 1e12 / cond.rep_rate_Hz
             if mu > 0:
-                t, cdf, icdf_l = self._mixture(ex, w)
-                cdf_l = (t, cdf)
-                t_tail = max(t_tail, float(t[-1]))
+                cdf_l = self._mixture(ex, w)
+                t_tail = max(t_tail, float(cdf_l[0][-1]))
         R = s.xray_rate(cond)
         mean_c = 0.0
-        icdf_x = cdf_x = None
+        cdf_x = None
         if R > 0:
             exx = s.excited(cond.T_K, s.p("xray", "local_N"), xray=True)
             tr = self._band_transmission(cond, exx, filt)
             w = {b: exx.bands[b].photons_per_nc * tr[b] for b in BANDS}
             mean_c = eff * s.xray_excitations_per_event() * sum(w.values()) / exx.N
             if mean_c > 0:
-                t, cdf, icdf_x = self._mixture(exx, w)
-                cdf_x = (t, cdf)
-                t_tail = max(t_tail, float(t[-1]))
-        light = _Light(period, mu, icdf_l, cdf_l, R * 1e-12, mean_c, s.p("xray", "E_dep_shape"), icdf_x, cdf_x,
-                       t_tail)
+                cdf_x = self._mixture(exx, w)
+                t_tail = max(t_tail, float(cdf_x[0][-1]))
+        light = _Light(period, mu, cdf_l, R * 1e-12, mean_c, s.p("xray", "E_dep_shape"), cdf_x, t_tail)
         if len(self._cache) > 64:
             self._cache.clear()
         self._cache[key] = light
         return light
 
-    def _irf_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        d = self.detectors
-        sig = np.array([d.sigma_ps(1), d.sigma_ps(2)])
-        ftail = np.array([sp.irf_tail_fraction for sp in d.spads])
-        ttail = np.array([sp.irf_tail_tau_ps for sp in d.spads])
-        delay = np.array([sp.delay_ps for sp in d.spads])
-        return sig, ftail, ttail, delay
+    def _arrival_icdf(self, prof: tuple[np.ndarray, np.ndarray], ch: int) -> np.ndarray:
+        """Inverse CDF of one photon's arrival at channel ``ch`` (emission ⊗ IRF ⊕ delay), the same
+        distribution the histogram mode integrates."""
+        key = (id(prof[1]), ch)
+        hit = self._icdf_cache.get(key)
+        if hit is not None and hit[0] is prof[1]:
+            return hit[1]
+        sig = self.detectors.sigma_ps(ch)
+        dt = min(1.0, max(sig / 4.0, 0.1))
+        lower, a = self._arrival(prof, ch, dt)
+        cdf = np.concatenate([[0.0], np.cumsum(a)])
+        cdf /= cdf[-1]
+        edges = np.concatenate([lower, [lower[-1] + dt]])
+        keep = np.concatenate([[True], np.diff(cdf) > 0])
+        u = np.linspace(0.0, 1.0, ICDF_SIZE + 1)
+        icdf = np.interp(u, cdf[keep], edges[keep])
+        if len(self._icdf_cache) > 64:
+            self._icdf_cache.clear()
+        self._icdf_cache[key] = (prof[1], icdf)
+        return icdf
 
     # ---- stream mode ------------------------------------------------------------------------------
     def _photons(self, light: _Light, duration_ps: float, seeds: list[int], p1: float
                  ) -> tuple[np.ndarray, np.ndarray]:
-        """Raw detected photon times (float ps, unsorted) and channels (1/2) from both sources."""
-        sig, ftail, ttail, delay = self._irf_arrays()
-        pre = light.t_tail_ps + 10 * float(sig.max()) + 10 * float(ttail.max())
-        ts, cs = [], []
-        if light.mu_pulse > 0 and light.icdf_laser is not None:
+        """Raw detected photon times (float ps, unsorted) of channels 1 and 2 from both sources."""
+        d = self.detectors
+        pre = light.t_tail_ps + 10 * max(d.sigma_ps(1), d.sigma_ps(2)) + 15 * max(
+            sp.irf_tail_tau_ps for sp in d.spads) + max(abs(sp.delay_ps) for sp in d.spads)
+        parts1: list[np.ndarray] = []
+        parts2: list[np.ndarray] = []
+
+        def run(kernel, st_seed: int, n_exp: float, sd: float, *args) -> None:  # type: ignore[no-untyped-def]
+            cap1 = int(n_exp * p1 * 1.05 + 10 * sd + 1000)
+            cap2 = int(n_exp * (1 - p1) * 1.05 + 10 * sd + 1000) if p1 < 1 else 1
+            while True:
+                o1, o2 = np.empty(cap1), np.empty(cap2)
+                n = np.zeros(2, np.int64)
+                if kernel(_rng_state(st_seed), *args, o1, o2, n):
+                    break
+                cap1, cap2 = 2 * cap1, 2 * cap2
+            parts1.append(o1[:n[0]])
+            parts2.append(o2[:n[1]])
+
+        if light.mu_pulse > 0 and light.cdf_laser is not None:
+            i1 = self._arrival_icdf(light.cdf_laser, 1)
+            i2 = self._arrival_icdf(light.cdf_laser, 2) if p1 < 1.0 else i1
             k_first = -int(math.ceil(pre / light.period_ps))
             k_last = int(math.ceil(duration_ps / light.period_ps))
             n_exp = light.mu_pulse * (k_last - k_first)
-            cap = int(n_exp * 1.05 + 10 * math.sqrt(n_exp + 1) + 1000)
-            while True:
-                out_t = np.empty(cap, np.float64)
-                out_c = np.empty(cap, np.uint8)
-                n = _pulsed_kernel(seeds[0], k_first, k_last, light.period_ps, light.mu_pulse * p1,
-                                   light.mu_pulse * (1 - p1), light.icdf_laser, sig, ftail, ttail, delay,
-                                   out_t, out_c)
-                if n >= 0:
-                    break
-                cap *= 2
-            ts.append(out_t[:n])
-            cs.append(out_c[:n])
-        if light.xray_mean_c > 0 and light.icdf_xray is not None:
+            run(_pulsed_kernel, seeds[0], n_exp, math.sqrt(n_exp + 1), k_first, k_last, light.period_ps,
+                light.mu_pulse, p1, i1, i2)
+        if light.xray_mean_c > 0 and light.cdf_xray is not None:
+            i1 = self._arrival_icdf(light.cdf_xray, 1)
+            i2 = self._arrival_icdf(light.cdf_xray, 2) if p1 < 1.0 else i1
             n_exp = light.xray_rate_per_ps * (duration_ps + pre) * light.xray_mean_c
             sd = math.sqrt(n_exp * (1 + light.xray_mean_c * (1 + 1 / light.xray_shape)) + 1)
-            cap = int(n_exp * 1.05 + 10 * sd + 1000)
-            while True:
-                out_t = np.empty(cap, np.float64)
-                out_c = np.empty(cap, np.uint8)
-                n = _xray_kernel(seeds[1], -pre, duration_ps, light.xray_rate_per_ps, light.xray_shape,
-                                 light.xray_mean_c, p1, light.icdf_xray, sig, ftail, ttail, delay, out_t, out_c)
-                if n >= 0:
-                    break
-                cap *= 2
-            ts.append(out_t[:n])
-            cs.append(out_c[:n])
-        if not ts:
-            return np.zeros(0), np.zeros(0, np.uint8)
-        return np.concatenate(ts), np.concatenate(cs)
+            p_any, cdf_n = _truncated_nbinom(light.xray_mean_c, light.xray_shape)
+            run(_xray_kernel, seeds[1], n_exp, sd, -pre, duration_ps, light.xray_rate_per_ps * p_any, cdf_n, p1,
+                i1, i2)
 
-    def _clicks(self, t: np.ndarray, c: np.ndarray, duration_ps: float, channels: tuple[int, ...],
+        def cat(ps: list[np.ndarray]) -> np.ndarray:
+            return (ps[0] if len(ps) == 1 else np.concatenate(ps)) if ps else np.zeros(0)
+
+        return cat(parts1), cat(parts2)
+
+    def _clicks(self, raw: tuple[np.ndarray, np.ndarray], duration_ps: float, channels: tuple[int, ...],
                 rng: np.random.Generator) -> dict[int, np.ndarray]:
         """Per-channel click times after darks, dead time, afterpulsing and crosstalk (float ps)."""
         d = self.detectors
+        st = _rng_state(int(rng.integers(0, 2**63)))
         out: dict[int, np.ndarray] = {}
-        pre = 0.0
         for ch in channels:
             sp = d.spads[ch - 1]
-            tc = np.ascontiguousarray(t[c == ch])
-            n_dark = rng.poisson(sp.dark_cps * (duration_ps + pre) * 1e-12)
-            if n_dark:
-                darks = np.sort(rng.uniform(-pre, duration_ps, n_dark))
-                _insertion_sort(tc)
-                tc = _merge_sorted(tc, darks)
-            else:
-                _insertion_sort(tc)
-            out[ch] = _dead_filter(tc, d.dead_ps(ch))
+            tc = raw[ch - 1]
+            tc.sort(kind="stable")  # nearly sorted (bursts overlap only by their emission time): fast
+            n_dark = rng.poisson(sp.dark_cps * duration_ps * 1e-12)
+            darks = np.sort(rng.uniform(0.0, duration_ps, n_dark)) if n_dark else np.zeros(0)
+            out[ch] = _merge_dead(tc, darks, d.dead_ps(ch))
         # afterpulses (own channel) and breakdown-flash crosstalk (other channel) from accepted clicks
         extra: dict[int, list[np.ndarray]] = {ch: [] for ch in channels}
         for ch in channels:
             sp = d.spads[ch - 1]
             acc = out[ch]
             if sp.afterpulse_prob > 0 and acc.size:
-                k = rng.random(acc.size) < sp.afterpulse_prob
-                extra[ch].append(acc[k] + d.dead_ps(ch) + rng.exponential(sp.afterpulse_tau_ps, int(k.sum())))
+                k = _pick(st, acc.size, sp.afterpulse_prob)
+                extra[ch].append(acc[k] + d.dead_ps(ch) + rng.exponential(sp.afterpulse_tau_ps, k.size))
             other = 3 - ch
             if d.crosstalk_prob > 0 and other in channels and acc.size:
-                k = rng.random(acc.size) < d.crosstalk_prob
-                nk = int(k.sum())
-                if nk:
+                k = _pick(st, acc.size, d.crosstalk_prob)
+                if k.size:
                     so = d.spads[other - 1]
                     extra[other].append(acc[k] + d.crosstalk_delay_ps + so.delay_ps
-                                        + rng.normal(0.0, d.sigma_ps(other), nk))
+                                        + rng.normal(0.0, d.sigma_ps(other), k.size))
         for ch in channels:
             if extra[ch]:
                 e = np.sort(np.concatenate(extra[ch]))
-                out[ch] = _dead_filter(_merge_sorted(out[ch], e), d.dead_ps(ch))
+                out[ch] = _merge_dead(out[ch], e, d.dead_ps(ch))
         return out
 
     def _finish(self, clicks: dict[int, np.ndarray], syncs: np.ndarray, duration_ps: float
                 ) -> tuple[np.ndarray, np.ndarray]:
-        res = self.detectors.tagger_resolution_ps
-        q1 = _quantize(clicks.get(1, np.zeros(0)), res, duration_ps)
-        q2 = _quantize(clicks.get(2, np.zeros(0)), res, duration_ps)
-        q0 = _quantize(syncs, res, duration_ps)
-        return _merge_channels(q0, q1, q2)
+        empty = np.zeros(0)
+        return _merge_channels(syncs, clicks.get(1, empty), clicks.get(2, empty),
+                               self.detectors.tagger_resolution_ps, duration_ps)
 
     def tcspc_stream(self, cond: Conditions, duration_s: float, *, syncs: str = "all",
                      filter_nm: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -476,9 +533,9 @@ class TagSource:
         dur = float(duration_s) * 1e12
         seeds = self._next_seeds()
         light = self.light(cond, "tcspc", filter_nm)
-        t, c = self._photons(light, dur, seeds, 1.0)
+        raw = self._photons(light, dur, seeds, 1.0)
         rng = np.random.default_rng(seeds[2])
-        clicks = self._clicks(t, c, dur, (1,), rng)
+        clicks = self._clicks(raw, dur, (1,), rng)
         off = self.detectors.sync_offset_ps
         if math.isfinite(light.period_ps) and cond.rep_rate_Hz > 0:
             if syncs == "all":
@@ -503,9 +560,9 @@ class TagSource:
         d = self.detectors
         p1 = d.split_to_1 * d.spads[0].efficiency
         p1 /= p1 + (1 - d.split_to_1) * d.spads[1].efficiency
-        t, c = self._photons(light, dur, seeds, p1)
+        raw = self._photons(light, dur, seeds, p1)
         rng = np.random.default_rng(seeds[2])
-        clicks = self._clicks(t, c, dur, (1, 2), rng)
+        clicks = self._clicks(raw, dur, (1, 2), rng)
         return self._finish(clicks, np.zeros(0), dur)
 
     # ---- histogram mode -----------------------------------------------------------------------------
@@ -771,6 +828,19 @@ def _corr(l1: np.ndarray, f1: np.ndarray, l2: np.ndarray, f2: np.ndarray, dt: fl
     # index n pairs f1[i] with f2[j], j - i = n - (len(f1) - 1); τ = l2[j] - l1[i]
     tau = (np.arange(cc.size) - (f1.size - 1)) * dt + (l2[0] - l1[0])
     return tau, cc
+
+
+def _truncated_nbinom(mean: float, shape: float) -> tuple[float, np.ndarray]:
+    """P(n ≥ 1) and the CDF over n = 1, 2, … of the zero-truncated negative binomial with this mean
+    and Gamma shape (Poisson photon number whose mean is Gamma-distributed)."""
+    p = shape / (shape + mean)
+    p_any = float(-np.expm1(shape * np.log(p)))
+    hi = int(nbinom.isf(1e-13, shape, p)) + 2
+    n = np.arange(1, max(hi, 2) + 1)
+    pmf = nbinom.pmf(n, shape, p)
+    cdf = np.cumsum(pmf) / max(p_any, 1e-300)
+    cdf[-1] = 1.0
+    return p_any, np.minimum(cdf, 1.0)
 
 
 def _gamma_nodes(shape: float, n: int = 24) -> tuple[np.ndarray, np.ndarray]:
