@@ -205,7 +205,7 @@ def read_photon_hdf5(path: str | Path, *, spot: int = 0) -> TimeTags:
         dur = (
             float(f["acquisition_duration"][()]) * 1e12
             if "acquisition_duration" in f
-            else math_span(ts, unit_s)
+            else _span_ps(ts, unit_s)
         )
         meta: dict[str, Any] = {"source_file": str(path)}
         if "description" in f:
@@ -229,6 +229,6 @@ def read_photon_hdf5(path: str | Path, *, spot: int = 0) -> TimeTags:
     )
 
 
-def math_span(ts: np.ndarray, unit_s: float) -> float:
+def _span_ps(ts: np.ndarray, unit_s: float) -> float:
     """Span of the timestamps in ps (fallback when no acquisition duration is stored)."""
     return float(ts[-1] - ts[0]) * unit_s * 1e12 if ts.size else 0.0

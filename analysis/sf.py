@@ -177,7 +177,14 @@ class Evidence:
                 for s in d.get("spectra", [])
             ],
             reference_spectra=[
-                SpectrumRecord(arr(s["energy_eV"]), arr(s["counts"]), float(s["T_K"]), s.get("fluence_uJcm2"))
+                SpectrumRecord(
+                    arr(s["energy_eV"]),
+                    arr(s["counts"]),
+                    float(s["T_K"]),
+                    s.get("fluence_uJcm2"),
+                    float(s.get("read_noise", 0.0)),
+                    float(s.get("exposure_s", 1.0)),
+                )
                 for s in d.get("reference_spectra", [])
             ],
             decays=[
@@ -801,9 +808,19 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
 
     # 7. bunching
     g2fits: list[G2Fit] = []
+    # photon weights of the SF and uncoupled bands for the Technion double-exponential fit, from the
+    # spectrum closest in temperature to the g2 (an approximation when the excitations differ)
+    red_pts = [p for p in pts if p.red]
     for g in ev.g2:
+        wts = None
+        if red_pts:
+            near = min(red_pts, key=lambda p: abs(p.T_K - (g.T_K if g.T_K is not None else p.T_K)))
+            fsf = float(near.fit2.sf_fraction.value)
+            wts = [fsf, 1.0 - fsf]
         try:
-            g2fits.append(fit_bunching(g.tau_ps, g.g2, irf_fwhm_ps=g.irf_fwhm_ps, g2_err=g.g2_err))
+            g2fits.append(
+                fit_bunching(g.tau_ps, g.g2, irf_fwhm_ps=g.irf_fwhm_ps, g2_err=g.g2_err, weights=wts)
+            )
         except (ValueError, RuntimeError) as exc:
             log.warning("g2 fit failed: %s", exc)
     fits["g2"] = g2fits
@@ -816,6 +833,8 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             "sigma": gf.significance,
             "tau_exp_ps": _v(gf.tau_exp_ps),
             "tau_lorentz_ps": _v(gf.tau_lorentz_ps),
+            "double_taus_ps": [_v(x) for x in gf.double_taus_ps] if gf.double_taus_ps else None,
+            "double_weights": list(gf.double_weights) if gf.double_weights else None,
         }
         if gf.significance >= RULES["bunching_min_sigma"] and gf.amplitude.value > 0:
             st, det = PASS, f"g2(0) − 1 = {gf.amplitude} ({gf.significance:.0f}σ), τ = {gf.tau_exp_ps} ps"

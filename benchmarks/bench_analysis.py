@@ -44,8 +44,8 @@ def bench_correlator(rows: list[tuple[str, str, str]]) -> dict[str, float]:
         a, b = _tags(rng, rate, 2.0), _tags(rng, rate, 2.0)
         n = a.size + b.size
         correlate(a[:100], b[:100], bw, nb)  # compile / load cache
-        t_ours = _best(lambda a=a, b=b, bw=bw, nb=nb: correlate(a, b, bw, nb))
-        t_np = _best(lambda a=a, b=b, bw=bw, nb=nb: correlate_numpy(a, b, bw, nb), repeat=1)
+        t_ours = _best(lambda a=a, b=b, bw=bw, nb=nb: correlate(a, b, bw, nb), repeat=5)
+        t_np = _best(lambda a=a, b=b, bw=bw, nb=nb: correlate_numpy(a, b, bw, nb), repeat=2)
         same = bool(np.array_equal(correlate(a, b, bw, nb).counts, correlate_numpy(a, b, bw, nb)))
         ours, npy = n / t_ours / 1e6, n / t_np / 1e6
         rows.append((f"correlate [{label}]", f"{ours:.0f} M tags/s", f"{ours / npy:.1f}x NumPy"))
