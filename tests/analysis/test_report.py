@@ -35,3 +35,11 @@ def test_render_two_runs(tmp_path: Path) -> None:
     assert len(summary["runs"]["SL sample"]["items"]) == 10
     html = files.html.read_text()
     assert html.index("SL sample") < html.index("<table>") and "<img" in html
+
+
+def test_render_without_data(tmp_path: Path) -> None:
+    v = assess(Evidence())
+    files = render(v, tmp_path)
+    assert files.figures == ()
+    assert "inconclusive" in files.markdown.read_text().splitlines()[2]
+    assert json.loads(files.json.read_text())["runs"]["run"]["verdict"] == "inconclusive"
