@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +38,7 @@ from scipy.special import ndtr, roots_genlaguerre
 from scipy.stats import nbinom
 
 from simulators.detectors import Detectors, default_detectors
-from simulators.sample import BANDS, HC_EV_NM, Conditions, Sample
+from simulators.sample import BANDS, HC_EV_NM, Conditions, Excited, Sample
 
 log = logging.getLogger(__name__)
 
@@ -331,17 +332,20 @@ class TagSource:
         self.detectors = detectors if detectors is not None else default_detectors()
         self.seed = int(seed)
         self._calls = 0
+        self._lock = threading.Lock()  # vendor layers may call from several threads
         self._cache: dict[tuple, _Light] = {}
         self._icdf_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     # ---- seeds ------------------------------------------------------------------------------------
     def _next_seeds(self, n: int = 4) -> list[int]:
-        ss = np.random.SeedSequence([self.seed, self._calls])
-        self._calls += 1
-        return [int(x) for x in ss.generate_state(n, np.uint32)]
+        with self._lock:
+            call = self._calls
+            self._calls += 1
+        return [int(x) for x in np.random.SeedSequence([self.seed, call]).generate_state(n, np.uint32)]
 
     # ---- light -----------------------------------------------------------------------------------
-    def _band_transmission(self, cond: Conditions, ex, filter_nm: tuple[float, float] | None) -> dict[str, float]:
+    def _band_transmission(self, cond: Conditions, ex: Excited, filter_nm: tuple[float, float] | None
+                           ) -> dict[str, float]:
         if filter_nm is None:
             return dict.fromkeys(BANDS, 1.0)
         E_lo, E_hi = HC_EV_NM / filter_nm[1], HC_EV_NM / filter_nm[0]
@@ -352,7 +356,7 @@ class TagSource:
             out[b] = float(ndtr((E_hi - bs.E_eV) / sig) - ndtr((E_lo - bs.E_eV) / sig))
         return out
 
-    def _mixture(self, ex, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    def _mixture(self, ex: Excited, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
         """(t, cdf) of one photon's emission time for this band mix."""
         tot = sum(weights.values())
         t = None
@@ -681,26 +685,27 @@ class TagSource:
         raw = s_sig * shape + s_flat * np.diff(b_edges) / P
         D = d.dead_ps(1)
         if D > 0 and s_sig > 0:
-            # dead time across pulses is phase dependent: a click at phase φ blocks n_full whole periods
-            # and the phases [φ, φ + r) of the next one (r = D mod P), so early photons are lost more
-            # often. P(dead at phase t) = S_acc·[n_full·P + P·(H(t) − H(t − r))] per unit time, with H
-            # the phase CDF of accepted clicks (exact for non-paralysable dead time at Poisson input).
-            n_full, r = divmod(D, P)
+            # dead time across pulses is phase dependent: a click at phase φ of pulse j − m (m ≥ 1) blocks
+            # a photon at phase t of pulse j if φ + D > t + m·P, so early photons are lost more often.
+            # P(dead at t) = ρ·Σ_m (1 − H(t + m·P − D)), ρ = accepted clicks per pulse, H the phase CDF of
+            # accepted clicks (clicks of the same pulse are already handled by the first-photon density).
             w_sig = s_sig / (s_sig + s_flat + s_ap)
 
             def H(x: np.ndarray) -> np.ndarray:
-                x = np.mod(x, P)
-                hs = np.zeros_like(x)
+                xc = np.clip(x, 0.0, P)
+                hs = np.zeros_like(xc)
                 for k in range(k_lo, k_hi + 1):
-                    hs += np.interp(x + off + k * P, cell_edges, cum, left=0.0, right=1.0)
+                    hs += np.interp(xc + off + k * P, cell_edges, cum, left=0.0, right=1.0)
                 hs -= sum(float(np.interp(off + k * P, cell_edges, cum, left=0.0, right=1.0))
                           for k in range(k_lo, k_hi + 1))
-                return w_sig * hs + (1 - w_sig) * x / P
+                return np.clip(w_sig * hs + (1 - w_sig) * xc / P, 0.0, 1.0)
 
             centre = 0.5 * (b_edges[:-1] + b_edges[1:])
-            dH = H(centre) - H(centre - r)
-            dH = np.where(dH < 0, dH + 1.0, dH)
-            p_dead = np.clip(s_acc * 1e-12 * (n_full * P + P * dH), 0.0, 1.0)
+            rho = s_acc / cond.rep_rate_Hz
+            blocked = np.zeros_like(centre)
+            for m in range(1, int(math.ceil(D / P)) + 2):
+                blocked += 1.0 - H(centre + m * P - D)
+            p_dead = np.clip(rho * blocked, 0.0, 1.0)
             expect[:n_valid] = raw * (1.0 - p_dead) * dur
         else:
             expect[:n_valid] = raw * loss * dur
