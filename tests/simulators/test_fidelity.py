@@ -290,6 +290,12 @@ def test_sf_fraction_of_rl(T, paper, tol):
     assert abs(r["frac_sf"] - paper) <= tol, f"SF fraction {r['frac_sf']:.3f} at {T} K, [000] {paper}"
 
 
+@pytest.mark.parametrize("T", [120.0, 180.0])
+def test_sf_dominates_rl_up_to_180K(T):
+    r = measure_rl_decomposition(T, seed=int(T))
+    assert r["frac_sf"] > 0.70, f"SF fraction {r['frac_sf']:.3f} at {T} K, [000] > 70 % over 20-180 K"
+
+
 def test_sf_red_shift():
     r = measure_rl_decomposition(20.0, seed=21)
     assert 50.0 <= r["shift_meV"] <= 70.0, f"SF red shift {r['shift_meV']:.1f} meV, [000] 60 meV"
@@ -337,6 +343,8 @@ if __name__ == "__main__":  # pragma: no cover - regenerates the numbers of docs
         "onset_K": measure_onset_low_fluence(),
         "rl20": measure_rl_decomposition(20.0, 20),
         "rl80": measure_rl_decomposition(80.0, 80),
+        "rl120": measure_rl_decomposition(120.0, 120),
+        "rl180": measure_rl_decomposition(180.0, 180),
         "shift": measure_rl_decomposition(20.0, 21),
         "tau_sf_ps": measure_tau_sf_20K(),
         "delay_ps": measure_rise_delay(),
