@@ -252,11 +252,19 @@ def _merge_dead(a: np.ndarray, b: np.ndarray, dead: float) -> np.ndarray:
 
 
 @njit(cache=True)
-def _merge_channels(t0: np.ndarray, t1: np.ndarray, t2: np.ndarray, res: float, t_end: float
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _merge_channels(t0: np.ndarray, t1: np.ndarray, t2: np.ndarray, res: float, t_end: float,
+                    sync_period: float = 0.0, sync_offset: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Merge three sorted float arrays into one int64 stream quantised to the tagger bins
-    (floor(t / res) * res), keeping 0 <= t < t_end; channels 0, 1, 2, ties: lower channel first."""
-    n = t0.size + t1.size + t2.size
+    (floor(t / res) * res), keeping 0 <= t < t_end; channels 0, 1, 2, ties: lower channel first.
+
+    With ``sync_period > 0`` channel 0 is generated on the fly (k·period + offset) instead of read
+    from ``t0``, so a 76 MHz sync train never exists as a float array."""
+    k_sync = 0
+    n_sync = t0.size
+    if sync_period > 0.0:
+        k_sync = int(math.ceil(-sync_offset / sync_period)) if sync_offset < 0 else 0
+        n_sync = max(int(math.ceil((t_end - sync_offset) / sync_period)) - k_sync, 0)
+    n = n_sync + t1.size + t2.size
     ch = np.empty(n, np.uint8)
     tt = np.empty(n, np.int64)
     i0 = 0
@@ -266,7 +274,10 @@ def _merge_channels(t0: np.ndarray, t1: np.ndarray, t2: np.ndarray, res: float, 
     inf = np.inf
     inv = 1.0 / res
     while True:
-        a = t0[i0] if i0 < t0.size else inf
+        if sync_period > 0.0:
+            a = (k_sync + i0) * sync_period + sync_offset if i0 < n_sync else inf
+        else:
+            a = t0[i0] if i0 < t0.size else inf
         b = t1[i1] if i1 < t1.size else inf
         c = t2[i2] if i2 < t2.size else inf
         if a <= b and a <= c:
@@ -518,11 +529,12 @@ class TagSource:
                 out[ch] = _merge_dead(out[ch], e, d.dead_ps(ch))
         return out
 
-    def _finish(self, clicks: dict[int, np.ndarray], syncs: np.ndarray, duration_ps: float
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def _finish(self, clicks: dict[int, np.ndarray], syncs: np.ndarray, duration_ps: float,
+                sync_period: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         empty = np.zeros(0)
         return _merge_channels(syncs, clicks.get(1, empty), clicks.get(2, empty),
-                               self.detectors.tagger_resolution_ps, duration_ps)
+                               self.detectors.tagger_resolution_ps, duration_ps, sync_period,
+                               self.detectors.sync_offset_ps)
 
     def tcspc_stream(self, cond: Conditions, duration_s: float, *, syncs: str = "all",
                      filter_nm: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -541,19 +553,12 @@ class TagSource:
         rng = np.random.default_rng(seeds[2])
         clicks = self._clicks(raw, dur, (1,), rng)
         off = self.detectors.sync_offset_ps
-        if math.isfinite(light.period_ps) and cond.rep_rate_Hz > 0:
-            if syncs == "all":
-                n = int(math.ceil((dur - off) / light.period_ps))
-                sy = np.arange(n, dtype=np.float64) * light.period_ps + off
-            else:
-                sy = _conditional_syncs(clicks[1], light.period_ps, off)
-        elif cond.rep_rate_Hz > 0:
-            period = 1e12 / cond.rep_rate_Hz
-            sy = (np.arange(int(math.ceil(dur / period)), dtype=np.float64) * period + off
-                  if syncs == "all" else _conditional_syncs(clicks[1], period, off))
-        else:
-            sy = np.zeros(0)
-        return self._finish(clicks, sy, dur)
+        if cond.rep_rate_Hz <= 0:
+            return self._finish(clicks, np.zeros(0), dur)
+        period = 1e12 / cond.rep_rate_Hz
+        if syncs == "all":
+            return self._finish(clicks, np.zeros(0), dur, sync_period=period)
+        return self._finish(clicks, _conditional_syncs(clicks[1], period, off), dur)
 
     def hbt_stream(self, cond: Conditions, duration_s: float, *,
                    filter_nm: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:

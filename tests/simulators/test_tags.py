@@ -169,3 +169,19 @@ def test_tcspc_15kHz_with_pile_up_agrees():
     assert p > 1e-3, f"chi2 {x2:.1f} for {dof} bins"
     # and the pile-up is real: the no-pile-up shape would be rejected
     assert src._first_only(1, *src._arrival(src.light(cond, "tcspc").cdf_laser, 1, 1.0))
+
+
+def test_laser_hbt_comb(sl):
+    """Under the pulsed laser the HBT histogram is a comb at multiples of the period with equal peaks
+    (independent photons from an ensemble: no antibunching, no bunching)."""
+    cond = Conditions(T_K=20.0, fluence_uJcm2=0.5, rep_rate_Hz=76e6)
+    src = TagSource(sl, picoharp_hybrid(tcspc_transmission=1e-4, hbt_transmission=1e-4, crosstalk_prob=0.0), seed=9)
+    P = 1e12 / 76e6
+    bw, nb = 50.0, 1200
+    h = src.g2_histogram(cond, 10.0, bw, nb, expected=True)
+    tau = (np.arange(nb) - nb / 2 + 0.5) * bw
+    peaks = [h[np.abs(tau - k * P) < 300].sum() for k in (-2, -1, 0, 1, 2)]
+    assert np.allclose(peaks, peaks[2], rtol=0.05)
+    assert h[np.abs(tau - 0.5 * P) < 100].sum() < 0.01 * peaks[2]
+    ch, t = src.hbt_stream(cond, 0.01)
+    assert set(np.unique(ch)) <= {1, 2} and np.all(np.diff(t) >= 0)
