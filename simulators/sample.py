@@ -178,7 +178,8 @@ class Sample:
         return Sample(params, seed=self.seed if seed is None else seed)
 
     def _validate(self) -> None:
-        for sec in ("excitation", "uncoupled", "multiexciton", "sf", "xray", "thermal"):
+        for sec in ("excitation", "uncoupled", "multiexciton", "sf", "ase", "miniband", "xray", "thermal",
+                    "absorption"):
             if sec not in self.params:
                 raise ValueError(f"sample {self.name!r}: missing section [{sec}]")
         for sec, table in self.params.items():
