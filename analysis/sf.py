@@ -291,16 +291,9 @@ class _SpecPoint:
     @property
     def red(self) -> bool:
         """A resolved red band far enough below to be an SF candidate (not an XX/trion shoulder)."""
-        return self.two_band and self.fit2.shift_meV.value >= RULES["shift_min_meV"]
-
-    @property
-    def frac(self) -> Value:
-        """Weight of the SF-candidate band (0 ± error when there is none)."""
-        if self.red:
-            return self.fit2.sf_fraction
-        return Value(
-            0.0, max(self.fit2.sf_fraction.error, 0.02) if np.isfinite(self.fit2.sf_fraction.error) else 0.02
-        )
+        sh = self.fit2.shift_meV
+        err = sh.error if np.isfinite(sh.error) else 0.0
+        return self.two_band and sh.value - 2 * err >= RULES["shift_min_meV"]
 
 
 def _fit_spectrum(s: SpectrumRecord) -> _SpecPoint:
@@ -458,10 +451,11 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                 flags["miniband shift"].append(
                     f"single band red-shifted by {d_ref:.0f} meV from the isolated-NC reference"
                 )
-        elif shift < RULES["shift_min_meV"]:
+        elif not low.red:
             status, det = (
                 FAIL,
-                f"red band only {shift:.0f} meV below the uncoupled band (< {RULES['shift_min_meV']:g})",
+                f"red band only {low.fit2.shift_meV} meV below the uncoupled band "
+                f"(not clearly ≥ {RULES['shift_min_meV']:g})",
             )
             flags["biexciton-only"].append(f"small shift {shift:.0f} meV (biexciton/trion-like)")
         elif shift > shift_max:
@@ -479,8 +473,8 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             if at_rt:
                 det += f"; absent at {high.T_K:g} K"  # type: ignore[union-attr]
         items.append(CheckItem(1, "two_band", "Two-band spectrum (new red band)", status, det, nums))
-    strength["sf_fraction"] = _v(low.fit2.sf_fraction) if low is not None and low.two_band else None
-    strength["shift_meV"] = _v(low.fit2.shift_meV) if low is not None and low.two_band else None
+    strength["sf_fraction"] = _v(low.fit2.sf_fraction) if low is not None and low.red else None
+    strength["shift_meV"] = _v(low.fit2.shift_meV) if low is not None and low.red else None
 
     # 2. temperature onset / reversibility
     onset: OnsetFit | None = None
@@ -537,14 +531,14 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     strength["T_on_K"] = _v(onset.t_on_K) if onset is not None else None
 
     # 3. narrower band
-    if low is None or not low.two_band:
+    if low is None or not low.red:
         items.append(
             CheckItem(
                 3,
                 "narrower",
                 "SF band narrower than the uncoupled band",
                 NOT_MEASURED,
-                "no second band to compare",
+                "no SF-candidate band to compare",
                 {},
             )
         )
@@ -875,7 +869,7 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             flags["ASE"].append("no coherence features")
 
     # 9. no ground-state absorption at E_SF
-    if not ev.absorption or low is None or not low.two_band:
+    if not ev.absorption or low is None or not low.red:
         items.append(
             CheckItem(
                 9,

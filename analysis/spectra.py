@@ -389,12 +389,21 @@ def decompose(
         a = vals[f"area_{r}"]
         grads = [((1.0 / tot) if an == f"area_{r}" else 0.0) - a / tot**2 for an in area_names]
         frac = Value(a / tot, _err(cov, free, area_names, grads))
+        a_err = _err(cov, free, [f"area_{r}"], [1.0])
+        if f"area_{r}" in free and a <= 1e-4 * max(float(np.sum(np.abs(n))), 1.0):
+            # a band pinned at zero area: HESSE says nothing there; bound it by the Poisson noise of the
+            # counts within ±1 FWHM of where the band sits (a conservative 1σ scale)
+            w = vals[f"fwhm_{r}"]
+            win = np.abs(e - cen.value) <= w
+            a_err = max(math.sqrt(max(float(np.sum(np.clip(n[win], 0, None))), 1.0)), a_err)
+            frac = Value(a / tot, a_err / tot)
+            log.debug("decompose: area_%s at its lower limit; error set to %.3g", r, a_err)
         bands.append(
             Band(
                 role=r,
                 center_eV=cen,
                 fwhm_eV=Value(vals[f"fwhm_{r}"], _err(cov, free, [f"fwhm_{r}"], [1.0])),
-                area=Value(a, _err(cov, free, [f"area_{r}"], [1.0])),
+                area=Value(a, a_err),
                 fraction=frac,
                 tail_eV=Value(vals[f"tail_{r}"], _err(cov, free, [f"tail_{r}"], [1.0]))
                 if spec.tail
