@@ -30,7 +30,7 @@ class BusPump(QtCore.QObject):
     queueEvent = QtCore.Signal(object)
     tick = QtCore.Signal()                 # after every drain: redraw now
 
-    def __init__(self, bus: Any, *, rate_hz: float = 15.0, point_inbox: int = 512,
+    def __init__(self, bus: Any, *, rate_hz: float = 15.0, point_inbox: int = 256,
                  parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self.bus = bus

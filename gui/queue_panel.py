@@ -214,6 +214,8 @@ class QueuePanel(QtWidgets.QWidget):
 
     def use_parameters(self, procedure: str, parameters: dict[str, Any]) -> None:
         """From the run browser: fill the form with a past run's parameters."""
+        if procedure not in self.procedures:   # run files record the class name
+            procedure = next((k for k, c in self.procedures.items() if c.__name__ == procedure), procedure)
         if procedure not in self.procedures:
             self.message.emit(f"procedure {procedure!r} is not available here (known: {', '.join(self.procedures)})")
             return
