@@ -1,0 +1,18 @@
+"""sflab measurements: pymeasure ``Procedure`` subclasses that run inside ``acq.runner``.
+
+``PROCEDURES`` (name → class) is what ``acq.registry`` adds to the built-in ``EngineCheck``; plans,
+``sflab resume`` and the GUI find procedures there by name. docs/procedures.md describes each one.
+"""
+
+from __future__ import annotations
+
+from .calibration import FluenceCalibration
+from .pl import FluenceSeries, PLTemperatureSeries
+
+__all__ = ["PROCEDURES", "FluenceCalibration", "PLTemperatureSeries", "FluenceSeries"]
+
+PROCEDURES = {
+    "FluenceCalibration": FluenceCalibration,
+    "PLTemperatureSeries": PLTemperatureSeries,
+    "FluenceSeries": FluenceSeries,
+}

@@ -1,0 +1,384 @@
+"""From run files to the SF summary: the bridge between ``acq.store`` and ``analysis.sf``.
+
+* :func:`evidence_from_run` turns the streams of one run file into an :class:`analysis.sf.Evidence`
+  (CCD spectra → photo-electrons vs photon energy, TCSPC decays with their IRF, g2 normalised from
+  the raw pair counts).
+* :func:`summarize` runs :func:`analysis.sf.assess` on it and returns a JSON-able dict, verdict first
+  (what the runner stores in ``/entry/analysis`` and publishes on the bus). A ``FluenceCalibration``
+  run gets its calibration summary instead.
+* :func:`summarize_campaign` pools several run files of one sample (PL temperature and fluence
+  series, RL series, HBT g2): one verdict from all optical evidence plus the g2, the RL verdict, SF
+  fraction and lifetimes vs T, fluence exponents and the onset temperature.
+
+Conventions of the run files (written by ``procedures``): stream ``spectrum`` with ``counts`` and
+``dark`` (CCD counts, same exposure), ``exposure``, ``T_K``, ``fluence`` (optical) or ``kV``/``mA``
+(X-ray) and the static axis ``wavelength`` (nm); stream ``decay`` with ``counts`` on the static axis
+``t`` (ps) and the detection window (NaN = all light); stream ``g2`` with raw pair ``counts``,
+``n1``, ``n2``, ``duration``, ``binwidth`` on the static axis ``tau`` (ps); stream ``calibration``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from analysis.sf import DecayRecord, Evidence, G2Record, SFVerdict, SpectrumRecord, assess
+
+log = logging.getLogger(__name__)
+
+__all__ = ["summarize", "summarize_campaign", "evidence_from_run", "nominal_irf", "jsonable", "HC_EV_NM",
+           "XRAY_PROCEDURES"]
+
+HC_EV_NM = 1239.84198
+#: procedures whose spectra are X-ray excited (radioluminescence)
+XRAY_PROCEDURES = ("RLTemperatureSeries", "HBTCorrelation", "TimeResolvedRL")
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain JSON types: numpy → python, NaN/inf → None, result objects through ``to_dict``."""
+    if hasattr(obj, "to_dict") and callable(obj.to_dict) and not isinstance(obj, type):
+        return jsonable(obj.to_dict())
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    return obj
+
+
+def nominal_irf(t_ps: np.ndarray, counts: np.ndarray, fwhm_ps: float) -> np.ndarray:
+    """A Gaussian instrument response of ``fwhm_ps`` on the bins ``t_ps``, centred on the rising edge
+    (half maximum) of ``counts``. Stands in for a measured IRF; the decay fit also fits its shift."""
+    t = np.asarray(t_ps, dtype=float)
+    c = np.asarray(counts, dtype=float)
+    sig = max(float(fwhm_ps) / 2.354820045, 1e-3)
+    if c.size == 0 or not np.any(c > 0):
+        return np.exp(-0.5 * ((t - t[0]) / sig) ** 2)
+    k = 3
+    sm = np.convolve(c, np.ones(k) / k, mode="same")
+    i_pk = int(np.argmax(sm))
+    pre = sm[: max(i_pk - int(5 * sig / max(t[1] - t[0], 1e-9)), 1)]
+    base = float(np.median(pre)) if pre.size else 0.0
+    half = base + 0.5 * (sm[i_pk] - base)
+    below = np.flatnonzero(sm[:i_pk] < half)
+    if below.size:
+        i0 = int(below[-1])
+        # interpolate the half-maximum crossing between bins i0 and i0 + 1
+        y0, y1 = sm[i0], sm[i0 + 1]
+        frac = (half - y0) / (y1 - y0) if y1 != y0 else 0.0
+        t0 = float(t[i0] + frac * (t[i0 + 1] - t[i0]))
+    else:
+        t0 = float(t[i_pk])
+    return np.exp(-0.5 * ((t - t0) / sig) ** 2)
+
+
+def _despike(y: np.ndarray, noise: np.ndarray, k: float = 8.0) -> np.ndarray:
+    """Replace isolated cosmic-ray spikes (≥ k σ from the 5-pixel running median) by the median."""
+    y = np.asarray(y, dtype=float).copy()
+    if y.size < 7:
+        return y
+    pad = np.pad(y, 2, mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(pad, 5)
+    med = np.median(win, axis=1)
+    bad = np.abs(y - med) > k * noise
+    if bad.any():
+        y[bad] = med[bad]
+    return y
+
+
+def _param(run: Any, key: str, default: Any) -> Any:
+    v = (run.parameters or {}).get(key, default)
+    return default if v is None else v
+
+
+def _excitation(run: Any) -> str:
+    spec = run.streams.get("spectrum", {})
+    if run.procedure in XRAY_PROCEDURES:
+        return "xray"
+    if "kV" in spec and np.any(np.nan_to_num(np.asarray(spec["kV"], float)) > 0):
+        return "xray"
+    return "optical"
+
+
+def _T_of(d: dict[str, np.ndarray], i: int) -> float:
+    for k in ("T_K", "T_set"):
+        if k in d:
+            v = float(d[k][i])
+            if math.isfinite(v):
+                return v
+    return math.nan
+
+
+def evidence_from_run(run: Any) -> Evidence:
+    """The analysis evidence held by one run file (any of its streams may be missing)."""
+    xray = _excitation(run) == "xray"
+    ev = Evidence(excitation="xray" if xray else "optical", sample=run.sample_name)
+    gain = float(_param(run, "ccd_gain", 1.0))
+    rn = float(_param(run, "read_noise_e", 0.0)) * math.sqrt(2.0)  # spectrum − dark: two read-outs
+    if "spectrum" in run.streams and run.n_points:
+        s = run.streams["spectrum"]
+        wl = np.asarray(run.static_axes["spectrum"]["wavelength"], float)
+        E = HC_EV_NM / wl
+        order = np.argsort(E)
+        n = len(s["counts"])
+        for i in range(n):
+            raw = np.asarray(s["counts"][i], float)
+            dark = np.asarray(s["dark"][i], float) if "dark" in s else np.zeros_like(raw)
+            if not np.any(raw > 0):
+                continue  # a row whose point did not record a spectrum
+            e = (raw - dark) * gain
+            e = _despike(e, np.sqrt(np.abs(e) + rn**2 + 1.0))
+            T = _T_of(s, i)
+            f = None
+            if not xray and "fluence" in s:
+                fv = float(s["fluence"][i])
+                f = fv if math.isfinite(fv) and fv > 0 else None
+            expo = float(s["exposure"][i]) if "exposure" in s else 1.0
+            ev.spectra.append(SpectrumRecord(E[order], e[order], T, f, rn, expo))
+    if "decay" in run.streams and run.n_points:
+        d = run.streams["decay"]
+        t = np.asarray(run.static_axes["decay"]["t"], float)
+        fw = float(_param(run, "irf_fwhm_ps", 50.0))
+        for i in range(len(d["counts"])):
+            c = np.asarray(d["counts"][i], float)
+            if c.sum() < 100:
+                continue
+            f = None
+            if not xray and "fluence" in d:
+                fv = float(d["fluence"][i])
+                f = fv if math.isfinite(fv) and fv > 0 else None
+            ev.decays.append(DecayRecord(t, c, nominal_irf(t, c, fw), _T_of(d, i), "all", f))
+    if "g2" in run.streams and run.n_points:
+        g = run.streams["g2"]
+        tau = np.asarray(run.static_axes["g2"]["tau"], float)
+        fw = float(_param(run, "hbt_irf_fwhm_ps", 70.0))
+        for i in range(len(g["counts"])):
+            c = np.asarray(g["counts"][i], float)
+            n1, n2 = float(g["n1"][i]), float(g["n2"][i])
+            dur, bw = float(g["duration"][i]), float(g["binwidth"][i])
+            if n1 <= 0 or n2 <= 0 or c.sum() <= 0:
+                continue
+            norm = dur / (bw * 1e-12 * n1 * n2)
+            ev.g2.append(G2Record(tau, c * norm, np.sqrt(np.maximum(c, 1.0)) * norm, fw, _T_of(g, i)))
+    return ev
+
+
+def _item(v: SFVerdict, key: str) -> dict[str, Any]:
+    try:
+        return dict(v.item(key).numbers)
+    except KeyError:
+        return {}
+
+
+def _val(x: Any) -> float | None:
+    if isinstance(x, dict):
+        x = x.get("value")
+    if x is None:
+        return None
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _verdict_dict(v: SFVerdict) -> dict[str, Any]:
+    """The verdict and its checklist with the headline numbers, verdict first."""
+    faster, expo, bunch, two = _item(v, "faster"), _item(v, "fluence_exponent"), _item(v, "bunching"), \
+        _item(v, "two_band")
+    per_T = []
+    for row in v.fits.get("temperature_series", []) or []:
+        fr = row["fit"].sf_fraction
+        per_T.append({"T_K": float(row["T_K"]), "sf_fraction": _val(fr.value), "error": _val(fr.error)})
+    per_spec = []
+    for row in v.fits.get("spectra", []) or []:
+        fit = row["fit"]
+        per_spec.append({"T_K": float(row["T_K"]), "fluence_uJcm2": row["fluence_uJcm2"],
+                         "two_band": bool(row["two_band"]),
+                         "sf_fraction": _val(fit.sf_fraction.value) if row["two_band"] else 0.0,
+                         "shift_meV": _val(fit.shift_meV.value) if row["two_band"] else None})
+    decays = []
+    for row in v.fits.get("decays", []) or []:
+        fit = row["fit"]
+        decays.append({"T_K": float(row["T_K"]), "band": row["band"], "fluence_uJcm2": row["fluence_uJcm2"],
+                       "taus_ps": [_val(c.tau_ps.value) for c in fit.components],
+                       "tau_eff_1e_ps": _val(fit.tau_eff_1e_ps.value),
+                       "reduced_deviance": _val(fit.reduced_deviance)})
+    g2 = []
+    for gf in v.fits.get("g2", []) or []:
+        g2.append({"amplitude": jsonable(gf.amplitude), "sigma": _val(gf.significance),
+                   "tau_exp_ps": jsonable(gf.tau_exp_ps), "tau_lorentz_ps": jsonable(gf.tau_lorentz_ps),
+                   "lorentz_fwhm_ps": jsonable(gf.lorentz_fwhm_ps), "irf_fwhm_ps": gf.irf_fwhm_ps})
+    out: dict[str, Any] = {
+        "verdict": v.verdict,
+        "confuser": v.confuser,
+        "headline": v.summary(),
+        "excitation": v.excitation,
+        "n_pass": v.n_pass,
+        "n_fail": v.n_fail,
+        "reasons": list(v.reasons),
+        "checklist": [{"number": it.number, "key": it.key, "title": it.title, "status": it.status,
+                       "detail": it.detail, "numbers": jsonable(it.numbers)} for it in v.items],
+        "sf_fraction": jsonable(v.strength.get("sf_fraction")),
+        "shift_meV": jsonable(v.strength.get("shift_meV") or two.get("shift_meV")),
+        "T_on_K": jsonable(v.strength.get("T_on_K")),
+        "tau_sf_ps": jsonable(faster.get("tau_sf_ps") or v.strength.get("tau_sf_ps")),
+        "tau_unc_ps": jsonable(faster.get("tau_unc_ps")),
+        "tau_ratio": jsonable(faster.get("ratio")),
+        "tau_rise_ps": jsonable(v.strength.get("tau_rise_ps")),
+        "alpha_sf": jsonable(expo.get("alpha_sf")),
+        "alpha_unc": jsonable(expo.get("alpha_unc")),
+        "bunching": jsonable({k: bunch.get(k) for k in ("amplitude", "sigma", "tau_exp_ps", "tau_lorentz_ps")}
+                             if bunch else None),
+        "confuser_flags": jsonable(v.confuser_flags),
+        "sf_fraction_vs_T": per_T,
+        "spectra": per_spec,
+        "decays": decays,
+        "g2": g2,
+    }
+    return out
+
+
+def _truth(run: Any) -> dict[str, Any] | None:
+    t = run.truth or {}
+    params = t.get("params") or {}
+    if not params:
+        return None
+    sf = (params.get("sf") or {}).get("enabled") or {}
+    ase = (params.get("ase") or {}).get("enabled") or {}
+    kind = (params.get("meta") or {}).get("kind")
+    return {"preset": t.get("preset") or run.sample_name, "kind": kind,
+            "sf_enabled": bool(sf.get("value", sf) if isinstance(sf, dict) else sf),
+            "ase_enabled": bool(ase.get("value", ase) if isinstance(ase, dict) else ase)}
+
+
+def _calibration_summary(run: Any) -> dict[str, Any]:
+    c = run.stream("calibration")
+    a, P, T, F = (np.asarray(c[k], float) for k in ("angle", "power", "transmission", "fluence_uJcm2"))
+    ok = np.isfinite(T) & (T > 0)
+    full = float(np.median(P[ok] / T[ok])) if ok.any() else math.nan
+    order = np.argsort(a[ok])
+    aa, TT = a[ok][order], T[ok][order]
+    mono = bool(np.all(np.diff(TT) < 0)) if TT.size > 1 else False
+    return jsonable({
+        "kind": "fluence_calibration",
+        "verdict": "calibrated" if mono and ok.sum() >= 2 else "calibration not usable",
+        "n_points": int(run.n_points),
+        "full_power_W": full,
+        "rep_rate_Hz": _param(run, "rep_rate_Hz", None),
+        "spot_diameter_um": _param(run, "spot_diameter_um", None),
+        "transmission_range": [float(TT.min()), float(TT.max())] if TT.size else None,
+        "od_range": [float(-np.log10(TT.max())), float(-np.log10(TT.min()))] if TT.size else None,
+        "fluence_range_uJcm2": [float(np.nanmin(F)), float(np.nanmax(F))] if F.size else None,
+        "monotonic": mono,
+        "table": [[float(x), float(y)] for x, y in zip(aa, TT, strict=True)],
+        "fluence_map": [[float(x), float(y)] for x, y in zip(a[ok][order], F[ok][order], strict=True)],
+    })
+
+
+def summarize(run: Any) -> dict[str, Any]:
+    """SF summary of one run file (``acq.store.RunData``), JSON-able, verdict first."""
+    if "calibration" in run.streams:
+        return _calibration_summary(run)
+    ev = evidence_from_run(run)
+    if not (ev.spectra or ev.decays or ev.g2):
+        return {"verdict": "no data", "procedure": run.procedure, "n_points": int(run.n_points)}
+    v = assess(ev)
+    out = _verdict_dict(v)
+    out.update({"procedure": run.procedure, "sample": run.sample_name, "run_uid": run.run_uid,
+                "n_points": int(run.n_points), "exit_status": run.exit_status,
+                "n_spectra": len(ev.spectra), "n_decays": len(ev.decays), "n_g2": len(ev.g2)})
+    if ev.decays and all(d.band == "all" for d in ev.decays):
+        out["decay_note"] = ("decays of all light (one TCSPC path, no detection window): τ_SF and τ_unc are the "
+                             "fast and slow components of a two-exponential fit")
+    if ev.decays:
+        out["irf_note"] = (f"nominal Gaussian IRF of {float(_param(run, 'irf_fwhm_ps', 50.0)):g} ps FWHM at the "
+                           "rising edge (no measured IRF in the run)")
+    truth = _truth(run)
+    if truth is not None:
+        out["truth"] = truth
+    return jsonable(out)
+
+
+# ---------------------------------------------------------------------------------------------------
+def _merge(evs: Iterable[Evidence], excitation: str, sample: str) -> Evidence:
+    out = Evidence(excitation=excitation, sample=sample)
+    for e in evs:
+        out.spectra += e.spectra
+        out.decays += e.decays
+        out.g2 += e.g2
+    return out
+
+
+def summarize_campaign(runs: Sequence[Any]) -> dict[str, Any]:
+    """One sample, several run files: pooled verdict, SF fraction and τ_SF vs T, fluence exponents,
+    onset temperature, and each run's own verdict (from its stored analysis when there is one)."""
+    per_run = []
+    optical, xray, g2 = [], [], []
+    samples = sorted({r.sample_name for r in runs if r.sample_name})
+    for r in runs:
+        if "calibration" in r.streams:
+            per_run.append({"path": str(r.path), "procedure": r.procedure, "verdict": "calibration"})
+            continue
+        ev = evidence_from_run(r)
+        stored = r.analysis if isinstance(r.analysis, dict) and "verdict" in r.analysis else None
+        per_run.append({"path": str(r.path), "procedure": r.procedure,
+                        "verdict": stored.get("verdict") if stored else None,
+                        "headline": stored.get("headline") if stored else None,
+                        "excitation": ev.excitation, "n_points": int(r.n_points)})
+        if ev.g2:
+            g2.append(Evidence(g2=ev.g2))
+        ev.g2 = []
+        (xray if ev.excitation == "xray" else optical).append(ev)
+    sample = ", ".join(samples)
+    out: dict[str, Any] = {}
+    main: SFVerdict | None = None
+    pooled_optical = _merge(optical + g2, "optical", sample)
+    if pooled_optical.spectra or pooled_optical.decays:
+        main = assess(pooled_optical)
+    rl: SFVerdict | None = None
+    pooled_xray = _merge(xray + ([] if main is not None else g2), "xray", sample)
+    if pooled_xray.spectra or pooled_xray.g2:
+        rl = assess(pooled_xray)
+    head = main or rl
+    if head is None:
+        return {"verdict": "no data", "runs": per_run}
+    out.update(_verdict_dict(head))
+    out["basis"] = ("PL series (+ HBT g2)" if main is not None else "RL series (+ HBT g2)")
+    out["sample"] = sample
+    out["n_runs"] = len(runs)
+    if main is not None and rl is not None:
+        rd = _verdict_dict(rl)
+        out["rl"] = {k: rd[k] for k in ("verdict", "confuser", "headline", "sf_fraction", "shift_meV", "T_on_K",
+                                        "sf_fraction_vs_T")}
+    # SF fraction vs T per fluence (optical) and under X-rays
+    vs_T: dict[str, list[dict[str, Any]]] = {}
+    for v, label in ((main, "PL"), (rl, "RL")):
+        if v is None:
+            continue
+        for row in _verdict_dict(v)["spectra"]:
+            key = label if label == "RL" else f"PL {row['fluence_uJcm2']:g} µJ/cm²" if row["fluence_uJcm2"] else "PL"
+            vs_T.setdefault(key, []).append({"T_K": row["T_K"], "sf_fraction": row["sf_fraction"]})
+    out["sf_fraction_vs_T_by_series"] = {k: sorted(v, key=lambda r: r["T_K"]) for k, v in vs_T.items()}
+    tau = [{"T_K": d["T_K"], "fluence_uJcm2": d["fluence_uJcm2"], "tau_fast_ps": d["taus_ps"][0],
+            "tau_slow_ps": d["taus_ps"][-1]} for d in out["decays"]]
+    out["tau_sf_vs_T"] = sorted(tau, key=lambda r: (r["T_K"], r["fluence_uJcm2"] or 0.0))
+    out["fluence_exponents"] = {"alpha_sf": out.get("alpha_sf"), "alpha_unc": out.get("alpha_unc")}
+    out["onset_temperature_K"] = out.get("T_on_K")
+    truths = [t for t in (_truth(r) for r in runs) if t is not None]
+    if truths:
+        out["truth"] = truths[0]
+    out["runs"] = per_run
+    return jsonable(out)

@@ -1,0 +1,389 @@
+"""Building blocks shared by the measurements: temperature steps, CCD spectra with dark frames and
+auto-exposure, TCSPC decays, the fluence calibration, and the lab-configuration cross-checks.
+
+Everything here talks to the lab through the role interfaces of ``drivers`` (cryostat, spectrometer,
+tcspc, attenuator, powermeter, xray). Where a backend offers more than its role (the CONEX wheel's
+``set_calibration``), it is used only when present and the fallback is stated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, Parameter
+
+from acq.procedure import Procedure
+from acq.store import Field, open_run
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LabProcedure", "Calibration", "load_calibration", "find_latest_calibration", "apply_calibration",
+           "role_options", "CCD_SATURATION"]
+
+#: 16-bit CCD: counts above this are treated as saturated (retake with a shorter exposure)
+CCD_SATURATION = 60000
+#: keep the brightest pixel near this many counts when the exposure is adjusted
+CCD_TARGET = 30000
+
+
+def role_options(lab_config: Any, role: str) -> dict[str, Any]:
+    """``{option: value}`` of one role in a validated ``acq.config.LabConfig`` ({} when absent)."""
+    roles = getattr(lab_config, "roles", None) or {}
+    rc = roles.get(role)
+    return dict(getattr(rc, "options", {}) or {}) if rc is not None else {}
+
+
+# ---------------------------------------------------------------------------------------------------
+# fluence calibration as data
+@dataclass
+class Calibration:
+    """A fluence calibration measured by ``FluenceCalibration``: transmission table of the wheel and
+    the fluence scale (µJ/cm² at transmission 1 = full_power_W / rep_rate_Hz / spot_area_cm2)."""
+
+    table: list[list[float]]                 # [[angle_deg, transmission], …], transmission decreasing
+    full_power_W: float
+    rep_rate_Hz: float
+    spot_area_cm2: float
+    source: str = ""
+    run_uid: str = ""
+    fluence_map: list[list[float]] = field(default_factory=list)   # [[angle_deg, µJ/cm²], …]
+
+    @property
+    def fluence_at_full(self) -> float:
+        """Fluence (µJ/cm²) at transmission 1."""
+        return self.full_power_W / self.rep_rate_Hz / self.spot_area_cm2 * 1e6
+
+    @property
+    def transmission_range(self) -> tuple[float, float]:
+        T = [row[1] for row in self.table]
+        return float(min(T)), float(max(T))
+
+    @property
+    def fluence_range(self) -> tuple[float, float]:
+        lo, hi = self.transmission_range
+        return lo * self.fluence_at_full, hi * self.fluence_at_full
+
+    def transmission_for(self, uJ_per_cm2: float) -> float:
+        lo, hi = self.fluence_range
+        if not lo * (1 - 1e-9) <= uJ_per_cm2 <= hi * (1 + 1e-9):
+            raise ValueError(f"fluence {uJ_per_cm2:g} µJ/cm² is outside what the calibration reaches "
+                             f"({lo:.3g}–{hi:.3g} µJ/cm², {self.source or 'calibration'})")
+        T0, T1 = self.transmission_range
+        return float(min(max(uJ_per_cm2 / self.fluence_at_full, T0), T1))
+
+    def fluence_for_power(self, power_W: float) -> float:
+        return power_W / self.rep_rate_Hz / self.spot_area_cm2 * 1e6
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "full_power_W": self.full_power_W, "rep_rate_Hz": self.rep_rate_Hz,
+                "spot_area_cm2": self.spot_area_cm2, "source": self.source, "run_uid": self.run_uid,
+                "fluence_at_full_uJcm2": self.fluence_at_full, "fluence_range_uJcm2": list(self.fluence_range)}
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    """Read a ``FluenceCalibration`` run file (its ``calibration`` stream and parameters)."""
+    run = open_run(path)
+    if "calibration" not in run.streams:
+        raise ValueError(f"{path}: not a FluenceCalibration run (no 'calibration' stream; "
+                         f"procedure {run.procedure})")
+    s = run.stream("calibration")
+    a = np.asarray(s["angle"], float)
+    T = np.asarray(s["transmission"], float)
+    F = np.asarray(s["fluence_uJcm2"], float)
+    ok = np.isfinite(a) & np.isfinite(T) & (T > 0)
+    a, T, F = a[ok], T[ok], F[ok]
+    order = np.argsort(a)
+    a, T, F = a[order], T[order], F[order]
+    # keep a strictly decreasing table (what the wheel driver accepts)
+    keep = [0] if a.size else []
+    for i in range(1, a.size):
+        if a[i] > a[keep[-1]] and T[i] < T[keep[-1]]:
+            keep.append(i)
+    if len(keep) < 2:
+        raise ValueError(f"{path}: fewer than two usable calibration rows")
+    p = run.parameters
+    P = np.asarray(s["power"], float)[ok][order]
+    full = float(np.median(P / T)) if T.size else 0.0
+    if not full > 0:
+        raise ValueError(f"{path}: the calibration has no full power")
+    area = math.pi * (float(p.get("spot_diameter_um", 100.0)) * 1e-4 / 2) ** 2
+    return Calibration(table=[[float(a[i]), float(T[i])] for i in keep], full_power_W=full,
+                       rep_rate_Hz=float(p.get("rep_rate_Hz", 76e6)), spot_area_cm2=area, source=str(path),
+                       run_uid=run.run_uid, fluence_map=[[float(a[i]), float(F[i])] for i in keep])
+
+
+def find_latest_calibration(folder: str | Path) -> Path | None:
+    """Newest successful ``FluenceCalibration`` run file in ``folder`` (by start time), or None."""
+    best: tuple[str, Path] | None = None
+    for p in Path(folder).glob("*.h5"):
+        if "FluenceCalibration" not in p.name:
+            continue
+        try:
+            run = open_run(p)
+        except (OSError, ValueError) as exc:
+            log.debug("skipping %s: %s", p, exc)
+            continue
+        if run.procedure != "FluenceCalibration" or run.exit_status != "success":
+            continue
+        key = (run.start_time, p)
+        if best is None or key[0] > best[0]:
+            best = key
+    return best[1] if best else None
+
+
+def apply_calibration(attenuator: Any, cal: Calibration) -> bool:
+    """Install the measured transmission table in the attenuator when its backend takes one
+    (``set_calibration``, e.g. the CONEX wheel). Returns whether it did; without it the backend's
+    own table maps transmission to angle and only the fluence scale comes from ``cal``."""
+    setter = getattr(attenuator, "set_calibration", None)
+    if not callable(setter):
+        log.warning("%s has no set_calibration: using its own transmission table", type(attenuator).__name__)
+        return False
+    setter(cal.table)
+    log.info("installed the fluence calibration %s (%d rows) in the attenuator", cal.source, len(cal.table))
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------
+class LabProcedure(Procedure):
+    """Common parameters and helpers of the sflab measurements (not run by itself)."""
+
+    # temperature stabilisation
+    band_K = FloatParameter("Stability band", units="K", minimum=0.001, maximum=10.0, default=0.2)
+    hold_s = FloatParameter("Stability hold", units="s", minimum=0.0, maximum=7200.0, default=60.0)
+    timeout_s = FloatParameter("Stability timeout", units="s", minimum=1.0, maximum=86400.0, default=3600.0)
+    ramp_K_per_min = FloatParameter("Ramp rate (0 = step)", units="K/min", minimum=0.0, maximum=100.0, default=0.0)
+
+    #: which streams carry per-point conditions (set in subclasses)
+    T_FIELDS = (Field("T_set", (), "f8", "K", "temperature setpoint"),
+                Field("T_K", (), "f8", "K", "sample temperature at the start of the point"),
+                Field("stable", (), "u1", "", "1 if the stability criterion was met"))
+
+    def startup(self) -> None:
+        self._T_now: float | None = None
+        self._stable = 1
+
+    # ---- temperature --------------------------------------------------------------------------
+    def goto_temperature(self, T: float) -> None:
+        """Set T (optionally ramped) and wait for stability on the lab clock; a timeout is logged
+        and the point is flagged ``stable = 0`` rather than losing the run."""
+        if self._T_now is not None and abs(self._T_now - T) < 1e-9:
+            return
+        cryo = self.lab.cryostat
+        ramp = self.ramp_K_per_min or None
+        cryo.set_temperature(T, ramp_K_per_min=ramp)
+        try:
+            waited = cryo.wait_stable(T, band_K=self.band_K, hold_s=self.hold_s, timeout_s=self.timeout_s)
+            self._stable = 1
+            log.info("T = %g K stable after %.0f s", T, waited)
+        except TimeoutError as exc:
+            self._stable = 0
+            log.warning("T = %g K not stable within %g s: %s (points flagged stable=0)", T, self.timeout_s, exc)
+        self._T_now = T
+
+    def t_fields(self) -> dict[str, float]:
+        return {"T_set": float(self._T_now if self._T_now is not None else math.nan),
+                "T_K": float(self.lab.cryostat.temperature), "stable": int(self._stable)}
+
+    def validate_temperatures(self, lab_config: Any, temps: list[float]) -> list[str]:
+        o = role_options(lab_config, "cryostat")
+        errs = []
+        lo, hi = o.get("min_K"), o.get("max_K")
+        for T in temps:
+            if lo is not None and T < lo:
+                errs.append(f"{type(self).__name__}: T = {T:g} K is below the cryostat's min_K = {lo:g} K")
+            if hi is not None and T > hi:
+                errs.append(f"{type(self).__name__}: T = {T:g} K is above the cryostat's max_K = {hi:g} K")
+        return errs
+
+    def validate_xray(self, lab_config: Any, kV: float, mA: float) -> list[str]:
+        o = role_options(lab_config, "xray")
+        errs = []
+        name = type(self).__name__
+        if o.get("max_kV") is not None and kV > o["max_kV"]:
+            errs.append(f"{name}: {kV:g} kV is above the X-ray source's max_kV = {o['max_kV']:g} kV")
+        if o.get("max_mA") is not None and mA > o["max_mA"]:
+            errs.append(f"{name}: {mA:g} mA is above the X-ray source's max_mA = {o['max_mA']:g} mA")
+        if o.get("max_power_W") is not None and kV * mA > o["max_power_W"]:
+            errs.append(f"{name}: {kV:g} kV × {mA:g} mA = {kV * mA:g} W is above the tube rating "
+                        f"max_power_W = {o['max_power_W']:g} W")
+        return errs
+
+    def validate(self, lab_config: Any) -> list[str]:
+        return []
+
+
+class SpectrumMixin:
+    """CCD spectra: centre wavelength, exposure with automatic adjustment, a dark frame per spectrum."""
+
+    center_nm = FloatParameter("Spectrometer centre", units="nm", minimum=300.0, maximum=1000.0, default=525.0)
+    exposure_s = FloatParameter("CCD exposure", units="s", minimum=0.001, maximum=600.0, default=0.1)
+    auto_exposure = BooleanParameter("Adjust the exposure to stay below saturation", default=True)
+    max_exposure_s = FloatParameter("Longest auto exposure", units="s", minimum=0.001, maximum=600.0, default=10.0)
+    ccd_gain = FloatParameter("CCD gain", units="e-/count", minimum=0.01, maximum=100.0, default=2.0)
+    read_noise_e = FloatParameter("CCD read noise", units="e-", minimum=0.0, maximum=1000.0, default=6.0)
+
+    def setup_spectrometer(self) -> np.ndarray:
+        """Move to the centre wavelength and return the wavelength axis (from a short dark frame)."""
+        spec = self.lab.spectrometer
+        spec.move_to(self.center_nm)
+        d = spec.dark_frame(0.001)
+        wl = np.asarray(d.wavelength_nm, float)
+        self._n_pix = wl.size
+        self._exposure = float(self.exposure_s)
+        return wl
+
+    def spectrum_fields(self) -> tuple[Field, ...]:
+        n = self._n_pix
+        return (Field("counts", (n,), "u4", "counts", "CCD counts (bias included)"),
+                Field("dark", (n,), "u4", "counts", "dark frame, same exposure, shutter closed"),
+                Field("exposure", (), "f8", "s"))
+
+    def _round_ms(self, t: float) -> float:
+        return max(round(t * 1000.0) / 1000.0, 0.001)
+
+    def take_spectrum(self) -> dict[str, Any]:
+        """One spectrum + dark frame; the exposure is shortened (or lengthened) until the brightest
+        pixel sits between ~2 000 and 60 000 counts. The next spectrum starts from that exposure."""
+        spec = self.lab.spectrometer
+        t = self._exposure
+        for _ in range(6):
+            s = spec.acquire(t)
+            peak = float(np.max(s.counts))
+            if not self.auto_exposure:
+                break
+            if peak > CCD_SATURATION and t > 0.001:
+                t = self._round_ms(t * CCD_TARGET / peak * 0.5)
+                continue
+            if peak < 2000 and t < self.max_exposure_s:
+                t = self._round_ms(min(self.max_exposure_s, t * 10))
+                continue
+            break
+        self._exposure = t
+        d = spec.dark_frame(t)
+        return {"counts": np.asarray(s.counts, np.int64).clip(0), "dark": np.asarray(d.counts, np.int64).clip(0),
+                "exposure": float(t)}
+
+
+class DecayMixin:
+    """TCSPC decays against the laser sync (all light: the simulated setup has one TCSPC path)."""
+
+    decay_s = FloatParameter("TCSPC acquisition", units="s", minimum=0.001, maximum=36000.0, default=1.0)
+    decay_binwidth_ps = FloatParameter("TCSPC bin width", units="ps", minimum=1.0, maximum=512.0, default=8.0)
+    decay_bins = IntegerParameter("TCSPC bins", minimum=16, maximum=65536, default=1600)
+    irf_fwhm_ps = FloatParameter("IRF FWHM (nominal Gaussian)", units="ps", minimum=1.0, maximum=2000.0,
+                                 default=50.0)
+
+    def decay_fields(self) -> tuple[Field, ...]:
+        return (Field("counts", (int(self.decay_bins),), "u4", "counts"),
+                Field("window_lo_nm", (), "f8", "nm", "detection window (NaN = all light)"),
+                Field("window_hi_nm", (), "f8", "nm", "detection window (NaN = all light)"),
+                Field("duration", (), "f8", "s"))
+
+    def decay_axis(self) -> np.ndarray:
+        return np.arange(int(self.decay_bins)) * float(self.decay_binwidth_ps)
+
+    def take_decay(self) -> dict[str, Any]:
+        h = self.lab.tcspc.histogram(self.decay_s, binwidth_ps=self.decay_binwidth_ps, n_bins=int(self.decay_bins))
+        c = np.asarray(h.counts, np.int64)
+        if c.size != int(self.decay_bins):
+            out = np.zeros(int(self.decay_bins), np.int64)
+            out[: min(c.size, out.size)] = c[: out.size]
+            c = out
+        return {"counts": c.clip(0), "window_lo_nm": math.nan, "window_hi_nm": math.nan,
+                "duration": float(h.duration_s)}
+
+
+class FluenceMixin:
+    """Setting the pulse fluence through a measured calibration (a ``FluenceCalibration`` run)."""
+
+    calibration = Parameter("Fluence calibration run file ('latest' = newest in the run's folder; "
+                            "'config' = the attenuator's lab.toml calibration and full_power_W)",
+                            default="latest")
+
+    def _cal_path(self) -> Path | None:
+        c = str(self.calibration or "latest").strip()
+        if c == "config":
+            return None
+        if c == "latest":
+            folder = Path(getattr(getattr(self, "runner", None), "path", Path("runs/x.h5"))).parent
+            p = find_latest_calibration(folder)
+            if p is None:
+                raise FileNotFoundError(f"no successful FluenceCalibration run in {folder}: run FluenceCalibration "
+                                        "first, or give calibration = <run file> or 'config'")
+            return p
+        return Path(c)
+
+    def setup_fluence(self) -> None:
+        p = self._cal_path()
+        self._cal: Calibration | None = None
+        if p is None:
+            log.info("fluence from the attenuator's configured calibration (set_fluence)")
+            return
+        self._cal = load_calibration(p)
+        apply_calibration(self.lab.attenuator, self._cal)
+
+    def calibration_info(self) -> dict[str, Any]:
+        return self._cal.to_dict() if self._cal is not None else {"source": "config"}
+
+    def set_fluence(self, f: float) -> None:
+        if self._cal is None:
+            self.lab.attenuator.set_fluence(f)
+        else:
+            self.lab.attenuator.set_transmission(self._cal.transmission_for(f))
+
+    def fluence_fields(self) -> tuple[Field, ...]:
+        return (Field("fluence", (), "f8", "µJ/cm²", "fluence asked"),
+                Field("fluence_measured", (), "f8", "µJ/cm²", "P / f_rep / spot area from the power meter"),
+                Field("power", (), "f8", "W", "power meter reading"))
+
+    def measured_fluence(self, f: float) -> dict[str, float]:
+        P = math.nan
+        fm = math.nan
+        pm = self.lab.get("powermeter")
+        if pm is not None and "powermeter" in self.lab.connected:
+            try:
+                P = float(pm.power)
+                if self._cal is not None:
+                    fm = self._cal.fluence_for_power(P)
+            except Exception as exc:  # a power-meter hiccup must not lose a point
+                log.warning("power meter reading failed: %s", exc)
+        return {"fluence": float(f), "fluence_measured": fm, "power": P}
+
+    def validate_fluences(self, lab_config: Any, fluences: list[float]) -> list[str]:
+        """Fluences against what the calibration (an explicit file) or the lab.toml allow."""
+        name = type(self).__name__
+        c = str(self.calibration or "latest").strip()
+        hi = None
+        src = ""
+        if c not in ("latest", "config"):
+            try:
+                cal = load_calibration(c)
+            except (OSError, ValueError) as exc:
+                return [f"{name}: calibration = {c!r}: {exc}"]
+            lo, hi = cal.fluence_range
+            src = f"the calibration {c}"
+        else:
+            o = role_options(lab_config, "attenuator")
+            if o.get("full_power_W"):
+                table = o.get("calibration") or [[0.0, 10 ** -0.04]]
+                tmax = max(float(r[1]) for r in table)
+                hi = o["full_power_W"] * tmax / o.get("rep_rate_Hz", 76e6) / o.get("spot_area_cm2", 7.85e-5) * 1e6
+                src = "the laser's full power through the attenuator (lab.toml)"
+        errs = []
+        if hi is not None:
+            for f in fluences:
+                if f > hi * (1 + 1e-9):
+                    errs.append(f"{name}: fluence {f:g} µJ/cm² is above the maximum {hi:.3g} µJ/cm² of {src}")
+        return errs
+
+
+def json_param(d: Mapping[str, Any]) -> str:
+    return json.dumps(d, sort_keys=True, default=str)
