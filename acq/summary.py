@@ -297,6 +297,11 @@ def summarize(run: Any) -> dict[str, Any]:
         return {"verdict": "no data", "procedure": run.procedure, "n_points": int(run.n_points)}
     v = assess(ev)
     out = _verdict_dict(v)
+    fits_g2 = v.fits.get("g2", []) or []
+    if ev.g2 and len(fits_g2) == len(ev.g2):
+        out["g2_vs_T"] = [{"T_K": g.T_K, "amplitude": jsonable(f.amplitude), "sigma": _val(f.significance),
+                           "tau_exp_ps": jsonable(f.tau_exp_ps), "tau_lorentz_ps": jsonable(f.tau_lorentz_ps)}
+                          for g, f in zip(ev.g2, fits_g2, strict=True)]
     out.update({"procedure": run.procedure, "sample": run.sample_name, "run_uid": run.run_uid,
                 "n_points": int(run.n_points), "exit_status": run.exit_status,
                 "n_spectra": len(ev.spectra), "n_decays": len(ev.decays), "n_g2": len(ev.g2)})

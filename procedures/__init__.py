@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from .calibration import FluenceCalibration
 from .pl import FluenceSeries, PLTemperatureSeries
+from .xray import HBTCorrelation, RLTemperatureSeries, TimeResolvedRL
 
-__all__ = ["PROCEDURES", "FluenceCalibration", "PLTemperatureSeries", "FluenceSeries"]
+__all__ = ["PROCEDURES", "FluenceCalibration", "PLTemperatureSeries", "FluenceSeries", "RLTemperatureSeries",
+           "HBTCorrelation", "TimeResolvedRL"]
 
 PROCEDURES = {
     "FluenceCalibration": FluenceCalibration,
     "PLTemperatureSeries": PLTemperatureSeries,
     "FluenceSeries": FluenceSeries,
+    "RLTemperatureSeries": RLTemperatureSeries,
+    "HBTCorrelation": HBTCorrelation,
+    "TimeResolvedRL": TimeResolvedRL,
 }
