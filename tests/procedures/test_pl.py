@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from acq.store import open_run
+from acq.summary import summarize_campaign
 from procedures import FluenceCalibration, FluenceSeries, PLTemperatureSeries
 
 from .conftest import run, sim_lab
@@ -87,11 +88,16 @@ def test_isolated_ncs_pl_temperature_series_is_not_sf(isolated):
     assert a["verdict"] == "not SF", a["reasons"]
 
 
-def test_fluence_series_power_law(tmp_path):
-    with sim_lab(tmp_path) as s:
+@pytest.fixture(scope="module")
+def fluence_series(tmp_path_factory):
+    with sim_lab(tmp_path_factory.mktemp("fluence")) as s:
         run(s, FluenceCalibration(n_steps=8, readings=1))
         p = FluenceSeries(temperature=5.0, fluences=[0.2, 0.5, 1.2, 3.0, 7.0], hold_s=20.0, decay_s=0.3)
-        res = run(s, p)
+        return run(s, p)
+
+
+def test_fluence_series_power_law(fluence_series):
+    res = fluence_series
     data = open_run(res.path)
     assert data.n_points == 5
     np.testing.assert_allclose(data.stream("spectrum")["fluence_measured"], [0.2, 0.5, 1.2, 3.0, 7.0], rtol=0.05)
@@ -101,3 +107,19 @@ def test_fluence_series_power_law(tmp_path):
     assert a["alpha_sf"]["value"] < 2.0
     item = next(it for it in a["checklist"] if it["key"] == "fluence_exponent")
     assert item["status"] == "pass"
+
+
+def test_campaign_summary_across_run_files(milano, fluence_series):
+    runs = [milano[1], open_run(fluence_series.path)]
+    c = summarize_campaign(runs)
+    assert list(c)[0] == "verdict"
+    assert c["verdict"] == "SF" and c["truth"]["sf_enabled"] is True
+    assert c["n_runs"] == 2 and [r["verdict"] for r in c["runs"]] == ["SF", fluence_series.analysis["verdict"]]
+    series = c["sf_fraction_vs_T_by_series"]
+    assert {"PL 0.4 µJ/cm²", "PL 1.6 µJ/cm²", "PL 6 µJ/cm²"} <= set(series)
+    hi = series["PL 6 µJ/cm²"]
+    assert hi[0]["T_K"] < hi[-1]["T_K"] and hi[0]["sf_fraction"] > hi[-1]["sf_fraction"]
+    assert c["onset_temperature_K"]["value"] > 40.0
+    assert c["fluence_exponents"]["alpha_sf"]["value"] > c["fluence_exponents"]["alpha_unc"]["value"]
+    assert len(c["tau_sf_vs_T"]) == len(TEMPS) * len(FLUENCES) + 5
+    json.dumps(c)  # JSON-able

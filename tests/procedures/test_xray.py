@@ -1,0 +1,73 @@
+"""X-ray procedures on the simulated lab: RL spectra vs T, HBT g2 with Photon-HDF5 sidecars, the
+RL time profile; the X-ray ends safe."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from acq.photon_hdf5 import validate_sidecar
+from acq.store import open_run
+from procedures import HBTCorrelation, RLTemperatureSeries, TimeResolvedRL
+
+from .conftest import run, sim_lab, suspenders
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_rl_temperature_series(tmp_path):
+    temps = [180.0, 100.0, 50.0, 20.0]
+    with sim_lab(tmp_path) as s:
+        res = run(s, RLTemperatureSeries(temperatures=temps, kV=20.0, mA=0.5, hold_s=20.0))
+        tube = s.sim.world.tube
+        assert not tube.hv_on  # switched off by the procedure and the backstop
+    data = open_run(res.path)
+    sp = data.stream("spectrum")
+    assert data.n_points == 4
+    np.testing.assert_allclose(sp["T_K"], temps, atol=1.0)
+    np.testing.assert_allclose(sp["kV"], 20.0, atol=0.5)
+    np.testing.assert_allclose(sp["mA"], 0.5, atol=0.05)
+    net = (sp["counts"].astype(float) - sp["dark"]).sum(axis=1)
+    assert np.all(net > 1e4)  # radioluminescence on the CCD at every T
+    a = res.analysis
+    assert a["excitation"] == "xray" and a["verdict"] in ("SF", "inconclusive", "not SF")
+    assert a["n_spectra"] == 4
+    assert data.backstop.get("xray") == "ok"
+
+
+def test_hbt_g2_with_sidecars(tmp_path):
+    with sim_lab(tmp_path, hbt=True) as s:
+        res = run(s, HBTCorrelation(temperatures=[20.0], g2_s=2.0, tags_s=0.05, hold_s=10.0))
+        assert not s.sim.world.tube.hv_on
+    data = open_run(res.path)
+    g = data.stream("g2")
+    assert data.n_points == 1 and g["counts"].shape == (1, 500)
+    tau = data.static_axes["g2"]["tau"]
+    assert tau.min() < 0 < tau.max()  # negative and positive delays
+    assert g["n1"][0] > 1000 and g["n2"][0] > 1000
+    a = res.analysis
+    bunch = next(it for it in a["checklist"] if it["key"] == "bunching")
+    assert bunch["status"] == "pass", bunch["detail"]
+    # RL lifetime from the bunching peak: the simulated τ_SF under X-rays is ~25–40 ps
+    assert 10.0 < a["g2_vs_T"][0]["tau_exp_ps"]["value"] < 80.0
+    # the raw tags: a Photon-HDF5 file next to the run, linked from it
+    side = data.sidecars["g2"][0]
+    path = res.path.parent / side
+    assert path.exists()
+    validate_sidecar(path)
+    with h5py.File(res.path, "r") as f:
+        assert "photon_data" in f["entry/g2/raw/point_000000"]
+
+
+def test_time_resolved_rl_hbt_and_pulsed_refusal(tmp_path):
+    with sim_lab(tmp_path, hbt=True) as s:
+        res = run(s, TimeResolvedRL(temperatures=[20.0, 120.0], g2_s=1.5, tags_s=0.0, hold_s=10.0))
+        data = open_run(res.path)
+        assert data.n_points == 2 and "g2" in data.streams
+        taus = [r["tau_exp_ps"]["value"] for r in res.analysis["g2_vs_T"]]
+        assert taus[0] < taus[1]  # RL emission slower when warm (less SF)
+        # the simulated X-ray tube is CW: the pulsed method stops before any X-ray
+        bad = s.make_runner(TimeResolvedRL(method="pulsed", temperatures=[20.0]), suspenders=suspenders()).run()
+        assert bad.exit_status == "failed" and "no pulsed X-ray trigger" in bad.error
+        assert not s.sim.world.tube.hv_on
