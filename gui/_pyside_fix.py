@@ -8,7 +8,10 @@ from Python 3.12 (PEP 683). A GUI makes thousands of such calls per second, so a
 
 :func:`protect_none` probes for the leak (100 ``setObjectName`` calls) and, only if it is there,
 raises ``None``'s count by 2**40 once, which outlasts any session (one leaked reference per call).
-On Python ≥ 3.12 or a fixed PySide6 it does nothing.
+The same happens to ``True``/``False`` (seen as "Fatal Python error: bool_dealloc" at exit after a
+long session, from Python overrides of virtuals returning a bool), so when the leak is detected the
+other non-immortal singletons a binding returns — ``True``, ``False`` and the cached small ints — are
+protected the same way. On Python ≥ 3.12 or a fixed PySide6 it does nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ def protect_none() -> int:
         probe.setObjectName("probe")
     leaked = before - sys.getrefcount(None)
     if leaked >= 50:
-        ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
+        for obj in (None, True, False, *range(-5, 257)):
+            ctypes.c_ssize_t.from_address(id(obj)).value += 1 << 40
         _applied = True
         log.info("PySide6 leaks a reference to None per void call (%d in 100 calls); None protected", leaked)
     return leaked

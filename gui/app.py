@@ -16,6 +16,7 @@ before the window goes; "keep running" keeps the window, and the run ends with i
 from __future__ import annotations
 
 import collections
+import gc
 import logging
 import signal
 import sys
@@ -63,6 +64,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"sflab — {getattr(session.config, 'lab', {}).get('name', 'lab')}"
                             + (" (simulated)" if getattr(session, "simulated", False) else ""))
 
+        # The runner, instrument I/O and file reading are threads of this process. With CPython's default
+        # 5 ms GIL switch interval, every return from Qt's C++ painting into a Python callback can wait up to
+        # 5 ms behind a busy acquisition thread; 1 ms keeps a repaint of a few plots well under 100 ms.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         self.io = InstrumentIO(session, poll_s=poll_s, run_active=self.run_active, parent=self)
         self.pump = BusPump(session.bus, rate_hz=rate_hz, parent=self)
 
@@ -142,9 +147,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.queue_panel.message.connect(self.say)
         self.browser.useParameters.connect(self.use_parameters)
         self._ticks = 0
+        self._point_readbacks: dict[str, Any] | None = None
         if auto_connect:
             self.io.connect_all()
         self.resize(1500, 950)
+        self.freeze_heap()
+
+    @staticmethod
+    def freeze_heap() -> None:
+        """Collect once, then move every surviving object out of the collector's reach (``gc.freeze``).
+        The process holds a large, long-lived heap (Qt wrappers, numpy, h5py, numba, scipy); a full
+        collection scanning it took 90–400 ms, stalling the event loop *and* acquisition. Called at start-up
+        and when a run starts, so the collections during a run only scan what that run allocates."""
+        gc.collect()
+        gc.freeze()
 
     # ------------------------------------------------------------------ helpers
     def run_active(self) -> bool:
@@ -173,6 +189,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def on_run_start(self, ev: Any) -> None:
         d = ev.data
+        self.freeze_heap()
         meta = stream_meta_from_runner(self.worker.current_runner)
         self.model.reset(d.get("procedure", ""), d.get("n_points"), meta)
         self.queue_panel.on_run_start(d, ev.time)
@@ -199,7 +216,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.model.add_point(ev.data, float(ev.data.get("lab_time", ev.time)))
         last = batch[-1].data
         if last.get("readbacks"):
-            self.instruments.on_readbacks(last["readbacks"])
+            self._point_readbacks = last["readbacks"]   # shown on the next slow tick (≈3 Hz)
         self.queue_panel.on_point(int(last.get("point_id", 0)) + 1, last.get("n_points"),
                                   float(last.get("lab_time", batch[-1].time)))
 
@@ -223,7 +240,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._ticks += 1
         if self.tabs.currentWidget() is self.live or self._ticks % 8 == 0:
             self.live.refresh()
-        if self._ticks % 3 == 0:
+        if self._ticks % 5 == 0:
+            if self._point_readbacks is not None:
+                self.instruments.on_readbacks(self._point_readbacks)
+                self._point_readbacks = None
             self.queue_panel.refresh()
             active = self.run_active()
             self.instruments.set_run_active(active)

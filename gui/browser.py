@@ -226,7 +226,7 @@ class RunBrowser(QtWidgets.QWidget):
         self.params.resizeColumnToContents(0)
         self.use_btn.setEnabled(bool(run.procedure))
         replay_into(self.model, run)
-        self.plots.refresh()
+        self.plots.refresh_all()
         self.summary.show_summary(run.analysis, "" if run.analysis else
                                   ("the run is still being written; the analysis comes at its end"
                                    if run.exit_status == "running" else "this run file has no analysis summary"))

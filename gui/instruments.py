@@ -87,6 +87,7 @@ class InstrumentPanel(QtWidgets.QGroupBox):
             lab = QtWidgets.QLabel("—")
             lab.setObjectName(f"rb_{role}_{name}")
             lab.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+            lab.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)  # no relayout per value
             self.labels[name] = lab
             self.form.addRow(LABELS.get(name, name) + ":", lab)
         lay.addLayout(self.form)

@@ -7,9 +7,9 @@ never keeps a reference to an event's arrays and never opens the run file, so me
 the buffers whatever the run length. :class:`LivePlots` redraws from the model on the pump's
 throttled tick (≈15 Hz), and only when something changed.
 
-The band decomposition of the latest spectrum (``analysis.spectra.decompose``) runs on a background
-thread, at most one at a time and at most every ``fit_interval_s`` wall seconds; the plot shows the
-last finished fit.
+The band decomposition of the latest spectrum (``analysis.spectra.decompose``) runs in a worker
+process (:mod:`gui.bandfit`), at most one at a time and at most every ``fit_interval_s`` wall seconds;
+the plot shows the last finished fit.
 """
 
 from __future__ import annotations
@@ -18,23 +18,25 @@ import logging
 import math
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from qtpy import QtCore, QtWidgets
 
+from .bandfit import BandFitter
 from .buffers import Ring, RowRing
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LiveModel", "LivePlots", "classify_stream"]
+__all__ = ["LiveModel", "LivePlots", "classify_stream", "PARTS"]
 
 pg.setConfigOptions(antialias=False, background="w", foreground="k", imageAxisOrder="row-major")
 
 STRIP_COLUMNS = ("t", "T_sample", "T_sensor", "setpoint", "heater", "rate_ch0", "rate_ch1", "rate_ch2", "kV", "mA",
                  "transmission", "power")
+#: the live plots, each redrawn on its own when its data changed
+PARTS = ("spectrum", "waterfall", "decay", "g2", "temperature", "rates")
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 
 
@@ -107,7 +109,14 @@ class LiveModel:
         self.n_seen = 0
         self.last_point_id = -1
         self.version = 0
+        #: change counters per plot, so a view redraws only what changed
+        self.versions = dict.fromkeys(PARTS, 0)
         self.fit: dict[str, Any] | None = None
+
+    def _touch(self, *parts: str) -> None:
+        self.version += 1
+        for p in parts:
+            self.versions[p] += 1
 
     def reset(self, procedure: str = "", n_planned: int | None = None, meta: dict[str, StreamMeta] | None = None
               ) -> None:
@@ -124,7 +133,7 @@ class LiveModel:
         self.last_point_id = -1
         fluence = "fluence" in procedure.lower()
         self.x_name, self.x_units = ("fluence", "µJ/cm²") if fluence else ("T", "K")
-        self.version += 1
+        self._touch(*PARTS)
 
     @staticmethod
     def _copy_into(target: np.ndarray | None, src: np.ndarray) -> np.ndarray:
@@ -143,7 +152,7 @@ class LiveModel:
                     flat[k] = v
         if len(flat) > 1:
             self.strip.append(**flat)
-            self.version += 1
+            self._touch("temperature", "rates")
 
     def _x_of(self, data: dict[str, Any]) -> float:
         want = ("fluence", "fluence_uJcm2", "F") if self.x_name == "fluence" else ("T", "T_K", "temperature")
@@ -159,10 +168,12 @@ class LiveModel:
     def add_point(self, data: dict[str, Any], t: float) -> None:
         streams = data.get("streams", {}) or {}
         x = self._x_of(data)
+        touched: set[str] = set()
         for name, fields in streams.items():
             kind = classify_stream(name)
             if kind is None:
                 continue
+            touched.add(kind)
             meta = self.meta.get(name) or StreamMeta()
             sig = _signal(fields, meta.signal)
             if sig is None:
@@ -172,6 +183,7 @@ class LiveModel:
                 self.spectrum = self._copy_into(self.spectrum, sig)
                 self.spectrum_axis = meta.axis if meta.axis is not None and meta.axis.size == sig.size else None
                 self.waterfall.append(sig, x)
+                touched.add("waterfall")
             elif kind == "decay":
                 self.decays[name] = self._copy_into(self.decays.get(name), sig)
                 self.decay_axes[name] = meta.axis if meta.axis is not None and meta.axis.size == sig.size else None
@@ -185,7 +197,7 @@ class LiveModel:
         self.last_point_id = int(data.get("point_id", self.n_seen - 1))
         if data.get("n_points") is not None:
             self.n_planned = data["n_points"]
-        self.version += 1
+        self._touch(*touched)
 
     @property
     def nbytes(self) -> int:
@@ -194,6 +206,50 @@ class LiveModel:
             if a is not None:
                 n += a.nbytes
         return n
+
+
+def sticky_range(plot: pg.PlotWidget, x: np.ndarray | None, y: np.ndarray | None, *, log_y: bool = False,
+                 pad: float = 0.08, shrink: float = 0.35) -> bool:
+    """Set the view range with hysteresis instead of auto-ranging on every update: the range changes only
+    when the data leave it or fill less than ``shrink`` of it. A changed range regenerates the axis (tick
+    text is the most expensive thing pyqtgraph paints); a steady one is a cached pixmap."""
+    vb = plot.getViewBox()
+    (cx0, cx1), (cy0, cy1) = vb.viewRange()
+    changed = False
+
+    def want(lo: float, hi: float, c0: float, c1: float) -> tuple[float, float] | None:
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            return None
+        if hi <= lo:
+            hi, lo = lo + 0.5 * (abs(lo) or 1.0), lo - 0.5 * (abs(lo) or 1.0)
+        span = hi - lo
+        if lo >= c0 and hi <= c1 and span >= shrink * (c1 - c0):
+            return None
+        return lo - pad * span, hi + pad * span
+
+    if x is not None and len(x):
+        r = want(float(np.nanmin(x)), float(np.nanmax(x)), cx0, cx1)
+        if r is not None:
+            vb.setXRange(*r, padding=0)
+            changed = True
+    if y is not None and len(y):
+        yy = np.asarray(y, dtype=float)
+        if log_y:
+            yy = np.log10(yy[yy > 0])
+        if yy.size:
+            r = want(float(np.nanmin(yy)), float(np.nanmax(yy)), cy0, cy1)
+            if r is not None:
+                vb.setYRange(*r, padding=0)
+                changed = True
+    return changed
+
+
+def _cache_axes(plot: pg.PlotWidget) -> None:
+    for name in ("left", "bottom"):
+        ax = plot.getPlotItem().getAxis(name)
+        ax.setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
+        ax.enableAutoSIPrefix(False)     # it rewrites the label (HTML layout) on every range change
+    plot.getViewBox().disableAutoRange()
 
 
 class _KeyAxis(pg.AxisItem):
@@ -220,11 +276,14 @@ class LivePlots(QtWidgets.QWidget):
         super().__init__(parent)
         self.model = model
         self._drawn = -1
+        self._part_drawn = dict.fromkeys(PARTS, -1)
+        self._labels: dict[tuple[int, str], str] = {}
+        self._next = 0
+        self.plots_per_tick = 2
         self.redraws = 0
         self.fit_bands = fit_bands
         self.fit_interval_s = fit_interval_s
-        self._fit_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sflab-bandfit")
-        self._fit_busy = threading.Event()
+        self._fitter = BandFitter()
         self._fit_last = 0.0
         self._fit_result: dict[str, Any] | None = None
         self._fit_lock = threading.Lock()
@@ -241,6 +300,7 @@ class LivePlots(QtWidgets.QWidget):
             w.setLabel("left", y)
             w.showGrid(x=True, y=True, alpha=0.2)
             w.setMinimumSize(200, 140)
+            _cache_axes(w)
             return w
 
         self.spec_plot = plot("Latest spectrum", "wavelength (nm)", "counts", "plot_spectrum")
@@ -257,6 +317,7 @@ class LivePlots(QtWidgets.QWidget):
         self.wf_plot.setObjectName("plot_waterfall")
         self.wf_plot.setLabel("bottom", "wavelength (nm)")
         self.wf_plot.setMinimumSize(200, 140)
+        _cache_axes(self.wf_plot)
         self.wf_image = pg.ImageItem()
         self.wf_image.setColorMap(pg.colormap.get("viridis"))
         self.wf_plot.addItem(self.wf_image)
@@ -287,6 +348,8 @@ class LivePlots(QtWidgets.QWidget):
 
         self.status = QtWidgets.QLabel("no run yet")
         self.status.setObjectName("live_status")
+        # a changing text must not re-lay out (and so repaint) the plots below it
+        self.status.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Fixed)
         grid.addWidget(self.status, 0, 0, 1, 2)
         grid.addWidget(self.spec_plot, 1, 0)
         grid.addWidget(self.wf_plot, 1, 1)
@@ -298,8 +361,10 @@ class LivePlots(QtWidgets.QWidget):
             grid.setRowStretch(r, 1)
 
     # ------------------------------------------------------------------ drawing (GUI thread, throttled)
-    def refresh(self) -> bool:
-        """Redraw if the model changed since the last call; returns whether it drew."""
+    def refresh(self, max_plots: int | None = None) -> bool:
+        """Redraw the plots whose data changed since they were last drawn — at most ``max_plots`` per call
+        (default ``plots_per_tick``), in turn, so one tick never paints every plot at once: painting is
+        what costs (axes and curves), and the event loop must stay responsive during fast acquisition."""
         with self._fit_lock:
             fit, self._fit_result = self._fit_result, None
         if fit is not None:
@@ -307,33 +372,71 @@ class LivePlots(QtWidgets.QWidget):
         m = self.model
         if m.version == self._drawn:
             return False
-        self._drawn = m.version
-        self.redraws += 1
+        limit = self.plots_per_tick if max_plots is None else max_plots
         n = m.n_planned
         self.status.setText(f"{m.procedure or 'no run'} — point {m.n_seen}" + (f" of {n}" if n else "")
                             + (f", {m.x_name} = {m.points.last('x'):.4g} {m.x_units}" if len(m.points) else ""))
+        drawn = 0
+        for k in range(len(PARTS)):
+            part = PARTS[(self._next + k) % len(PARTS)]
+            if self._part_drawn[part] == m.versions[part]:
+                continue
+            self._part_drawn[part] = m.versions[part]
+            getattr(self, f"_draw_{part}")()
+            drawn += 1
+            if drawn >= limit:
+                self._next = (PARTS.index(part) + 1) % len(PARTS)
+                break
+        if all(self._part_drawn[p] == m.versions[p] for p in PARTS):
+            self._drawn = m.version
+        if drawn:
+            self.redraws += 1
+        return drawn > 0
+
+    def refresh_all(self) -> None:
+        self.refresh(max_plots=len(PARTS))
+
+    def _label(self, plot: pg.PlotWidget, side: str, text: str) -> None:
+        """Set an axis label only when it changes (a new label re-lays out and repaints the whole plot)."""
+        key = (id(plot), side)
+        if self._labels.get(key) != text:
+            self._labels[key] = text
+            plot.setLabel(side, text)
+
+    def _draw_spectrum(self) -> None:
+        m = self.model
         if m.spectrum is not None:
             x = m.spectrum_axis if m.spectrum_axis is not None else np.arange(m.spectrum.size, dtype=float)
-            self.spec_plot.setLabel("bottom", "wavelength (nm)" if m.spectrum_axis is not None else "pixel")
+            self._label(self.spec_plot, "bottom", "wavelength (nm)" if m.spectrum_axis is not None else "pixel")
             self.spec_curve.setData(x, m.spectrum)
+            sticky_range(self.spec_plot, x, m.spectrum)
             self._maybe_fit(x, m.spectrum, m.spectrum_axis is not None)
         else:
             self.spec_curve.setData([], [])
+            for c in (*self.fit_curves, self.fit_total):
+                c.setData([], [])
+
+    def _draw_waterfall(self) -> None:
+        m = self.model
         img = m.waterfall.image()
-        if len(img):
-            self._wf_keys = m.waterfall.keys()
-            self.wf_image.setImage(img, autoLevels=True)
-            ax = m.spectrum_axis
-            if ax is not None and ax.size == img.shape[1] and ax.size > 1:
-                x0, x1 = float(ax[0]), float(ax[-1])
-                self.wf_plot.setLabel("bottom", "wavelength (nm)")
-            else:
-                x0, x1 = 0.0, float(img.shape[1])
-                self.wf_plot.setLabel("bottom", "pixel")
-            self.wf_image.setRect(QtCore.QRectF(x0, 0.0, x1 - x0, float(img.shape[0])))
-            self.wf_plot.setLabel("left", f"{m.x_name} ({m.x_units})")
-        else:
+        if not len(img):
             self.wf_image.clear()
+            return
+        self._wf_keys = m.waterfall.keys()
+        self.wf_image.setImage(img, autoLevels=True)
+        ax = m.spectrum_axis
+        if ax is not None and ax.size == img.shape[1] and ax.size > 1:
+            x0, x1 = float(ax[0]), float(ax[-1])
+            self._label(self.wf_plot, "bottom", "wavelength (nm)")
+        else:
+            x0, x1 = 0.0, float(img.shape[1])
+            self._label(self.wf_plot, "bottom", "pixel")
+        self.wf_image.setRect(QtCore.QRectF(x0, 0.0, x1 - x0, float(img.shape[0])))
+        sticky_range(self.wf_plot, np.array([x0, x1]), np.array([0.0, float(img.shape[0])]), pad=0.0, shrink=0.9)
+        self._label(self.wf_plot, "left", f"{m.x_name} ({m.x_units})")
+
+    def _draw_decay(self) -> None:
+        m = self.model
         for i, (name, counts) in enumerate(m.decays.items()):
             curve = self.decay_curves.get(name)
             if curve is None:
@@ -346,52 +449,69 @@ class LivePlots(QtWidgets.QWidget):
             curve.setData(x, np.maximum(counts, 0.5))   # log scale: empty bins drawn at 0.5
         for name in [k for k in self.decay_curves if k not in m.decays]:
             self.decay_plot.removeItem(self.decay_curves.pop(name))
+        if m.decays:
+            xs = [m.decay_axes.get(k) if m.decay_axes.get(k) is not None else np.arange(v.size, dtype=float)
+                  for k, v in m.decays.items()]
+            sticky_range(self.decay_plot, np.concatenate(xs), np.concatenate([np.maximum(v, 0.5)
+                                                                             for v in m.decays.values()]), log_y=True)
+
+    def _draw_g2(self) -> None:
+        m = self.model
         if m.g2 is not None:
             x = m.g2_axis if m.g2_axis is not None else np.arange(m.g2.size, dtype=float)
             self.g2_curve.setData(x, m.g2)
+            sticky_range(self.g2_plot, x, m.g2)
         else:
             self.g2_curve.setData([], [])
-        s = m.strip
-        if len(s):
-            t = s.column("t")
-            t = (t - t[0]) / 60.0
-            self.T_curve.setData(t, s.column("T_sample"), connect="finite")
-            self.sp_curve.setData(t, s.column("setpoint"), connect="finite")
-            for k, c in self.rate_curves.items():
-                y = s.column(k)
-                ok = np.isfinite(y) & (y > 0)
-                c.setData(t[ok], y[ok]) if ok.any() else c.setData([], [])
-        return True
+
+    def _strip_t(self) -> np.ndarray | None:
+        s = self.model.strip
+        if not len(s):
+            return None
+        t = s.column("t")
+        return (t - t[0]) / 60.0
+
+    def _draw_temperature(self) -> None:
+        t = self._strip_t()
+        if t is None:
+            self.T_curve.setData([], [])
+            self.sp_curve.setData([], [])
+            return
+        s = self.model.strip
+        T, sp = s.column("T_sample"), s.column("setpoint")
+        self.T_curve.setData(t, T, connect="finite")
+        self.sp_curve.setData(t, sp, connect="finite")
+        both = np.concatenate([T[np.isfinite(T)], sp[np.isfinite(sp)]])
+        sticky_range(self.T_plot, t, both if both.size else None, shrink=0.2)
+
+    def _draw_rates(self) -> None:
+        t = self._strip_t()
+        for k, c in self.rate_curves.items():
+            if t is None:
+                c.setData([], [])
+                continue
+            y = self.model.strip.column(k)
+            ok = np.isfinite(y) & (y > 0)
+            c.setData(t[ok], y[ok]) if ok.any() else c.setData([], [])
+        if t is not None:
+            ys = [self.model.strip.column(k) for k in self.rate_curves]
+            y = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in ys])
+            sticky_range(self.rate_plot, t, y if y.size else None, log_y=True, shrink=0.2)
 
     # ------------------------------------------------------------------ band decomposition (worker thread)
     def _maybe_fit(self, x: np.ndarray, y: np.ndarray, is_nm: bool) -> None:
-        if not (self.fit_bands and is_nm) or self._fit_busy.is_set():
+        if not (self.fit_bands and is_nm) or self._fitter.busy:
             return
         now = time.monotonic()
         if now - self._fit_last < self.fit_interval_s:
             return
         self._fit_last = now
-        self._fit_busy.set()
-        xs, ys = np.array(x, dtype=float), np.array(y, dtype=float)
 
-        def work() -> None:
-            try:
-                from analysis.spectra import HC_EV_NM, decompose, wavelength_to_energy
-
-                e, c = wavelength_to_energy(xs, ys, density=False)
-                f = decompose(e, c, n_bands=2)
-                res = {"x_nm": HC_EV_NM / f.energy_eV, "model": np.asarray(f.model),
-                       "components": np.asarray(f.components), "sf_fraction": f.sf_fraction.value,
-                       "shift_meV": f.shift_meV.value, "roles": [b.role for b in f.bands]}
-            except Exception as exc:  # a failed live fit only removes the overlay
-                log.debug("live band fit failed: %s", exc)
-                res = {"error": str(exc)}
-            finally:
-                self._fit_busy.clear()
+        def done(res: dict[str, Any]) -> None:   # in the pool's thread: hand over under the lock
             with self._fit_lock:
                 self._fit_result = res
 
-        self._fit_pool.submit(work)
+        self._fitter.submit(x, y, done)
 
     def _draw_fit(self, fit: dict[str, Any]) -> None:
         if "error" in fit:
@@ -413,4 +533,4 @@ class LivePlots(QtWidgets.QWidget):
 
     def close_workers(self) -> None:
         self.fit_bands = False
-        self._fit_pool.shutdown(wait=False, cancel_futures=True)
+        self._fitter.close()
