@@ -135,7 +135,12 @@ def evidence_from_run(run: Any) -> Evidence:
         n = len(s["counts"])
         for i in range(n):
             raw = np.asarray(s["counts"][i], float)
-            dark = np.asarray(s["dark"][i], float) if "dark" in s else np.zeros_like(raw)
+            # a background spectrum (X-ray off, same exposure) replaces the dark frame when recorded
+            bg = s.get("background")
+            if bg is not None and np.any(np.asarray(bg[i]) > 0):
+                dark = np.asarray(bg[i], float)
+            else:
+                dark = np.asarray(s["dark"][i], float) if "dark" in s else np.zeros_like(raw)
             if not np.any(raw > 0):
                 continue  # a row whose point did not record a spectrum
             e = (raw - dark) * gain

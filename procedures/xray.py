@@ -106,20 +106,30 @@ class RLTemperatureSeries(SpectrumMixin, _XrayBase):
     DEFAULT_STREAM = "spectrum"
 
     exposure_s = FloatParameter("CCD exposure", units="s", minimum=0.001, maximum=600.0, default=1.0)
+    background = BooleanParameter("Background spectrum with the X-ray off after each RL spectrum (same "
+                                  "exposure; subtracts light that is not RL, e.g. laser leaking through "
+                                  "the attenuator)", default=True)
 
     def startup(self) -> None:
         super().startup()
         self._wl = self.setup_spectrometer()
 
     def streams(self) -> list[Stream]:
-        return [Stream("spectrum", (*self.spectrum_fields(), *self.T_FIELDS, *self.XRAY_FIELDS), signal="counts",
-                       axes=(".", "wavelength"), static={"wavelength": (self._wl, "nm")},
+        bg = (Field("background", (self._n_pix,), "u4", "counts", "X-ray off, shutter open, same exposure"),) \
+            if self.background else ()
+        return [Stream("spectrum", (*self.spectrum_fields(), *bg, *self.T_FIELDS, *self.XRAY_FIELDS),
+                       signal="counts", axes=(".", "wavelength"), static={"wavelength": (self._wl, "nm")},
                        long_name="Radioluminescence spectrum (CCD)")]
 
     def measure_point(self, index: int, point: dict[str, Any]) -> None:
         self.goto(float(point["T"]))
         cond = {**self.t_fields(), **self.xray_fields()}
-        self.emit("spectrum", **self.take_spectrum(), **cond)
+        data = self.take_spectrum()
+        if self.background:
+            self.xray_off()
+            data["background"] = np.asarray(self.lab.spectrometer.acquire(data["exposure"]).counts,
+                                            np.int64).clip(0)
+        self.emit("spectrum", **data, **cond)
 
     def estimate(self) -> dict[str, float]:
         n = len(self.temperatures)
