@@ -1,0 +1,132 @@
+"""A campaign: the folder one plan runs into.
+
+::
+
+    <out>/campaign.json     the index: plan, sample, how the lab was opened, every run file and its status
+    <out>/queue.json        the persisted queue (acq.queue.RunQueue) — what ``sflab resume`` continues
+    <out>/plan.toml|.py     a copy of the plan as it was run
+    <out>/NNN_<Procedure>_<sample>.h5   one run file per procedure run
+
+``campaign.json`` is rewritten atomically whenever the queue changes, so it always lists every run
+file of the plan (also those not started yet: ``run_file`` null, status ``queued``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .plans import Plan
+from .queue import WAIT, QueueItem, RunQueue, _atomic_write
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Campaign", "INDEX", "QUEUE", "find_campaign"]
+
+INDEX = "campaign.json"
+QUEUE = "queue.json"
+
+
+def _safe(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-")
+
+
+@dataclass
+class Campaign:
+    folder: Path
+    queue: RunQueue
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def index_path(self) -> Path:
+        return self.folder / INDEX
+
+    @classmethod
+    def create(cls, folder: str | Path, plan: Plan, lab: Mapping[str, Any]) -> Campaign:
+        """A new campaign folder for ``plan`` (refuses a folder that already holds a campaign)."""
+        folder = Path(folder)
+        if (folder / INDEX).exists() or (folder / QUEUE).exists():
+            raise FileExistsError(f"{folder} already holds a campaign; continue it with `sflab resume {folder}` "
+                                  "or choose another --out")
+        folder.mkdir(parents=True, exist_ok=True)
+        copy = folder / ("plan" + plan.path.suffix)
+        shutil.copyfile(plan.path, copy)
+        info = {"version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "plan": str(plan.path),
+                "plan_copy": copy.name, "plan_sha256": plan.sha256, "title": plan.title, "sample": plan.sample,
+                "lab": dict(lab), "queue": QUEUE,
+                "estimate": {"lab_seconds": plan.lab_seconds, "bytes": plan.bytes, "points": plan.n_points}}
+        q = RunQueue(folder / QUEUE, meta={"campaign": INDEX})
+        c = cls(folder, q, info)
+        with q._lock:
+            for r in plan.runs:
+                q.items.append(QueueItem(f"{len(q.items):03d}", r.procedure, dict(r.parameters), r.title,
+                                         estimate_s=r.estimate_s if r.estimate_s == r.estimate_s else None,
+                                         n_points=r.n_points))
+        q.on_change.append(lambda _q: c.write_index())
+        q.save()
+        return c
+
+    @classmethod
+    def open(cls, folder_or_file: str | Path) -> Campaign:
+        folder = find_campaign(folder_or_file)
+        info = json.loads((folder / INDEX).read_text(encoding="utf-8"))
+        q = RunQueue(folder / info.get("queue", QUEUE))
+        c = cls(folder, q, info)
+        q.on_change.append(lambda _q: c.write_index())
+        return c
+
+    def filename(self, it: QueueItem, index: int) -> str:
+        sample = _safe(str(self.info.get("sample", "")))
+        return f"{index:03d}_{_safe(it.procedure)}" + (f"_{sample}" if sample else "") + ".h5"
+
+    def write_index(self) -> None:
+        runs = []
+        for it in self.queue.items:
+            runs.append({"id": it.id, "procedure": it.procedure, "title": it.title, "status": it.status,
+                         "run_file": (Path(it.run_file).name if it.run_file and Path(it.run_file).parent ==
+                                      self.folder else it.run_file),
+                         "n_points": it.n_points, "estimate_s": it.estimate_s, "error": it.error,
+                         "parameters": it.parameters})
+        d = dict(self.info) | {"updated": time.strftime("%Y-%m-%dT%H:%M:%S"), "runs": runs}
+        _atomic_write(self.index_path, json.dumps(d, indent=1, default=str))
+
+    def run_files(self, *, existing: bool = True) -> list[Path]:
+        out = []
+        for it in self.queue.items:
+            if it.procedure == WAIT or not it.run_file:
+                continue
+            p = Path(it.run_file)
+            if not p.is_absolute() and not p.exists():
+                p = self.folder / p
+            if not existing or p.exists():
+                out.append(p)
+        return out
+
+
+def find_campaign(path: str | Path) -> Path:
+    """The campaign folder of ``path`` (the folder, its campaign.json or its queue.json)."""
+    p = Path(path)
+    if p.is_dir() and (p / INDEX).exists():
+        return p
+    if p.is_file() and p.name in (INDEX, QUEUE):
+        return p.parent
+    if p.is_file() and p.suffix == ".json":
+        return p.parent
+    raise FileNotFoundError(f"{path}: not a campaign folder (no {INDEX})")
+
+
+#: the plan of ``sflab demo`` (``@SAMPLE@`` is replaced by the virtual sample's name)
+DEMO_PLAN = """\
+sample = "@SAMPLE@"
+title = "sflab demo: PL temperature x fluence, RL series, HBT g2"
+
+[[step]]
+procedure = "EngineCheck"
+"""
