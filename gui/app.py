@@ -59,6 +59,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._closed = False
         self._safe_results: collections.deque = collections.deque()
         self.last_run_file: str | None = None
+        self.current_run_file: str | None = None
         self.last_exit: dict[str, Any] | None = None
         self.run_state = "idle"
         self.setWindowTitle(f"sflab — {getattr(session.config, 'lab', {}).get('name', 'lab')}"
@@ -186,9 +187,12 @@ class MainWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ bus events
     def on_log(self, ev: Any) -> None:
         self.append_log(f"{ev.data.get('kind', '')}: {ev.data.get('message', '')}", ev.time)
+        if ev.data.get("kind") == "stop" and self.run_active():
+            self.set_state("analysing…", "run file closed, instruments safe; the SF analysis is running")
 
     def on_run_start(self, ev: Any) -> None:
         d = ev.data
+        self.current_run_file = d.get("path")
         self.freeze_heap()
         meta = stream_meta_from_runner(self.worker.current_runner)
         self.model.reset(d.get("procedure", ""), d.get("n_points"), meta)
@@ -233,7 +237,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.browser.rescan()
 
     def on_analysis(self, ev: Any) -> None:
-        path = self.last_run_file or ""
+        path = self.current_run_file or self.last_run_file or ""
         self.summary.show_summary(ev.data, f"analysis of the run that just finished: {Path(path).name}")
 
     def on_tick(self) -> None:
@@ -247,7 +251,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.queue_panel.refresh()
             active = self.run_active()
             self.instruments.set_run_active(active)
-            if not active and self.run_state in ("running", "paused", "pausing…", "suspended"):
+            if not active and self.run_state in ("running", "paused", "pausing…", "suspended", "analysing…"):
                 self.set_state("idle")
         while self._safe_results:
             res = self._safe_results.popleft()

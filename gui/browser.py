@@ -194,6 +194,8 @@ class RunBrowser(QtWidgets.QWidget):
         self._pool.submit(job)
 
     def _deliver(self) -> None:
+        if self.run is not None:
+            self.plots.refresh()     # picks up the band fit when it comes back
         while self._done:
             path, run, err = self._done.popleft()
             self._loading = False

@@ -72,9 +72,12 @@ class ParameterForm(QtWidgets.QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setVerticalSpacing(2)
         grid.setColumnStretch(1, 1)
+        grid.setColumnMinimumWidth(1, 110)
         row = 0
         for key, s in self.schema.items():
             label = QtWidgets.QLabel(s["name"])
+            label.setWordWrap(True)
+            label.setMaximumWidth(170)
             label.setToolTip(f"{key}: {s['allowed']}" + (f"\n{s['description']}" if s.get("description") else ""))
             ed = self._editor(key, s)
             ed.setObjectName(f"param_{key}")

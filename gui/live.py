@@ -284,6 +284,7 @@ class LivePlots(QtWidgets.QWidget):
         self.fit_bands = fit_bands
         self.fit_interval_s = fit_interval_s
         self._fitter = BandFitter()
+        self._fit_for = -1
         self._fit_last = 0.0
         self._fit_result: dict[str, Any] | None = None
         self._fit_lock = threading.Lock()
@@ -370,6 +371,9 @@ class LivePlots(QtWidgets.QWidget):
         if fit is not None:
             self._draw_fit(fit)
         m = self.model
+        if (self.fit_bands and m.spectrum is not None and m.spectrum_axis is not None
+                and self._fit_for != m.versions["spectrum"]):
+            self._maybe_fit(m.spectrum_axis, m.spectrum, True)   # the last spectrum of a run gets its fit too
         if m.version == self._drawn:
             return False
         limit = self.plots_per_tick if max_plots is None else max_plots
@@ -403,6 +407,12 @@ class LivePlots(QtWidgets.QWidget):
             self._labels[key] = text
             plot.setLabel(side, text)
 
+    def _title(self, plot: pg.PlotWidget, text: str) -> None:
+        key = (id(plot), "title")
+        if self._labels.get(key) != text:
+            self._labels[key] = text
+            plot.setTitle(text)
+
     def _draw_spectrum(self) -> None:
         m = self.model
         if m.spectrum is not None:
@@ -415,6 +425,7 @@ class LivePlots(QtWidgets.QWidget):
             self.spec_curve.setData([], [])
             for c in (*self.fit_curves, self.fit_total):
                 c.setData([], [])
+            self.spec_plot.setTitle("Latest spectrum")
 
     def _draw_waterfall(self) -> None:
         m = self.model
@@ -449,6 +460,8 @@ class LivePlots(QtWidgets.QWidget):
             curve.setData(x, np.maximum(counts, 0.5))   # log scale: empty bins drawn at 0.5
         for name in [k for k in self.decay_curves if k not in m.decays]:
             self.decay_plot.removeItem(self.decay_curves.pop(name))
+        has = bool(m.decays) or any(classify_stream(n) == "decay" for n in m.meta) or not (m.meta or m.n_seen)
+        self._title(self.decay_plot, "Decays" if has else "Decays — none in this run")
         if m.decays:
             xs = [m.decay_axes.get(k) if m.decay_axes.get(k) is not None else np.arange(v.size, dtype=float)
                   for k, v in m.decays.items()]
@@ -461,8 +474,11 @@ class LivePlots(QtWidgets.QWidget):
             x = m.g2_axis if m.g2_axis is not None else np.arange(m.g2.size, dtype=float)
             self.g2_curve.setData(x, m.g2)
             sticky_range(self.g2_plot, x, m.g2)
+            self._title(self.g2_plot, "g2 (HBT)")
         else:
             self.g2_curve.setData([], [])
+            has = any(classify_stream(n) == "g2" for n in m.meta) or not (m.meta or m.n_seen)
+            self._title(self.g2_plot, "g2 (HBT)" if has else "g2 (HBT) — none in this run")
 
     def _strip_t(self) -> np.ndarray | None:
         s = self.model.strip
@@ -506,12 +522,15 @@ class LivePlots(QtWidgets.QWidget):
         if now - self._fit_last < self.fit_interval_s:
             return
         self._fit_last = now
+        version, point = self.model.versions["spectrum"], self.model.n_seen
 
         def done(res: dict[str, Any]) -> None:   # in the pool's thread: hand over under the lock
+            res["point"] = point
             with self._fit_lock:
                 self._fit_result = res
 
-        self._fitter.submit(x, y, done)
+        if self._fitter.submit(x, y, done):
+            self._fit_for = version
 
     def _draw_fit(self, fit: dict[str, Any]) -> None:
         if "error" in fit:
@@ -528,8 +547,8 @@ class LivePlots(QtWidgets.QWidget):
         for i, role in enumerate(fit["roles"][: comps.shape[0]]):
             self.fit_curves[order.get(role, 2)].setData(x, comps[i] + bg)
         self.fit_total.setData(x, fit["model"])
-        self.spec_plot.setTitle(f"Latest spectrum — band fit: SF fraction {fit['sf_fraction']:.2f}, "
-                                f"shift {fit['shift_meV']:.0f} meV")
+        self.spec_plot.setTitle(f"Latest spectrum — band fit of point {fit.get('point', '?')}: SF fraction "
+                                f"{fit['sf_fraction']:.2f}, shift {fit['shift_meV']:.0f} meV")
 
     def close_workers(self) -> None:
         self.fit_bands = False

@@ -55,40 +55,46 @@ def _val(x: Any) -> tuple[float, float]:
 
 
 def series_vs_T(summary: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
-    """SF fraction and τ_SF against T from a verdict's fits (arrays T, y, err per quantity)."""
+    """SF fraction and τ_SF against T (arrays T, y, err per quantity) from either layout: the run summary
+    of ``acq.summary`` (``sf_fraction_vs_T``, ``spectra``, ``decays`` with ``taus_ps``) or a raw
+    ``SFVerdict.to_dict()`` (``fits.temperature_series``, ``fits.decays``)."""
     out: dict[str, np.ndarray] = {}
-    v = find_verdict(summary) or (summary if isinstance(summary, Mapping) else {})
+    if not isinstance(summary, Mapping):
+        return out
+    v = find_verdict(summary) or summary
     fits = v.get("fits", {}) or {}
-    rows = fits.get("temperature_series") or [s for s in fits.get("spectra", []) or []
-                                               if s.get("fluence_uJcm2") in (None, 0)] or fits.get("spectra") or []
-    pts = []
-    for r in rows:
-        f = r.get("fit") or {}
-        y, e = _val(f.get("sf_fraction"))
-        if r.get("T_K") is not None and math.isfinite(y):
-            pts.append((float(r["T_K"]), y, e))
+    pts: list[tuple[float, float, float]] = []
+    for r in v.get("sf_fraction_vs_T") or []:
+        y, e = _val(r.get("sf_fraction")), _val(r.get("error"))[0]
+        if r.get("T_K") is not None and math.isfinite(y[0]):
+            pts.append((float(r["T_K"]), y[0], e))
+    if not pts:
+        rows = fits.get("temperature_series") or fits.get("spectra") or []
+        for r in rows:
+            f = r.get("fit") or {}
+            y, e = _val(f.get("sf_fraction"))
+            if r.get("T_K") is not None and math.isfinite(y):
+                pts.append((float(r["T_K"]), y, e))
     if pts:
-        a = np.array(sorted(pts))
-        out["sf_fraction"] = a.T
-    taus = []
-    for d in fits.get("decays", []) or []:
-        if d.get("band") != "sf" or d.get("T_K") is None:
+        out["sf_fraction"] = np.array(sorted(pts)).T
+    taus: list[tuple[float, float, float]] = []
+    for d in (v.get("decays") or fits.get("decays") or []):
+        if d.get("T_K") is None:
+            continue
+        if "taus_ps" in d:     # acq.summary: the SF band, or the fast component of a decay of all light
+            tt = [t for t in d.get("taus_ps") or [] if t is not None and math.isfinite(t)]
+            if d.get("band") == "sf" and tt:
+                taus.append((float(d["T_K"]), tt[0], math.nan))
+            elif d.get("band") == "all" and len(tt) >= 2:
+                taus.append((float(d["T_K"]), min(tt), math.nan))
             continue
         comps = (d.get("fit") or {}).get("components") or []
-        if comps:
+        if d.get("band") == "sf" and comps:
             y, e = _val(comps[0].get("tau_ps"))
             if math.isfinite(y):
                 taus.append((float(d["T_K"]), y, e))
     if taus:
         out["tau_sf_ps"] = np.array(sorted(taus)).T
-    # procedures may also publish plain series: {"series": {"T_K": [...], "sf_fraction": [...], "tau_sf_ps": [...]}}
-    plain = (summary or {}).get("series") if isinstance(summary, Mapping) else None
-    if isinstance(plain, Mapping) and "T_K" in plain:
-        T = np.asarray(plain["T_K"], dtype=float)
-        for k in ("sf_fraction", "tau_sf_ps"):
-            if k not in out and k in plain and len(plain[k]) == len(T):
-                y = np.asarray([_val(x)[0] for x in plain[k]], dtype=float)
-                out[k] = np.vstack([T, y, np.full_like(T, np.nan)])
     return out
 
 
@@ -140,6 +146,7 @@ class SFSummaryPanel(QtWidgets.QWidget):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
         self.table.setWordWrap(True)
+        self.table.verticalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
         hh.setSectionResizeMode(1, QtWidgets.QHeaderView.Interactive)
@@ -160,6 +167,8 @@ class SFSummaryPanel(QtWidgets.QWidget):
         self.tau_plot.setLabel("bottom", "T (K)")
         self.tau_plot.setLabel("left", "τ_SF (ps)")
         for p in (self.frac_plot, self.tau_plot):
+            for side in ("left", "bottom"):
+                p.getPlotItem().getAxis(side).enableAutoSIPrefix(False)
             p.showGrid(x=True, y=True, alpha=0.2)
             p.setMinimumHeight(160)
             pl.addWidget(p)
@@ -200,8 +209,9 @@ class SFSummaryPanel(QtWidgets.QWidget):
             bg, fg = VERDICT_STYLE.get(verdict, ("#eee", "#333"))
             self.banner.setText(text)
             self.banner.setStyleSheet(f"padding: 8px; background: {bg}; color: {fg}; border: 2px solid {fg}")
-            reasons = v.get("reasons") or []
-            st = v.get("strength") or {}
+            reasons = ([v["headline"]] if v.get("headline") else []) + list(v.get("reasons") or [])
+            keys = ("sf_fraction", "shift_meV", "T_on_K", "tau_sf_ps", "tau_unc_ps", "tau_ratio", "alpha_sf")
+            st = v.get("strength") or {k: v[k] for k in keys if v.get(k) is not None}
             extra = _fmt_numbers({k: x for k, x in st.items() if x is not None})
             self.reasons.setText("\n".join(f"• {r}" for r in reasons) + (f"\nstrength: {extra}" if extra else ""))
             self._checklist(v.get("items") or v.get("checklist") or [])
@@ -222,7 +232,6 @@ class SFSummaryPanel(QtWidgets.QWidget):
                     fnt.setBold(True)
                     item.setFont(fnt)
                 self.table.setItem(r, c, item)
-        self.table.resizeRowsToContents()
 
     def _plain_table(self, summary: Mapping[str, Any]) -> None:
         rows = [(k, v) for k, v in summary.items() if k != "fits"]
