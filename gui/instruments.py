@@ -111,6 +111,10 @@ class InstrumentPanel(QtWidgets.QGroupBox):
             self.state.setText(f"connected ({type(self.driver).__name__})")
             self.state.setStyleSheet("color: #1a7f37")
             self.connect_btn.hide()
+        elif text == "connecting…":
+            self.state.setText("connecting…")
+            self.state.setStyleSheet("color: #777")
+            self.connect_btn.hide()
         else:
             self.state.setText(text)
             self.state.setStyleSheet(ERR_STYLE)

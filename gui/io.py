@@ -98,6 +98,7 @@ class InstrumentIO(QtCore.QObject):
         def cb(_res: Any, err: BaseException | None) -> None:
             self.connection.emit(role, "connected" if err is None else f"error: {err}")
 
+        self.connection.emit(role, "connecting…")
         self.submit(lambda: self.lab.connect([role]), cb, what=f"connecting {role}")
 
     def poll(self) -> None:

@@ -32,18 +32,3 @@ def fake_session(tmp_path):
     session, log, world = make_fake_session(tmp_path)
     yield session, log, world
     session.close()
-
-
-@pytest.fixture
-def window(qtbot, fake_session, tmp_path):
-    from gui.app import MainWindow
-
-    session, log, world = fake_session
-    win = MainWindow(session, tmp_path / "queue.json", poll_s=0.2)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: session.lab.connected == set(session.lab.roles), timeout=5000)
-    yield win, session, log, world
-    if not win._closed:
-        win.ask_close = lambda: True
-        win.close()
