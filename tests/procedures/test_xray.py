@@ -9,19 +9,35 @@ import pytest
 
 from acq.photon_hdf5 import validate_sidecar
 from acq.store import open_run
-from procedures import HBTCorrelation, RLTemperatureSeries, TimeResolvedRL
+from acq.summary import summarize_campaign
+from procedures import FluenceCalibration, HBTCorrelation, PLTemperatureSeries, RLTemperatureSeries, TimeResolvedRL
 
 from .conftest import run, sim_lab, suspenders
 
 pytestmark = pytest.mark.timeout(180)
 
 
-def test_rl_temperature_series(tmp_path):
-    temps = [180.0, 100.0, 50.0, 20.0]
-    with sim_lab(tmp_path) as s:
-        res = run(s, RLTemperatureSeries(temperatures=temps, kV=20.0, mA=0.5, hold_s=20.0))
-        tube = s.sim.world.tube
-        assert not tube.hv_on  # switched off by the procedure and the backstop
+TEMPS_RL = [180.0, 100.0, 50.0, 20.0]
+
+
+@pytest.fixture(scope="module")
+def rl(tmp_path_factory):
+    with sim_lab(tmp_path_factory.mktemp("rl")) as s:
+        res = run(s, RLTemperatureSeries(temperatures=TEMPS_RL, kV=20.0, mA=0.5, hold_s=20.0))
+        assert not s.sim.world.tube.hv_on  # switched off by the procedure and the backstop
+    return res
+
+
+@pytest.fixture(scope="module")
+def hbt(tmp_path_factory):
+    with sim_lab(tmp_path_factory.mktemp("hbt"), hbt=True) as s:
+        res = run(s, HBTCorrelation(temperatures=[20.0], g2_s=2.0, tags_s=0.05, hold_s=10.0))
+        assert not s.sim.world.tube.hv_on
+    return res
+
+
+def test_rl_temperature_series(rl):
+    res, temps = rl, TEMPS_RL
     data = open_run(res.path)
     sp = data.stream("spectrum")
     assert data.n_points == 4
@@ -41,10 +57,8 @@ def test_rl_temperature_series(tmp_path):
     assert data.backstop.get("xray") == "ok"
 
 
-def test_hbt_g2_with_sidecars(tmp_path):
-    with sim_lab(tmp_path, hbt=True) as s:
-        res = run(s, HBTCorrelation(temperatures=[20.0], g2_s=2.0, tags_s=0.05, hold_s=10.0))
-        assert not s.sim.world.tube.hv_on
+def test_hbt_g2_with_sidecars(hbt):
+    res = hbt
     data = open_run(res.path)
     g = data.stream("g2")
     assert data.n_points == 1 and g["counts"].shape == (1, 500)
@@ -76,3 +90,17 @@ def test_time_resolved_rl_hbt_and_pulsed_refusal(tmp_path):
         bad = s.make_runner(TimeResolvedRL(method="pulsed", temperatures=[20.0]), suspenders=suspenders()).run()
         assert bad.exit_status == "failed" and "no pulsed X-ray trigger" in bad.error
         assert not s.sim.world.tube.hv_on
+
+
+def test_campaign_pl_rl_hbt(tmp_path, rl, hbt):
+    with sim_lab(tmp_path) as s:
+        run(s, FluenceCalibration(n_steps=10, readings=1))
+        pl = run(s, PLTemperatureSeries(temperatures=[5.0, 50.0, 90.0, 130.0, 180.0], fluences=[1.0, 6.0],
+                                        hold_s=10.0, decay_s=0.3))
+    c = summarize_campaign([open_run(pl.path), open_run(rl.path), open_run(hbt.path)])
+    assert c["verdict"] == "SF" and c["basis"] == "PL series (+ HBT g2)"
+    status = {it["key"]: it["status"] for it in c["checklist"]}
+    assert status["bunching"] == "pass"  # the HBT g2 joins the optical evidence
+    assert c["rl"]["verdict"] in ("SF", "inconclusive")
+    assert "RL" in c["sf_fraction_vs_T_by_series"] and "PL 6 µJ/cm²" in c["sf_fraction_vs_T_by_series"]
+    assert [r["procedure"] for r in c["runs"]] == ["PLTemperatureSeries", "RLTemperatureSeries", "HBTCorrelation"]
