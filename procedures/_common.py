@@ -372,7 +372,16 @@ class FluenceMixin:
             src = f"the calibration {c}"
         else:
             o = role_options(lab_config, "attenuator")
-            if o.get("full_power_W"):
+            folder = (getattr(lab_config, "lab", None) or {}).get("data_dir")
+            latest = find_latest_calibration(folder) if c == "latest" and folder and Path(folder).is_dir() else None
+            if latest is not None:
+                try:
+                    cal = load_calibration(latest)
+                    hi = cal.fluence_range[1]
+                    src = f"the latest calibration {latest}"
+                except (OSError, ValueError) as exc:
+                    log.warning("latest calibration %s not readable: %s", latest, exc)
+            if hi is None and o.get("full_power_W"):
                 table = o.get("calibration") or [[0.0, 10 ** -0.04]]
                 tmax = max(float(r[1]) for r in table)
                 hi = o["full_power_W"] * tmax / o.get("rep_rate_Hz", 76e6) / o.get("spot_area_cm2", 7.85e-5) * 1e6
