@@ -113,7 +113,7 @@ def _excitation(run: Any) -> str:
 
 
 def _T_of(d: dict[str, np.ndarray], i: int) -> float:
-    for k in ("T_K", "T_set"):
+    for k in ("T_K", "T_set", "T"):
         if k in d:
             v = float(d[k][i])
             if math.isfinite(v):
@@ -127,7 +127,7 @@ def evidence_from_run(run: Any) -> Evidence:
     ev = Evidence(excitation="xray" if xray else "optical", sample=run.sample_name)
     gain = float(_param(run, "ccd_gain", 1.0))
     rn = float(_param(run, "read_noise_e", 0.0)) * math.sqrt(2.0)  # spectrum − dark: two read-outs
-    if "spectrum" in run.streams and run.n_points:
+    if "spectrum" in run.streams and run.n_points and "wavelength" in run.static_axes.get("spectrum", {}):
         s = run.streams["spectrum"]
         wl = np.asarray(run.static_axes["spectrum"]["wavelength"], float)
         E = HC_EV_NM / wl
@@ -152,7 +152,7 @@ def evidence_from_run(run: Any) -> Evidence:
                 f = fv if math.isfinite(fv) and fv > 0 else None
             expo = float(s["exposure"][i]) if "exposure" in s else 1.0
             ev.spectra.append(SpectrumRecord(E[order], e[order], T, f, rn, expo))
-    if "decay" in run.streams and run.n_points:
+    if "decay" in run.streams and run.n_points and "t" in run.static_axes.get("decay", {}):
         d = run.streams["decay"]
         t = np.asarray(run.static_axes["decay"]["t"], float)
         fw = float(_param(run, "irf_fwhm_ps", 50.0))
@@ -165,7 +165,7 @@ def evidence_from_run(run: Any) -> Evidence:
                 fv = float(d["fluence"][i])
                 f = fv if math.isfinite(fv) and fv > 0 else None
             ev.decays.append(DecayRecord(t, c, nominal_irf(t, c, fw), _T_of(d, i), "all", f))
-    if "g2" in run.streams and run.n_points:
+    if "g2" in run.streams and run.n_points and {"n1", "n2", "duration", "binwidth"} <= set(run.streams["g2"]):
         g = run.streams["g2"]
         tau = np.asarray(run.static_axes["g2"]["tau"], float)
         fw = float(_param(run, "hbt_irf_fwhm_ps", 70.0))
