@@ -396,6 +396,24 @@ def _drive_queue(worker: Any, campaign: Any, session: LabSession, *, show: bool 
             ev_sub.close()
 
 
+#: procedures that need the time tagger cabled for HBT (two detectors, no laser sync)
+HBT_PROCEDURES = ("HBTCorrelation",)
+
+
+def _cable_tagger(session: LabSession, procedure: str, parameters: dict[str, Any]) -> None:
+    """In the simulated lab, re-cable the emulated time tagger for the next run: HBT (two detectors) for a
+    g2 measurement, TCSPC (laser sync + detector) otherwise — what the physicist does with the cables."""
+    if session.sim is None:
+        return
+    hbt = procedure in HBT_PROCEDURES or (procedure == "TimeResolvedRL" and parameters.get("method", "hbt") == "hbt")
+    wiring = "hbt" if hbt else "tcspc"
+    t = session.sim.vendor.get("tcspc", {})
+    if "phlib" in t:
+        t["phlib"].wiring = wiring
+    if "tagger_module" in t:
+        t["tagger_module"].WIRING = wiring
+
+
 def _campaign_exit(campaign: Any) -> int:
     st = [it.status for it in campaign.queue.items]
     if any(s in ("interrupted", "running") for s in st):
@@ -409,7 +427,8 @@ def _run_campaign(campaign: Any, show: bool = True) -> int:
     from .queue import QueueWorker
 
     session = _open_from_options(campaign.info["lab"], campaign.folder)
-    worker = QueueWorker(session, campaign.queue, out_dir=campaign.folder, filename=campaign.filename)
+    worker = QueueWorker(session, campaign.queue, out_dir=campaign.folder, filename=campaign.filename,
+                         before_item=lambda it: _cable_tagger(session, it.procedure, it.parameters))
     try:
         with handle_signals():
             _drive_queue(worker, campaign, session, show=show)

@@ -34,7 +34,8 @@ from .registry import procedure_class
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QueueItem", "RunQueue", "QueueWorker", "STATUSES", "FINAL_STATUSES", "WAIT", "connected_only"]
+__all__ = ["QueueItem", "RunQueue", "QueueWorker", "STATUSES", "FINAL_STATUSES", "WAIT", "connected_only",
+           "engine_suspenders", "detector_rate_above"]
 
 STATUSES = ("queued", "running", "done", "failed", "aborted", "interrupted")
 FINAL_STATUSES = ("done", "failed", "aborted")
@@ -232,11 +233,14 @@ class QueueWorker:
     """
 
     def __init__(self, session: Any, queue: RunQueue, *, out_dir: str | os.PathLike | None = None,
-                 filename: Callable[[QueueItem, int], str] | None = None) -> None:
+                 filename: Callable[[QueueItem, int], str] | None = None,
+                 before_item: Callable[[QueueItem], None] | None = None) -> None:
         self.session = session
         self.queue = queue
         self.out_dir = Path(out_dir) if out_dir is not None else Path(session.data_dir)
         self.filename = filename or self._default_name
+        #: called before each run (``sflab`` uses it to cable the simulated time tagger for HBT or TCSPC)
+        self.before_item = before_item
         self.current_runner: Any = None
         self.current_item: QueueItem | None = None
         self.state = "idle"
@@ -374,8 +378,10 @@ class QueueWorker:
             if errs:
                 raise ValidationError([str(e) for e in errs])
             proc = cls(**values)
+            if self.before_item is not None:
+                self.before_item(it)
             runner = self.session.make_runner(proc, path, resume=resume, title=it.title,
-                                              suspenders=connected_only(self.session.suspenders()))
+                                              suspenders=engine_suspenders(self.session))
         except Exception as exc:
             self.queue.mark(it.id, "failed", error=f"{type(exc).__name__}: {exc}")
             self._publish_item(it)
@@ -449,6 +455,40 @@ def connected_only(suspenders: list[Any]) -> list[Any]:
             return _orig(lab)
 
         out.append(dataclasses.replace(s, check=check))
+    return out
+
+
+def detector_rate_above(limit_per_s: float, *, settle_s: float = 5.0, poll_s: float = 1.0) -> Any:
+    """Count-rate suspender on the detector inputs only: the time tagger's sync input (``rate_ch0`` of a
+    PicoHarp, the ``sync_channel`` of a Swabian) counts the 76 MHz laser, which is no danger to a detector."""
+    from .runner import Suspender
+
+    def check(lab: Any) -> str | None:
+        if "tcspc" not in getattr(lab, "connected", ()):
+            return None
+        t = lab.tcspc
+        rates = t.count_rates()
+        sync = {"rate_ch0"}
+        opts = getattr(t, "options", None) or {}
+        if isinstance(opts, dict) and "sync_channel" in opts:
+            sync = {f"rate_ch{opts['sync_channel']}"}
+        hot = {k: v for k, v in rates.items() if k not in sync and v > limit_per_s}
+        if hot:
+            return "count rate above the detector's safe limit " + \
+                ", ".join(f"{k}={v:.3g}/s" for k, v in hot.items()) + f" (limit {limit_per_s:.3g}/s)"
+        return None
+
+    return Suspender("count_rate_above", check, settle_s, poll_s)
+
+
+def engine_suspenders(session: Any) -> list[Any]:
+    """The session's suspenders, each active only while its role is connected, with the count-rate
+    check on the detector inputs only (see :func:`detector_rate_above`)."""
+    out = connected_only(session.suspenders())
+    safety = getattr(session.config, "safety", {}) or {}
+    for i, s in enumerate(out):
+        if s.name == "count_rate_above" and "max_count_rate" in safety:
+            out[i] = detector_rate_above(float(safety["max_count_rate"]), settle_s=s.settle_s, poll_s=s.poll_s)
     return out
 
 
