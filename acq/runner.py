@@ -95,7 +95,7 @@ def temperature_band(band_K: float, *, settle_s: float = 60.0, poll_s: float = 1
 
     def check(lab: Lab) -> str | None:
         cryo = lab.get("cryostat")
-        if cryo is None:
+        if cryo is None or "cryostat" not in lab.connected:
             return None
         rb = cryo.readback()
         dev = abs(rb["T_sample"] - rb["setpoint"])
@@ -116,20 +116,24 @@ def temperature_band(band_K: float, *, settle_s: float = 60.0, poll_s: float = 1
 def interlock_open(*, settle_s: float = 10.0, poll_s: float = 1.0) -> Suspender:
     def check(lab: Lab) -> str | None:
         x = lab.get("xray")
-        if x is not None and not x.interlock_closed:
+        if x is not None and "xray" in lab.connected and not x.interlock_closed:
             return "X-ray interlock open"
         return None
 
     return Suspender("interlock_open", check, settle_s, poll_s)
 
 
-def count_rate_above(limit_per_s: float, *, settle_s: float = 5.0, poll_s: float = 1.0) -> Suspender:
+def count_rate_above(limit_per_s: float, *, settle_s: float = 5.0, poll_s: float = 1.0,
+                     sync_channels: tuple[str, ...] = ("rate_ch0",)) -> Suspender:
+    """Trips while a *detector* channel counts faster than ``limit_per_s``. The sync input
+    (channel 0 in the TCSPC role's numbering: the laser's 76 MHz, not photons) is not a detector."""
+
     def check(lab: Lab) -> str | None:
         t = lab.get("tcspc")
-        if t is None:
+        if t is None or "tcspc" not in lab.connected:
             return None
         rates = t.count_rates()
-        hot = {k: v for k, v in rates.items() if v > limit_per_s}
+        hot = {k: v for k, v in rates.items() if k not in sync_channels and v > limit_per_s}
         if hot:
             return "count rate above the detector's safe limit " + \
                    ", ".join(f"{k}={v:.3g}/s" for k, v in hot.items()) + f" (limit {limit_per_s:.3g}/s)"

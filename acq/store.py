@@ -416,9 +416,10 @@ def post_run_update(path: str | os.PathLike, *, analysis: Mapping[str, Any] | No
                 del e["analysis"]
             g = e.create_group("analysis")
             g.attrs["NX_class"] = "NXcollection"
-            g.create_dataset("summary", data=_json(analysis), dtype=_STR)
+            # keep the summary's own key order (verdict first), unlike the sorted provenance JSON
+            g.create_dataset("summary", data=json.dumps(analysis, default=_json_default), dtype=_STR)
             for k, v in analysis.items():
-                if isinstance(v, (int, float, str, bool, np.number)) and not isinstance(v, bool):
+                if k != "summary" and isinstance(v, (int, float, str, np.number)) and not isinstance(v, bool):
                     g.create_dataset(k, data=v)
         if sidecar_links:
             for _name, g in e.items():

@@ -203,13 +203,17 @@ def test_suspender_fires_and_clears(tmp_path):
 def test_interlock_and_count_rate_suspenders(tmp_path):
     lab, log, world, clock = make_lab()
     sus = interlock_open()
+    world.interlock_closed = False
+    assert sus.check(lab) is None  # a role that is not connected is not polled
+    world.interlock_closed = True
+    lab.connect()
     assert sus.check(lab) is None
     world.interlock_closed = False
     assert "interlock" in sus.check(lab)
     cr = count_rate_above(1e6)
     assert cr.check(lab) is None
     world.count_rate = 5e6
-    assert "rate_ch0=5e+06" in cr.check(lab)
+    assert "rate_ch1=5e+06" in cr.check(lab) and "rate_ch0" not in cr.check(lab)
 
 
 def test_resume_after_crash_continues_at_first_incomplete_point(tmp_path):
