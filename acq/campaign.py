@@ -122,11 +122,34 @@ def find_campaign(path: str | Path) -> Path:
     raise FileNotFoundError(f"{path}: not a campaign folder (no {INDEX})")
 
 
-#: the plan of ``sflab demo`` (``@SAMPLE@`` is replaced by the virtual sample's name)
+#: the plan of ``sflab demo`` (``@SAMPLE@`` is replaced by the virtual sample's name): a fluence calibration,
+#: a PL temperature series at three fluences, an RL temperature series and an HBT g2 at 20 K
 DEMO_PLAN = """\
 sample = "@SAMPLE@"
 title = "sflab demo: PL temperature x fluence, RL series, HBT g2"
 
+[defaults]
+hold_s = 60.0
+
 [[step]]
-procedure = "EngineCheck"
+procedure = "FluenceCalibration"
+title = "fluence calibration"
+n_steps = 12
+
+[[step]]
+procedure = "PLTemperatureSeries"
+title = "PL temperature series at three fluences"
+temperatures = [295, 200, 130, 90, 60, 40, 20, 5]
+fluences = [0.3, 1.2, 5.0]
+
+[[step]]
+procedure = "RLTemperatureSeries"
+title = "RL temperature series"
+temperatures = [180, 100, 60, 20]
+
+[[step]]
+procedure = "HBTCorrelation"
+title = "HBT g2 at 20 K"
+temperatures = [20]
+g2_s = 120
 """

@@ -730,17 +730,35 @@ def _write_report(runs: list[Any], camp: dict[str, Any] | None, per: dict[str, A
 
 
 def _verdict_objects(runs: list[Any]) -> dict[str, Any]:
-    """``{name: analysis.sf.SFVerdict}`` for the report, from acq.summary's verdict function."""
+    """``{name: analysis.sf.SFVerdict}`` for the report: the evidence of every run file pooled as in
+    ``acq.summary.summarize_campaign`` (PL series + HBT g2; RL series separately)."""
     try:
         from . import summary as _summary
     except ImportError:
         return {}
-    for fn in ("campaign_verdict", "verdict", "assess_runs"):
-        f = getattr(_summary, fn, None)
-        if callable(f):
-            v = f(runs)
-            return v if isinstance(v, dict) else {"campaign": v}
-    return {}
+    from analysis.sf import Evidence, assess
+
+    sample = ", ".join(sorted({r.sample_name for r in runs if r.sample_name}))
+    optical = Evidence(excitation="optical", sample=sample)
+    xray = Evidence(excitation="xray", sample=sample)
+    g2: list[Any] = []
+    for r in runs:
+        if "calibration" in r.streams:
+            continue
+        ev = _summary.evidence_from_run(r)
+        g2 += ev.g2
+        tgt = xray if ev.excitation == "xray" else optical
+        tgt.spectra += ev.spectra
+        tgt.decays += ev.decays
+    out: dict[str, Any] = {}
+    if optical.spectra or optical.decays:
+        optical.g2 = g2
+        out["PL series + HBT g2"] = assess(optical)
+    if xray.spectra or (g2 and not out):
+        if not out:
+            xray.g2 = g2
+        out["RL series" + ("" if out else " + HBT g2")] = assess(xray)
+    return out
 
 
 @app.command()
