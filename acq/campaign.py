@@ -151,5 +151,6 @@ temperatures = [180, 100, 60, 20]
 procedure = "HBTCorrelation"
 title = "HBT g2 at 20 K"
 temperatures = [20]
-g2_s = 120
+g2_s = 2.0
+tags_s = 0.05
 """

@@ -408,10 +408,16 @@ def _cable_tagger(session: LabSession, procedure: str, parameters: dict[str, Any
     hbt = procedure in HBT_PROCEDURES or (procedure == "TimeResolvedRL" and parameters.get("method", "hbt") == "hbt")
     wiring = "hbt" if hbt else "tcspc"
     t = session.sim.vendor.get("tcspc", {})
-    if "phlib" in t:
-        t["phlib"].wiring = wiring
-    if "tagger_module" in t:
-        t["tagger_module"].WIRING = wiring
+    vendor = t.get("phlib") if "phlib" in t else t.get("tagger_module")
+    attr = "wiring" if "phlib" in t else "WIRING"
+    if vendor is None or getattr(vendor, attr, None) == wiring:
+        return
+    if "tcspc" in session.lab.connected:  # the device reads its wiring when it is opened: re-open it
+        try:
+            session.lab.roles["tcspc"].close()
+        finally:
+            session.lab.connected.discard("tcspc")
+    setattr(vendor, attr, wiring)
 
 
 def _campaign_exit(campaign: Any) -> int:
