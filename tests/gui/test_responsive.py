@@ -29,6 +29,7 @@ def test_event_loop_latency_and_bounded_memory_while_1000_points_arrive(qtbot, f
 
     session, _log, _world = fake_session
     win = MainWindow(session, tmp_path / "queue.json", procedures=all_procedures, poll_s=0.2)
+    win.ask_close = lambda: True      # pytest-qt closes the window before fixture teardown: never a modal dialog
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: session.lab.connected == set(session.lab.roles), timeout=5000)

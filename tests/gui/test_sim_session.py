@@ -19,6 +19,7 @@ def sim_window(qtbot, tmp_path):
     # the detector channels stay far below this limit
     session.config.safety["max_count_rate"] = 1e9
     win = MainWindow(session, tmp_path / "queue.json", procedures=all_procedures, poll_s=0.3)
+    win.ask_close = lambda: True      # pytest-qt closes the window before fixture teardown: never a modal dialog
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: session.lab.connected == set(session.lab.roles), timeout=20000)

@@ -16,6 +16,7 @@ def win_fake(qtbot, fake_session, tmp_path):
 
     session, log, world = fake_session
     win = MainWindow(session, tmp_path / "queue.json", procedures=all_procedures, poll_s=0.1, fit_bands=False)
+    win.ask_close = lambda: True      # pytest-qt closes the window before fixture teardown: never a modal dialog
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: session.lab.connected == set(session.lab.roles), timeout=5000)
@@ -201,3 +202,28 @@ def test_sf_summary_panel_verdict_first(qtbot):
     assert panel.banner.text().startswith("no SF verdict")
     panel.show_summary({**v, "verdict": "not SF", "confuser": "ASE"})
     assert panel.banner.text() == "not SF — likely ASE"
+
+
+@pytest.mark.timeout(40)
+def test_browser_follows_a_run_file_while_it_is_written(qtbot, win_fake):
+    win, session, _log, _world = win_fake
+    qp = win.queue_panel
+    qp.select_procedure(FAST)
+    qp.form.set_values({"n": 100000})
+    item = qp.add_current()
+    qp.start()
+    qtbot.waitUntil(lambda: win.model.n_seen >= 20 and bool(win.queue.get(item.id).run_file), timeout=10000)
+    b = win.browser
+    b._follow_timer.setInterval(200)
+    b.open(win.queue.get(item.id).run_file)                  # SWMR: completed points only
+    qtbot.waitUntil(lambda: b.run is not None, timeout=10000)
+    assert b.run.exit_status == "running" and b.run.n_points >= 20
+    assert "running" in b.header.text()
+    first = b.run.n_points
+    qtbot.waitUntil(lambda: b.run.n_points > first + 20, timeout=10000)   # "follow" re-reads it
+    assert b.model.n_seen == b.run.n_points
+    qp.abort()
+    qtbot.waitUntil(lambda: not win.run_active(), timeout=10000)
+    qtbot.waitUntil(lambda: b.run.exit_status == "aborted" or not b._loading, timeout=5000)
+    b.open(win.queue.get(item.id).run_file)
+    qtbot.waitUntil(lambda: b.run.exit_status == "aborted", timeout=10000)
