@@ -68,7 +68,8 @@ class MainWindow(QtWidgets.QMainWindow):
         # The runner, instrument I/O and file reading are threads of this process. With CPython's default
         # 5 ms GIL switch interval, every return from Qt's C++ painting into a Python callback can wait up to
         # 5 ms behind a busy acquisition thread; 1 ms keeps a repaint of a few plots well under 100 ms.
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+        self._old_switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._old_switch_interval, 0.001))
         self.io = InstrumentIO(session, poll_s=poll_s, run_active=self.run_active, parent=self)
         self.pump = BusPump(session.bus, rate_hz=rate_hz, parent=self)
 
@@ -339,6 +340,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.live.close_workers()
         self.browser.close_workers()
         self.queue.save()
+        sys.setswitchinterval(self._old_switch_interval)   # the interpreter as it was (tests share it)
+        gc.unfreeze()
 
 
 def main(open_session: Callable[[], Any], queue_path: Path) -> int:
