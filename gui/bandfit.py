@@ -1,4 +1,4 @@
-"""Live band decomposition of the latest spectrum, in a separate process.
+"""Live fits in a separate process: band decomposition of the latest spectrum, decay fit of the latest decay.
 
 ``analysis.spectra.decompose`` is CPU-bound Python/numba work that holds the GIL; run in a thread of
 the GUI process it would stall both the event loop and the acquisition thread. A one-worker process
@@ -17,7 +17,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BandFitter", "fit_bands"]
+__all__ = ["BandFitter", "fit_bands", "fit_decay_curve"]
 
 
 def fit_bands(wavelength_nm: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
@@ -34,8 +34,30 @@ def fit_bands(wavelength_nm: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def fit_decay_curve(t_ps: np.ndarray, counts: np.ndarray, irf_fwhm_ps: float = 50.0) -> dict[str, Any]:
+    """Two-exponential IRF-reconvolution fit of one decay (nominal Gaussian IRF, as ``acq.summary`` does
+    for runs without a measured IRF); the model curve and the lifetimes (runs in the worker)."""
+    from acq.summary import nominal_irf
+    from analysis.decay import fit_decay
+
+    try:
+        t, c = np.asarray(t_ps, float), np.asarray(counts, float)
+        f = fit_decay(t, c, nominal_irf(t, c, irf_fwhm_ps), model="exp", n_components=2)
+        return {"t": np.asarray(f.t_ps, float), "model": np.asarray(f.model, float),
+                "taus_ps": [float(x) for x in f.taus_ps]}
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+_JOBS = {"bands": fit_bands, "decay": fit_decay_curve}
+
+
+def run_job(kind: str, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    return _JOBS[kind](x, y)
+
+
 class BandFitter:
-    """At most one fit in flight; ``submit`` returns False while busy."""
+    """Fits in a worker process, at most one in flight; ``submit`` returns False while busy."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
@@ -45,7 +67,7 @@ class BandFitter:
     def busy(self) -> bool:
         return self._busy
 
-    def submit(self, wavelength_nm: np.ndarray, counts: np.ndarray, done: Any) -> bool:
+    def submit(self, wavelength_nm: np.ndarray, counts: np.ndarray, done: Any, kind: str = "bands") -> bool:
         if self._busy:
             return False
         if self._pool is None:
@@ -61,7 +83,7 @@ class BandFitter:
             done(res)
 
         try:
-            fut = self._pool.submit(fit_bands, np.array(wavelength_nm, float), np.array(counts, float))
+            fut = self._pool.submit(run_job, kind, np.array(wavelength_nm, float), np.array(counts, float))
         except RuntimeError as exc:   # shut down
             self._busy = False
             log.debug("band fit not submitted: %s", exc)

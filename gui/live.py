@@ -327,6 +327,10 @@ class LivePlots(QtWidgets.QWidget):
         self.decay_plot.setLogMode(y=True)
         self.decay_plot.addLegend(offset=(-5, 5))
         self.decay_curves: dict[str, pg.PlotDataItem] = {}
+        self.decay_fit_curve = self.decay_plot.plot(pen=pg.mkPen("#111", width=1.5, style=QtCore.Qt.DashLine),
+                                                    name="fit (2 exp)")
+        self._decay_fit_for = -1
+        self._decay_fit_result: dict[str, Any] | None = None
 
         self.g2_plot = plot("g2 (HBT)", "τ (ps)", "coincidences", "plot_g2")
         self.g2_curve = self.g2_plot.plot(pen=pg.mkPen("#9467bd", width=1))
@@ -370,10 +374,16 @@ class LivePlots(QtWidgets.QWidget):
             fit, self._fit_result = self._fit_result, None
         if fit is not None:
             self._draw_fit(fit)
+        with self._fit_lock:
+            dfit, self._decay_fit_result = self._decay_fit_result, None
+        if dfit is not None:
+            self._draw_decay_fit(dfit)
         m = self.model
         if (self.fit_bands and m.spectrum is not None and m.spectrum_axis is not None
                 and self._fit_for != m.versions["spectrum"]):
             self._maybe_fit(m.spectrum_axis, m.spectrum, True)   # the last spectrum of a run gets its fit too
+        if self.fit_bands and m.decays and self._decay_fit_for != m.versions["decay"]:
+            self._maybe_fit_decay()
         if m.version == self._drawn:
             return False
         limit = self.plots_per_tick if max_plots is None else max_plots
@@ -461,7 +471,9 @@ class LivePlots(QtWidgets.QWidget):
         for name in [k for k in self.decay_curves if k not in m.decays]:
             self.decay_plot.removeItem(self.decay_curves.pop(name))
         has = bool(m.decays) or any(classify_stream(n) == "decay" for n in m.meta) or not (m.meta or m.n_seen)
-        self._title(self.decay_plot, "Decays" if has else "Decays — none in this run")
+        if not m.decays:
+            self.decay_fit_curve.setData([], [])
+            self._title(self.decay_plot, "Decays" if has else "Decays — none in this run")
         if m.decays:
             xs = [m.decay_axes.get(k) if m.decay_axes.get(k) is not None else np.arange(v.size, dtype=float)
                   for k, v in m.decays.items()]
@@ -531,6 +543,33 @@ class LivePlots(QtWidgets.QWidget):
 
         if self._fitter.submit(x, y, done):
             self._fit_for = version
+
+    def _maybe_fit_decay(self) -> None:
+        m = self.model
+        if self._fitter.busy or time.monotonic() - self._fit_last < self.fit_interval_s / 2:
+            return
+        name, counts = next(iter(m.decays.items()))
+        t = m.decay_axes.get(name)
+        if t is None or counts.sum() < 100:
+            return
+        self._fit_last = time.monotonic()
+        version, point = m.versions["decay"], m.n_seen
+
+        def done(res: dict[str, Any]) -> None:
+            res["point"] = point
+            with self._fit_lock:
+                self._decay_fit_result = res
+
+        if self._fitter.submit(t, counts, done, kind="decay"):
+            self._decay_fit_for = version
+
+    def _draw_decay_fit(self, fit: dict[str, Any]) -> None:
+        if "error" in fit:
+            self.decay_fit_curve.setData([], [])
+            return
+        self.decay_fit_curve.setData(fit["t"], np.maximum(fit["model"], 0.5))
+        taus = ", ".join(f"{t:.0f}" for t in sorted(fit["taus_ps"]))
+        self._title(self.decay_plot, f"Decays — fit of point {fit.get('point', '?')}: τ = {taus} ps")
 
     def _draw_fit(self, fit: dict[str, Any]) -> None:
         if "error" in fit:
