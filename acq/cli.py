@@ -418,6 +418,10 @@ def _cable_tagger(session: LabSession, procedure: str, parameters: dict[str, Any
         finally:
             session.lab.connected.discard("tcspc")
     setattr(vendor, attr, wiring)
+    if getattr(vendor, "_feed", None) is not None:
+        # EmulatedPHLib keeps its feed past PH_CloseDevice (its docstring says a feed lives as long as the
+        # device is open); drop it so the re-opened device reads the new wiring
+        vendor._feed = None
 
 
 def _campaign_exit(campaign: Any) -> int:
