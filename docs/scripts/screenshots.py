@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         win.browser.open(Path(win.queue.get(item.id).run_file))
         wait(lambda: win.browser.loads > loads, 60, "the run file")
         win.browser.tabs.setCurrentWidget(win.browser.plots)
+        wait(lambda: "band fit of point" in win.browser.plots.spec_plot.plotItem.titleLabel.text, 60,
+             "the band fit in the browser")
         shot(win, "runs.png")
 
         tube = session.sim.world.tube
