@@ -708,6 +708,7 @@ def _analyze_paths(paths: list[Path], *, report: Path | None, as_json: bool, qui
 
 
 def _print_summary(name: str, sm: dict[str, Any], n_runs: int | None) -> None:
+    """Verdict first, then the checklist, then the scalar numbers; long tables are left to --json."""
     v = sm.get("verdict", "?")
     style = {"SF": "bold green", "not SF": "bold red"}.get(str(v), "bold yellow")
     head = f"{name}: " + (f"{n_runs} run files — " if n_runs else "")
@@ -715,13 +716,29 @@ def _print_summary(name: str, sm: dict[str, Any], n_runs: int | None) -> None:
     console.print(f"verdict {v}", style=style, end="", markup=False)
     extra = sm.get("confuser")
     console.print(f" (likely {extra})" if extra else "", highlight=False, markup=False)
+    if sm.get("headline"):
+        console.print(f"  {sm['headline']}", highlight=False, markup=False)
+    items = sm.get("checklist")
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        t = Table(show_header=True, title="checklist (physics.md §6.2)")
+        for col in ("#", "check", "result", "detail"):
+            t.add_column(col)
+        for it in items:
+            t.add_row(str(it.get("number", "")), str(it.get("title", it.get("key", ""))), str(it.get("status", "")),
+                      str(it.get("detail", ""))[:90])
+        console.print(t)
     t = Table(show_header=True)
     t.add_column("quantity")
     t.add_column("value")
     for k, x in sm.items():
-        if k in ("verdict", "confuser") or x is None:
+        if k in ("verdict", "confuser", "headline", "checklist") or x is None:
             continue
-        t.add_row(str(k), _cell(x))
+        if isinstance(x, list) and len(x) > 3 and isinstance(x[0], dict):
+            t.add_row(str(k), f"{len(x)} rows (see --json)")
+        elif isinstance(x, dict) and len(x) > 4 and k != "truth":
+            t.add_row(str(k), f"{len(x)} entries (see --json)")
+        else:
+            t.add_row(str(k), _cell(x))
     console.print(t)
 
 

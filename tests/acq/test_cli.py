@@ -13,7 +13,7 @@ runner = CliRunner()
 def test_help_lists_commands():
     r = runner.invoke(app, ["--help"])
     assert r.exit_code == 0
-    for cmd in ("check", "demo", "inspect", "repair"):
+    for cmd in ("check", "demo", "inspect", "repair", "run", "resume", "analyze", "replay", "gui", "sim"):
         assert cmd in r.output
 
 
@@ -33,7 +33,7 @@ def test_check_good_and_bad_config(tmp_path):
 
 @pytest.mark.timeout(120)
 def test_demo_engine_check_writes_readable_run_file(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "acq.cli", "demo", "--out", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "acq.cli", "demo", "--engine-check", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     files = sorted(tmp_path.glob("*.h5"))
