@@ -180,6 +180,15 @@ class Role:
         self.clock = clock if clock is not None else WallClock()
         self.options = dict(options)
 
+    @classmethod
+    def checked_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``OPTIONS`` defaults updated with ``options``, each checked; raises the first
+        :class:`OptionError` (unknown key or bad value) before anything is sent."""
+        values, errors = validate_options(cls.OPTIONS, options)
+        if errors:
+            raise errors[0]
+        return values
+
     def connect(self) -> None:
         """Open the link and check the instrument answers (``*IDN?`` or equivalent)."""
 

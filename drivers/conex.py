@@ -23,7 +23,7 @@ from pyvisa.constants import ControlFlow
 
 from ._link import LINK_OPTIONS, LimitError, Link, ReplyError, as_float, check_range
 from .attenuator import Attenuator
-from .base import DriverError, Option, OptionError
+from .base import DriverError, Option
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -153,14 +153,7 @@ class ConexNDAttenuator(Attenuator):
 
     def __init__(self, resource: str = "", *, clock: Any = None, **options: Any) -> None:
         super().__init__(resource, clock=clock, **options)
-        opts = {k: o.default for k, o in self.OPTIONS.items()}
-        for k, v in options.items():
-            if k not in self.OPTIONS:
-                raise OptionError(k, v, f"is not a known option of {type(self).__name__} "
-                                        f"(known: {', '.join(self.OPTIONS)})")
-            if v is not None:
-                opts[k] = self.OPTIONS[k].check(k, v)
-        self.opts = opts
+        opts = self.opts = self.checked_options(options)
         self.set_calibration(opts["calibration"] or nominal_calibration())
         self.link = Link("CONEX-AGP", resource, self._open, timeout_s=opts["timeout_s"], retries=opts["retries"])
 

@@ -31,7 +31,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.constants import Parity, StopBits
 
 from ._link import LINK_OPTIONS, Link, ReplyError, as_float, check_range
-from .base import DriverError, Option, OptionError
+from .base import DriverError, Option
 from .cryostat import TemperatureController
 
 log = logging.getLogger(__name__)
@@ -251,13 +251,7 @@ class LakeShore336Controller(TemperatureController):
 
     def __init__(self, resource: str = "", *, clock: Any = None, **options: Any) -> None:
         super().__init__(resource, clock=clock, **options)
-        opts = {k: o.default for k, o in self.OPTIONS.items()}
-        for k, v in options.items():
-            if k not in self.OPTIONS:
-                raise OptionError(k, v, f"is not a known option of {type(self).__name__} "
-                                        f"(known: {', '.join(self.OPTIONS)})")
-            opts[k] = self.OPTIONS[k].check(k, v)
-        self.opts = opts
+        opts = self.opts = self.checked_options(options)
         self.link = Link("Lake Shore 336", resource, self._open, timeout_s=opts["timeout_s"],
                          retries=opts["retries"])
         self.idn = ""

@@ -18,7 +18,7 @@ from pymeasure.instruments.thorlabs import ThorlabsPM100USB
 from pymeasure.instruments.validators import strict_range
 
 from ._link import LINK_OPTIONS, Link, ReplyError, as_float, check_range
-from .base import DriverError, Option, OptionError
+from .base import DriverError, Option
 from .powermeter import PowerMeter
 
 log = logging.getLogger(__name__)
@@ -104,13 +104,7 @@ class PM100DPowerMeter(PowerMeter):
 
     def __init__(self, resource: str = "", *, clock: Any = None, **options: Any) -> None:
         super().__init__(resource, clock=clock, **options)
-        opts = {k: o.default for k, o in self.OPTIONS.items()}
-        for k, v in options.items():
-            if k not in self.OPTIONS:
-                raise OptionError(k, v, f"is not a known option of {type(self).__name__} "
-                                        f"(known: {', '.join(self.OPTIONS)})")
-            opts[k] = self.OPTIONS[k].check(k, v)
-        self.opts = opts
+        opts = self.opts = self.checked_options(options)
         self.link = Link("PM100D", resource, self._open, timeout_s=opts["timeout_s"], retries=opts["retries"])
 
     @classmethod

@@ -28,7 +28,7 @@ from typing import Any
 from pymeasure.instruments.spellmanhv.spellmanXRV import ErrorCode, SpellmanXRV, StatusCode
 
 from ._link import LINK_OPTIONS, LimitError, Link, ReplyError, check_range
-from .base import DriverError, Option, OptionError, SafetyError
+from .base import DriverError, Option, SafetyError
 from .shutter import SC10, SC10Shutter
 from .xray import XRaySource
 
@@ -90,13 +90,7 @@ class SpellmanXRaySource(XRaySource):
 
     def __init__(self, resource: str = "", *, clock: Any = None, **options: Any) -> None:
         super().__init__(resource, clock=clock, **options)
-        opts = {k: o.default for k, o in self.OPTIONS.items()}
-        for k, v in options.items():
-            if k not in self.OPTIONS:
-                raise OptionError(k, v, f"is not a known option of {type(self).__name__} "
-                                        f"(known: {', '.join(self.OPTIONS)})")
-            opts[k] = self.OPTIONS[k].check(k, v)
-        self.opts = opts
+        opts = self.opts = self.checked_options(options)
         self.KEEPALIVE_S = opts["keepalive_s"]
         self.link = Link("Spellman XRV", resource, self._open, timeout_s=opts["timeout_s"], retries=opts["retries"])
         self.shutter: SC10Shutter | None = None

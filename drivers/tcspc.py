@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import Option, OptionError, Role, validate_options
+from .base import Option, OptionError, Role
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,4 @@ def check_duration(duration_s: float, *, min_s: float = 1e-3, max_s: float = 360
 
 def validate_backend_options(cls: type[Role], options: Mapping[str, Any]) -> dict[str, Any]:
     """Fill in defaults and raise the first :class:`OptionError` for a backend's ``OPTIONS``."""
-    values, errors = validate_options(cls.OPTIONS, options)
-    if errors:
-        raise errors[0]
-    return values
+    return cls.checked_options(options)
