@@ -479,8 +479,10 @@ def run(plan: Annotated[Path, typer.Argument(help="a plan: TOML (see plans/) or 
         analyze_after: Annotated[bool, typer.Option("--analyze/--no-analyze",
                                                     help="SF summary of the campaign at the end")] = True,
         progress: Annotated[bool, typer.Option("--progress/--quiet", help="live progress display")] = True) -> None:
-    """Run a plan: validate it whole (nothing moves if anything is wrong), then run its procedure runs one
-    by one with a live progress display (current run, point, T, fluence, ETA).
+    """Run a plan (validated whole first) into a campaign folder, with a live progress display.
+
+    Nothing moves if anything in the plan is wrong. The procedure runs go one by one with a live display
+    (current run, point, T, fluence, ETA).
 
     Writes into the campaign folder one run file per procedure run, campaign.json (the index of every run
     file) and queue.json (the persisted queue: after a crash or reboot, `sflab resume FOLDER` continues at
@@ -489,8 +491,7 @@ def run(plan: Annotated[Path, typer.Argument(help="a plan: TOML (see plans/) or 
     from .campaign import Campaign
     from .plans import format_bytes, format_duration, load_plan
 
-    cfg = _plan_lab_config(lab, sim if lab is not None else True) if (lab is None or sim) else _plan_lab_config(
-        lab, False)
+    cfg = _plan_lab_config(lab, sim=bool(sim) or lab is None)
     p = load_plan(plan, cfg)
     if p.errors:
         for e in p.errors:
@@ -529,8 +530,10 @@ def resume(target: Annotated[Path, typer.Argument(help="a campaign folder (or it
            faults: FaultsOpt = None, seed: Annotated[int | None, typer.Option(help="simulated seed")] = None,
            progress: Annotated[bool, typer.Option("--progress/--quiet", help="live progress display")] = True
            ) -> None:
-    """Continue after a crash, kill or reboot: the interrupted run continues at its first incomplete point
-    (completed points are copied, never re-taken — nor re-exposed to X-rays), then the rest of the queue runs.
+    """Continue a campaign (or one run file) after a crash, kill or reboot.
+
+    The interrupted run continues at its first incomplete point (completed points are copied, never
+    re-taken — nor re-exposed to X-rays), then the rest of the queue runs.
 
     A campaign is reopened on the lab it was started with (the options in campaign.json; --lab, --sample,
     --speed, --faults, --seed override). A single run file is continued on the lab its provenance names."""
@@ -794,8 +797,10 @@ def analyze(runfiles: Annotated[list[Path], typer.Argument(help="run files and/o
                                                              "report.md, summary.json)")] = None,
             as_json: Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")] = False
             ) -> None:
-    """SF analysis of run files: the campaign verdict first (SF / not SF / inconclusive, with the likely
-    confuser), then the campaign-level numbers (SF fraction and τ_SF vs T, fluence exponents, onset
+    """SF analysis of run files and campaign folders, verdict first.
+
+    The campaign verdict (SF / not SF / inconclusive, with the likely confuser), then the campaign-level
+    numbers (SF fraction and τ_SF vs T, fluence exponents, onset
     temperature) and one summary per run file. Exit code 2 if a file cannot be read."""
     raise typer.Exit(_analyze_paths(runfiles, report=report, as_json=as_json))
 
