@@ -627,8 +627,9 @@ def _expand_inputs(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _summaries(runs: list[Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Per-run summaries and the campaign summary (acq.summary when installed; else what the files hold)."""
+def _summaries(runs: list[Any], recompute: bool = False) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Per-run summaries (the one stored in the file at the end of its run, unless ``recompute`` or there is
+    none) and the campaign summary, always computed from the data (acq.summary)."""
     try:
         from . import summary as _summary
     except ImportError:
@@ -636,6 +637,10 @@ def _summaries(runs: list[Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     per: dict[str, Any] = {}
     for r in runs:
         key = r.path.name
+        stored = r.analysis if isinstance(r.analysis, dict) and "verdict" in r.analysis else None
+        if stored is not None and not recompute:
+            per[key] = stored
+            continue
         if _summary is not None:
             try:
                 per[key] = _summary.summarize(r)
@@ -669,7 +674,8 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _analyze_paths(paths: list[Path], *, report: Path | None, as_json: bool, quiet: bool = False) -> int:
+def _analyze_paths(paths: list[Path], *, report: Path | None, as_json: bool, quiet: bool = False,
+                   recompute: bool = False) -> int:
     from .store import open_run
 
     files = _expand_inputs(paths)
@@ -685,7 +691,7 @@ def _analyze_paths(paths: list[Path], *, report: Path | None, as_json: bool, qui
         if not bad:
             err_console.print("no run files given", style="red")
         return EXIT_BAD_INPUT
-    per, camp = _summaries(runs)
+    per, camp = _summaries(runs, recompute)
     verdict = (camp or {}).get("verdict") if camp else (next(iter(per.values())).get("verdict") if len(per) == 1
                                                          else None)
     out: dict[str, Any] = {"verdict": verdict, "campaign": camp, "runs": per,
@@ -795,14 +801,16 @@ def _verdict_objects(runs: list[Any]) -> dict[str, Any]:
 def analyze(runfiles: Annotated[list[Path], typer.Argument(help="run files and/or campaign folders")],
             report: Annotated[Path | None, typer.Option(help="write a report folder here (figures, report.html, "
                                                              "report.md, summary.json)")] = None,
-            as_json: Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")] = False
-            ) -> None:
+            as_json: Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")] = False,
+            recompute: Annotated[bool, typer.Option(help="recompute each run's summary instead of using the one "
+                                                         "stored in the file (the campaign's is always computed)")]
+            = False) -> None:
     """SF analysis of run files and campaign folders, verdict first.
 
     The campaign verdict (SF / not SF / inconclusive, with the likely confuser), then the campaign-level
     numbers (SF fraction and τ_SF vs T, fluence exponents, onset
     temperature) and one summary per run file. Exit code 2 if a file cannot be read."""
-    raise typer.Exit(_analyze_paths(runfiles, report=report, as_json=as_json))
+    raise typer.Exit(_analyze_paths(runfiles, report=report, as_json=as_json, recompute=recompute))
 
 
 # ============================================================================ replay
