@@ -98,6 +98,8 @@ def open_lab(config: Path | None = None, *, sim: bool | None = None, sample: str
     session = LabSession(lab, clock, cfg, bus or EventBus(clock), data_dir or Path("runs"), sim=simlab,
                          sample=info)
     session.on_close.append(simlab.stop)
+    # QueueWorker calls this before each queued run (the GUI's queue too): re-cable the emulated tagger
+    session.before_run = lambda it: _cable_tagger(session, it.procedure, it.parameters)  # type: ignore[attr-defined]
     return session
 
 
@@ -437,8 +439,7 @@ def _run_campaign(campaign: Any, show: bool = True) -> int:
     from .queue import QueueWorker
 
     session = _open_from_options(campaign.info["lab"], campaign.folder)
-    worker = QueueWorker(session, campaign.queue, out_dir=campaign.folder, filename=campaign.filename,
-                         before_item=lambda it: _cable_tagger(session, it.procedure, it.parameters))
+    worker = QueueWorker(session, campaign.queue, out_dir=campaign.folder, filename=campaign.filename)
     try:
         with handle_signals():
             _drive_queue(worker, campaign, session, show=show)
