@@ -300,6 +300,7 @@ class EmulatedPHLib:
                 d.open = False
                 d.mode = None
                 d.reset_meas()
+            self._feed = None  # re-cabling (``wiring``) takes effect at the next open, as on the bench
             return OK
 
     def PH_Initialize(self, devidx: Any, mode: Any) -> int:
