@@ -34,8 +34,7 @@ from .registry import procedure_class
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QueueItem", "RunQueue", "QueueWorker", "STATUSES", "FINAL_STATUSES", "WAIT", "connected_only",
-           "engine_suspenders", "detector_rate_above"]
+__all__ = ["QueueItem", "RunQueue", "QueueWorker", "STATUSES", "FINAL_STATUSES", "WAIT"]
 
 STATUSES = ("queued", "running", "done", "failed", "aborted", "interrupted")
 FINAL_STATUSES = ("done", "failed", "aborted")
@@ -382,7 +381,7 @@ class QueueWorker:
             if self.before_item is not None:
                 self.before_item(it)
             runner = self.session.make_runner(proc, path, resume=resume, title=it.title,
-                                              suspenders=engine_suspenders(self.session))
+                                              suspenders=self.session.suspenders())
         except Exception as exc:
             self.queue.mark(it.id, "failed", error=f"{type(exc).__name__}: {exc}")
             self._publish_item(it)
@@ -436,61 +435,6 @@ class QueueWorker:
 
 #: the role each engine suspender reads
 SUSPENDER_ROLES = {"temperature_band": "cryostat", "count_rate_above": "tcspc", "interlock_open": "xray"}
-
-
-def connected_only(suspenders: list[Any]) -> list[Any]:
-    """Suspenders that hold only while their role is connected: a run that does not use the time tagger
-    (a fluence calibration) must not be suspended because the tagger cannot be read."""
-    import dataclasses
-
-    out = []
-    for s in suspenders:
-        role = SUSPENDER_ROLES.get(s.name)
-        if role is None:
-            out.append(s)
-            continue
-
-        def check(lab: Any, _orig: Callable[[Any], str | None] = s.check, _role: str = role) -> str | None:
-            if _role not in getattr(lab, "connected", {_role}):
-                return None
-            return _orig(lab)
-
-        out.append(dataclasses.replace(s, check=check))
-    return out
-
-
-def detector_rate_above(limit_per_s: float, *, settle_s: float = 5.0, poll_s: float = 1.0) -> Any:
-    """Count-rate suspender on the detector inputs only: the time tagger's sync input (``rate_ch0`` of a
-    PicoHarp, the ``sync_channel`` of a Swabian) counts the 76 MHz laser, which is no danger to a detector."""
-    from .runner import Suspender
-
-    def check(lab: Any) -> str | None:
-        if "tcspc" not in getattr(lab, "connected", ()):
-            return None
-        t = lab.tcspc
-        rates = t.count_rates()
-        sync = {"rate_ch0"}
-        opts = getattr(t, "options", None) or {}
-        if isinstance(opts, dict) and "sync_channel" in opts:
-            sync = {f"rate_ch{opts['sync_channel']}"}
-        hot = {k: v for k, v in rates.items() if k not in sync and v > limit_per_s}
-        if hot:
-            return "count rate above the detector's safe limit " + \
-                ", ".join(f"{k}={v:.3g}/s" for k, v in hot.items()) + f" (limit {limit_per_s:.3g}/s)"
-        return None
-
-    return Suspender("count_rate_above", check, settle_s, poll_s)
-
-
-def engine_suspenders(session: Any) -> list[Any]:
-    """The session's suspenders, each active only while its role is connected, with the count-rate
-    check on the detector inputs only (see :func:`detector_rate_above`)."""
-    out = connected_only(session.suspenders())
-    safety = getattr(session.config, "safety", {}) or {}
-    for i, s in enumerate(out):
-        if s.name == "count_rate_above" and "max_count_rate" in safety:
-            out[i] = detector_rate_above(float(safety["max_count_rate"]), settle_s=s.settle_s, poll_s=s.poll_s)
-    return out
 
 
 def _estimate(procedure: str, parameters: dict[str, Any]) -> float | None:

@@ -1,9 +1,7 @@
 """Helpers for the procedure tests: a simulated lab on the AFAP clock and the runner's suspenders.
 
-The session's own count-rate suspender also counts the TCSPC sync input (76 MHz laser) and polls
-the tagger before it is connected, so a run on the simulated lab with it would stay suspended; these
-tests use the temperature-band and interlock suspenders plus a count-rate check of the detector
-inputs only (reported to the runner's owner).
+The runner's suspenders with short settle times (the count-rate check counts detector inputs only,
+not the laser sync, and no suspender polls a role that is not connected).
 """
 
 from __future__ import annotations
@@ -17,25 +15,14 @@ from typing import Any
 import pytest
 
 from acq.cli import open_lab
-from acq.runner import Suspender, interlock_open, temperature_band
+from acq.runner import Suspender, count_rate_above, interlock_open, temperature_band
 from acq.session import LabSession
 
 log = logging.getLogger(__name__)
 
 
-def detector_rate_above(limit: float = 5e6) -> Suspender:
-    def check(lab: Any) -> str | None:
-        if "tcspc" not in lab.connected:
-            return None
-        rates = lab.tcspc.count_rates()
-        hot = {k: v for k, v in rates.items() if k != "rate_ch0" and v > limit}
-        return f"detector count rate {hot}" if hot else None
-
-    return Suspender("detector_rate_above", check, settle_s=5.0, poll_s=1.0)
-
-
 def suspenders() -> list[Suspender]:
-    return [temperature_band(2.0, settle_s=10.0), interlock_open(settle_s=5.0), detector_rate_above()]
+    return [temperature_band(2.0, settle_s=10.0), interlock_open(settle_s=5.0), count_rate_above(5e6)]
 
 
 @contextmanager
