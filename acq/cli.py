@@ -419,11 +419,7 @@ def _cable_tagger(session: LabSession, procedure: str, parameters: dict[str, Any
             session.lab.roles["tcspc"].close()
         finally:
             session.lab.connected.discard("tcspc")
-    setattr(vendor, attr, wiring)
-    if getattr(vendor, "_feed", None) is not None:
-        # EmulatedPHLib keeps its feed past PH_CloseDevice (its docstring says a feed lives as long as the
-        # device is open); drop it so the re-opened device reads the new wiring
-        vendor._feed = None
+    setattr(vendor, attr, wiring)  # read when the device is next opened (PH_CloseDevice dropped the old feed)
 
 
 def _campaign_exit(campaign: Any) -> int:

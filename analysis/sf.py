@@ -164,29 +164,13 @@ class Evidence:
         def arr(x: Any) -> np.ndarray:
             return np.asarray(x, dtype=float)
 
+        def spectrum(s: Mapping[str, Any]) -> SpectrumRecord:
+            return SpectrumRecord(arr(s["energy_eV"]), arr(s["counts"]), float(s["T_K"]), s.get("fluence_uJcm2"),
+                                  float(s.get("read_noise", 0.0)), float(s.get("exposure_s", 1.0)))
+
         return cls(
-            spectra=[
-                SpectrumRecord(
-                    arr(s["energy_eV"]),
-                    arr(s["counts"]),
-                    float(s["T_K"]),
-                    s.get("fluence_uJcm2"),
-                    float(s.get("read_noise", 0.0)),
-                    float(s.get("exposure_s", 1.0)),
-                )
-                for s in d.get("spectra", [])
-            ],
-            reference_spectra=[
-                SpectrumRecord(
-                    arr(s["energy_eV"]),
-                    arr(s["counts"]),
-                    float(s["T_K"]),
-                    s.get("fluence_uJcm2"),
-                    float(s.get("read_noise", 0.0)),
-                    float(s.get("exposure_s", 1.0)),
-                )
-                for s in d.get("reference_spectra", [])
-            ],
+            spectra=[spectrum(s) for s in d.get("spectra", [])],
+            reference_spectra=[spectrum(s) for s in d.get("reference_spectra", [])],
             decays=[
                 DecayRecord(
                     arr(x["t_ps"]),
