@@ -30,6 +30,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check acq drivers simulators procedures analysis gui tests benchmarks
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: lint
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)

@@ -57,7 +57,10 @@ class Campaign:
                                   "or choose another --out")
         folder.mkdir(parents=True, exist_ok=True)
         copy = folder / ("plan" + plan.path.suffix)
-        shutil.copyfile(plan.path, copy)
+        if plan.source:
+            copy.write_bytes(plan.source)     # the plan exactly as it was read and validated
+        else:
+            shutil.copyfile(plan.path, copy)
         info = {"version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "plan": str(plan.path),
                 "plan_copy": copy.name, "plan_sha256": plan.sha256, "title": plan.title, "sample": plan.sample,
                 "lab": dict(lab), "queue": QUEUE,

@@ -167,8 +167,8 @@ def parse_config(text: str, path: str = "lab.toml", *, simulated: bool = False) 
         except ImportError as exc:
             err(role, "backend", f"{role}.backend = {backend!r}: {exc}")
             continue
-        schema: Mapping[str, Option] = getattr(klass, "OPTIONS", {}) or {}
-        vals, errs = validate_options(schema, opts, prefix=f"{role}.")
+        backend_schema: Mapping[str, Option] = getattr(klass, "OPTIONS", {}) or {}
+        vals, errs = validate_options(backend_schema, opts, prefix=f"{role}.")
         for e in errs:
             err(role, e.key.split(".", 1)[1], str(e))
         roles[role] = RoleConfig(role, backend, resource, vals, locate(text, role))

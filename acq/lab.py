@@ -12,12 +12,16 @@ through ``inject={role: {kwarg: object}}`` — that is how the simulated lab is 
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 from drivers.base import Role
+from drivers.cryostat import TemperatureController
+from drivers.tcspc import TCSPC
+from drivers.xray import XRaySource
+
+from .registry import load_object
 
 log = logging.getLogger(__name__)
 
@@ -30,32 +34,14 @@ SAFETY_ORDER = ("xray", "attenuator", "cryostat", "spectrometer", "tcspc", "powe
 
 #: role -> backend name -> "module:Class". ``fake`` backends are the in-memory fakes of acq.fakes.
 BACKENDS: dict[str, dict[str, str]] = {
-    "cryostat": {"fake": "acq.fakes:FakeCryostat"},
-    "xray": {"fake": "acq.fakes:FakeXRay"},
-    "spectrometer": {"fake": "acq.fakes:FakeSpectrometer"},
-    "tcspc": {"fake": "acq.fakes:FakeTCSPC"},
-    "attenuator": {"fake": "acq.fakes:FakeAttenuator"},
-    "powermeter": {"fake": "acq.fakes:FakePowerMeter"},
+    "cryostat": {"fake": "acq.fakes:FakeCryostat", "lakeshore336": "drivers.lakeshore336:LakeShore336Controller"},
+    "xray": {"fake": "acq.fakes:FakeXRay", "spellman": "drivers.spellman:SpellmanXRaySource"},
+    "spectrometer": {"fake": "acq.fakes:FakeSpectrometer", "horiba": "drivers.horiba:HoribaSpectrometer"},
+    "tcspc": {"fake": "acq.fakes:FakeTCSPC", "picoharp300": "drivers.picoharp300:PicoHarp300",
+              "swabian": "drivers.swabian:SwabianTimeTagger"},
+    "attenuator": {"fake": "acq.fakes:FakeAttenuator", "conex": "drivers.conex:ConexNDAttenuator"},
+    "powermeter": {"fake": "acq.fakes:FakePowerMeter", "pm100d": "drivers.pm100d:PM100DPowerMeter"},
 }
-
-
-def _register_real_backends() -> None:
-    """Real backends (added as their driver modules exist)."""
-    real = {
-        "cryostat": {"lakeshore336": "drivers.lakeshore336:LakeShore336Controller"},
-        "xray": {"spellman": "drivers.spellman:SpellmanXRaySource"},
-        "attenuator": {"conex": "drivers.conex:ConexNDAttenuator"},
-        "powermeter": {"pm100d": "drivers.pm100d:PM100DPowerMeter"},
-        "spectrometer": {"horiba": "drivers.horiba:HoribaSpectrometer"},
-        "tcspc": {"picoharp300": "drivers.picoharp300:PicoHarp300",
-                  "swabian": "drivers.swabian:SwabianTimeTagger"},
-    }
-    for role, d in real.items():
-        for name, target in d.items():
-            BACKENDS[role].setdefault(name, target)
-
-
-_register_real_backends()
 
 
 def backend_class(role: str, backend: str) -> type[Role]:
@@ -67,7 +53,8 @@ def backend_class(role: str, backend: str) -> type[Role]:
         raise KeyError(f"unknown {role} backend {backend!r}; backends: {', '.join(sorted(BACKENDS[role]))}")
     mod, _, cls = target.partition(":")
     try:
-        return getattr(importlib.import_module(mod), cls)
+        klass: type[Role] = load_object(mod, cls)
+        return klass
     except (ImportError, AttributeError) as exc:
         raise ImportError(f"{role} backend {backend!r} ({target}) is not available: {exc}") from exc
 
@@ -104,7 +91,17 @@ class Lab:
     def __contains__(self, role: str) -> bool:
         return role in self.roles
 
+    @overload
+    def get(self, role: Literal["xray"]) -> XRaySource | None: ...
+    @overload
+    def get(self, role: Literal["tcspc"]) -> TCSPC | None: ...
+    @overload
+    def get(self, role: Literal["cryostat"]) -> TemperatureController | None: ...
+    @overload
+    def get(self, role: str) -> Role | None: ...
+
     def get(self, role: str) -> Role | None:
+        """The driver of ``role`` (typed as its role interface for the roles the engine drives itself)."""
         return self.roles.get(role)
 
     def connect(self, roles: Iterable[str] | None = None) -> None:

@@ -174,9 +174,6 @@ def _user_value(v: Any) -> Any:
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
+    from .registry import distribution_version
 
-        return version("sflab")
-    except Exception:  # noqa: BLE001 - not installed as a distribution
-        return "0"
+    return distribution_version("sflab") or "0"   # "0": not installed as a distribution

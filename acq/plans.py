@@ -92,6 +92,8 @@ class Plan:
     runs: list[PlannedRun] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     sha256: str = ""
+    #: the plan's text as read (what a campaign keeps a copy of)
+    source: bytes = b""
 
     @property
     def ok(self) -> bool:
@@ -108,7 +110,8 @@ class Plan:
     @property
     def n_points(self) -> int | None:
         pts = [r.n_points for r in self.runs if not r.is_wait]
-        return None if any(p is None for p in pts) else sum(pts)  # type: ignore[misc]
+        counted = [p for p in pts if p is not None]
+        return sum(counted) if len(counted) == len(pts) else None
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -345,15 +348,20 @@ class PlanBuilder:
 
 
 # ---------------------------------------------------------------------------------------------- loading
-def load_plan(path: str | Path, lab_config: LabConfig | None = None) -> Plan:
-    """Read and validate a plan (TOML or .py). Errors are collected in ``plan.errors``, never raised."""
+def load_plan(path: str | Path, lab_config: LabConfig | None = None, *, text: str | None = None) -> Plan:
+    """Read and validate a plan (TOML or .py). Errors are collected in ``plan.errors``, never raised.
+    ``text``: a TOML plan held in memory (``path`` then only names it in messages; nothing is read)."""
     path = Path(path)
     plan = Plan(path)
-    if not path.exists():
+    if text is None and not path.exists():
         plan.errors.append(f"{path}: no such plan file")
         return plan
-    raw_bytes = path.read_bytes()
+    if text is not None and path.suffix == ".py":
+        plan.errors.append(f"{path}: a plan given as text must be TOML")
+        return plan
+    raw_bytes = path.read_bytes() if text is None else text.encode("utf-8")
     plan.sha256 = hashlib.sha256(raw_bytes).hexdigest()
+    plan.source = raw_bytes
     if path.suffix == ".py":
         steps, defaults = _load_script(path, plan, lab_config)
         lines: _Lines | None = None

@@ -90,6 +90,9 @@ class Procedure(_PmProcedure):
     DEFAULT_STREAM: ClassVar[str | None] = None
     #: make the X-ray safe while paused (and restore it on resume)
     SAFE_ON_PAUSE: ClassVar[bool] = True
+    #: how the time tagger must be cabled for this procedure: ``"tcspc"`` (laser sync + detector) or
+    #: ``"hbt"`` (two detectors, no sync). See :meth:`tcspc_wiring` for a choice that depends on parameters.
+    TCSPC_WIRING: ClassVar[str] = "tcspc"
 
     # injected by the runner
     lab: Any = None
@@ -109,7 +112,7 @@ class Procedure(_PmProcedure):
         """The planned points (for progress, ETA and resume), or None for free-form procedures."""
         return None
 
-    def measure_point(self, index: int, point: Mapping[str, Any]) -> None:
+    def measure_point(self, index: int, point: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement measure_point or execute")
 
     def execute(self) -> None:
@@ -130,6 +133,11 @@ class Procedure(_PmProcedure):
     def analyze(self, run: Any) -> dict[str, Any] | None:
         """Summary of the finished run (stored in ``/entry/analysis`` and published); optional."""
         return None
+
+    @classmethod
+    def tcspc_wiring(cls, parameters: Mapping[str, Any]) -> str:
+        """The time tagger's cabling for a run with ``parameters`` (default :attr:`TCSPC_WIRING`)."""
+        return cls.TCSPC_WIRING
 
     @classmethod
     def parameter_objects_cls(cls) -> dict[str, Parameter]:

@@ -239,7 +239,7 @@ class QueueWorker:
         self.out_dir = Path(out_dir) if out_dir is not None else Path(session.data_dir)
         self.filename = filename or self._default_name
         #: called before each run (``sflab`` uses it to cable the simulated time tagger for HBT or TCSPC)
-        #: default: the session's ``before_run(item)`` hook when it has one (``acq.cli.open_lab`` sets it)
+        #: default: the session's declared ``before_run(item)`` hook (``acq.composition.open_lab`` sets it)
         self.before_item = before_item or getattr(session, "before_run", None)
         self.current_runner: Any = None
         self.current_item: QueueItem | None = None

@@ -324,8 +324,8 @@ class Runner:
 
     def _restore_xray(self, state: tuple[bool, float, float]) -> None:
         on, kV, mA = state
-        if on:
-            x = self.lab.get("xray")
+        x = self.lab.get("xray")
+        if on and x is not None:
             x.on(kV, mA)
             self._log("xray", f"X-ray restored to {kV:g} kV, {mA:g} mA")
 

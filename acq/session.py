@@ -1,7 +1,7 @@
 """A lab session: the connected lab, its clock, bus and configuration, shared by CLI, GUI and scripts.
 
-``acq.cli.open_lab(...)`` builds one (real ``lab.toml`` or the simulated lab); the GUI receives it
-from the CLI (``gui`` never imports ``simulators``). ``make_runner`` builds a :class:`~acq.runner.Runner`
+``acq.composition.open_lab(...)`` builds one (real ``lab.toml`` or the simulated lab); the GUI receives
+it from the CLI (``gui`` never imports ``simulators``). ``make_runner`` builds a :class:`~acq.runner.Runner`
 with the configuration's suspenders, the session's bus and the sample truth.
 """
 
@@ -14,13 +14,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import LabConfig
 from .events import EventBus
 from .lab import Lab
 from .procedure import Procedure
 from .runner import Runner, Suspender, count_rate_above, interlock_open, temperature_band
+
+if TYPE_CHECKING:
+    from .clock import Clock
+    from .queue import QueueItem
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +41,16 @@ def run_filename(procedure: str, *, sample: str = "", when: float | None = None,
 @dataclass
 class LabSession:
     lab: Lab
-    clock: Any
+    clock: Clock
     config: LabConfig
     bus: EventBus
     data_dir: Path
     sim: Any = None                       # simulators.SimLab when simulated
     sample: dict[str, Any] = field(default_factory=dict)   # {"name":…, "truth":…} for the run file
     on_close: list[Callable[[], None]] = field(default_factory=list)
+    #: called by the queue worker before each queued run (the GUI's queue too); the simulated lab's
+    #: composition sets it to cable the emulated time tagger as the procedure declares
+    before_run: Callable[[QueueItem], None] | None = None
 
     @property
     def simulated(self) -> bool:

@@ -111,16 +111,13 @@ class Stream:
 
 
 def software_versions() -> dict[str, str]:
-    from importlib import metadata
+    from .registry import distribution_version
 
     out = {"python": sys.version.split()[0], "platform": platform.platform(),
            "hdf5": h5py.version.hdf5_version}
     for dist in ("sflab", "numpy", "h5py", "PyMeasure", "PyVISA", "PyVISA-py", "horiba-sdk", "scipy",
                  "numba", "iminuit"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
+        out[dist] = distribution_version(dist) or "not installed"
     return out
 
 

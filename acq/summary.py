@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,12 +31,10 @@ from analysis.sf import DecayRecord, Evidence, G2Record, SFVerdict, SpectrumReco
 
 log = logging.getLogger(__name__)
 
-__all__ = ["summarize", "summarize_campaign", "evidence_from_run", "nominal_irf", "jsonable", "HC_EV_NM",
-           "XRAY_PROCEDURES"]
+__all__ = ["summarize", "summarize_campaign", "analyze_campaign", "CampaignAnalysis", "evidence_from_run",
+           "nominal_irf", "jsonable", "HC_EV_NM"]
 
 HC_EV_NM = 1239.84198
-#: procedures whose spectra are X-ray excited (radioluminescence)
-XRAY_PROCEDURES = ("RLTemperatureSeries", "HBTCorrelation", "TimeResolvedRL")
 
 
 def jsonable(obj: Any) -> Any:
@@ -104,9 +103,15 @@ def _param(run: Any, key: str, default: Any) -> Any:
 
 
 def _excitation(run: Any) -> str:
+    """X-ray when the run's procedure declares it (``Procedure.XRAY``) or its spectra record a tube voltage."""
+    from .registry import UnknownProcedure, procedure_class
+
     spec = run.streams.get("spectrum", {})
-    if run.procedure in XRAY_PROCEDURES:
-        return "xray"
+    try:
+        if procedure_class(run.procedure).XRAY:
+            return "xray"
+    except UnknownProcedure:
+        pass   # a run file of a procedure not installed here: judged by its data alone
     if "kV" in spec and np.any(np.nan_to_num(np.asarray(spec["kV"], float)) > 0):
         return "xray"
     return "optical"
@@ -332,11 +337,29 @@ def _merge(evs: Iterable[Evidence], excitation: str, sample: str) -> Evidence:
     return out
 
 
+@dataclass
+class CampaignAnalysis:
+    """The campaign's pooled verdicts, each computed once: ``verdicts`` (label → :class:`SFVerdict`, for
+    the report's figures) and ``summary`` (the JSON-able campaign summary of :func:`summarize_campaign`)."""
+
+    summary: dict[str, Any]
+    verdicts: dict[str, SFVerdict] = field(default_factory=dict)
+
+
 def summarize_campaign(runs: Sequence[Any]) -> dict[str, Any]:
     """One sample, several run files: pooled verdict, SF fraction and τ_SF vs T, fluence exponents,
     onset temperature, and each run's own verdict (from its stored analysis when there is one)."""
-    per_run = []
-    optical, xray, g2 = [], [], []
+    return analyze_campaign(runs).summary
+
+
+def analyze_campaign(runs: Sequence[Any]) -> CampaignAnalysis:
+    """The pooling rule of sflab, in one place: all optical evidence (PL temperature and fluence series)
+    plus the HBT g2 give the main verdict; the X-ray evidence (RL series) its own — with the g2 when there
+    is no optical evidence. :func:`analysis.sf.assess` runs once per verdict."""
+    per_run: list[dict[str, Any]] = []
+    optical: list[Evidence] = []
+    xray: list[Evidence] = []
+    g2: list[Evidence] = []
     samples = sorted({r.sample_name for r in runs if r.sample_name})
     for r in runs:
         if "calibration" in r.streams:
@@ -354,17 +377,20 @@ def summarize_campaign(runs: Sequence[Any]) -> dict[str, Any]:
         (xray if ev.excitation == "xray" else optical).append(ev)
     sample = ", ".join(samples)
     out: dict[str, Any] = {}
+    verdicts: dict[str, SFVerdict] = {}
     main: SFVerdict | None = None
     pooled_optical = _merge(optical + g2, "optical", sample)
     if pooled_optical.spectra or pooled_optical.decays:
         main = assess(pooled_optical)
+        verdicts["PL series" + (" + HBT g2" if pooled_optical.g2 else "")] = main
     rl: SFVerdict | None = None
     pooled_xray = _merge(xray + ([] if main is not None else g2), "xray", sample)
     if pooled_xray.spectra or pooled_xray.g2:
         rl = assess(pooled_xray)
+        verdicts["RL series" + (" + HBT g2" if main is None and g2 else "")] = rl
     head = main or rl
     if head is None:
-        return {"verdict": "no data", "runs": per_run}
+        return CampaignAnalysis({"verdict": "no data", "runs": per_run})
     out.update(_verdict_dict(head))
     out["basis"] = ("PL series (+ HBT g2)" if main is not None else "RL series (+ HBT g2)")
     out["sample"] = sample
@@ -391,4 +417,4 @@ def summarize_campaign(runs: Sequence[Any]) -> dict[str, Any]:
     if truths:
         out["truth"] = truths[0]
     out["runs"] = per_run
-    return jsonable(out)
+    return CampaignAnalysis(jsonable(out), verdicts)

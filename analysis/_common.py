@@ -22,7 +22,7 @@ class Value:
     def __float__(self) -> float:
         return float(self.value)
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | None]:
         return {"value": _num(self.value), "error": _num(self.error)}
 
     def significance(self) -> float:
@@ -68,7 +68,7 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, (np.integer, int)):
         return int(obj)
     if isinstance(obj, (np.floating, float)):
-        return _num(obj)
+        return _num(float(obj))
     return obj
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numba
@@ -343,11 +344,11 @@ def fit_decay(
         m.fixed["background"] = True
     if not fit_shift:
         m.fixed["shift"] = True
-    for k, v in fixed.items():
-        if k not in names:
-            raise ValueError(f"unknown fixed parameter {k!r}; known: {names}")
-        m.values[k] = float(v)
-        m.fixed[k] = True
+    for key, v in fixed.items():
+        if key not in names:
+            raise ValueError(f"unknown fixed parameter {key!r}; known: {names}")
+        m.values[key] = float(v)
+        m.fixed[key] = True
     # initial step sizes on the scale of each parameter help MIGRAD's first gradient
     for k in range(n_components):
         m.errors[f"photons{k + 1}"] = 0.02 * max(p0[2 * k], 1.0)
@@ -376,16 +377,16 @@ def fit_decay(
     if sf and "tau_rise" not in fixed:
         m0 = Minuit(cost, *np.array(m.values, dtype=float), name=names)
         m0.errordef = Minuit.LEAST_SQUARES
-        for k in names:
-            m0.limits[k] = m.limits[k]
-            m0.fixed[k] = m.fixed[k]
-            m0.errors[k] = max(float(m.errors[k]), 1e-6)
+        for nm in names:
+            m0.limits[nm] = m.limits[nm]
+            m0.fixed[nm] = m.fixed[nm]
+            m0.errors[nm] = max(float(m.errors[nm]), 1e-6)
         m0.values["tau_rise"] = 0.01 * dt
         m0.fixed["tau_rise"] = True
         m0.migrad(ncall=10000)
         if m0.fval < m.fval - 1e-3:
-            for k in names:
-                m.values[k] = m0.values[k]
+            for nm in names:
+                m.values[nm] = m0.values[nm]
             m.values["tau_rise"] = 0.1 * dt
             m.migrad(ncall=10000)
             m.hesse()
@@ -449,7 +450,7 @@ def fit_decay(
     def one_over_e(pp: np.ndarray) -> float:
         return _one_over_e_time(pp, n_components, sf)
 
-    def with_err(fn) -> Value:  # type: ignore[no-untyped-def]
+    def with_err(fn: Callable[[np.ndarray], float]) -> Value:
         v0 = fn(p)
         g = np.zeros(len(names))
         for i, nm in enumerate(names):

@@ -393,7 +393,7 @@ def normalize(
         )
     else:
         counts = np.asarray(corr)
-        if None in (binwidth_ps, n1, n2, duration_ps):
+        if binwidth_ps is None or n1 is None or n2 is None or duration_ps is None:
             raise ValueError("raw counts need binwidth_ps, n1, n2 and duration_ps")
         if tau_ps is None:
             nb = counts.size

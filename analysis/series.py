@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from iminuit import Minuit
@@ -151,7 +152,7 @@ def threshold_test(f: np.ndarray, y: np.ndarray, e: np.ndarray) -> dict:
 
     all_idx = np.ones(f.size, bool)
     s0, _, chi0 = lin(all_idx)
-    best = {
+    best: dict[str, Any] = {
         "delta_chi2": 0.0,
         "break_fluence": None,
         "slope_below": s0,

@@ -689,8 +689,8 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                 "center_unc": top.unc.center_eV.value,
                 "shift_sf": top.shift_meV.value / 1e3,
                 "fwhm_unc": top.unc.fwhm_eV.value,
-                "fwhm_sf": top.sf.fwhm_eV.value,
-            }  # type: ignore[union-attr]
+                "fwhm_sf": top.sf.fwhm_eV.value,  # type: ignore[union-attr]
+            }
             refits = [
                 decompose(p.fit2.energy_eV, p.fit2.counts, n_bands=2, fixed=fx, read_noise=p.read_noise)
                 for p in g
@@ -794,15 +794,15 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     # photon weights of the SF and uncoupled bands for the Technion double-exponential fit, from the
     # spectrum closest in temperature to the g2 (an approximation when the excitations differ)
     red_pts = [p for p in pts if p.red]
-    for g in ev.g2:
+    for g2r in ev.g2:
         wts = None
         if red_pts:
-            near = min(red_pts, key=lambda p: abs(p.T_K - (g.T_K if g.T_K is not None else p.T_K)))
+            near = min(red_pts, key=lambda p: abs(p.T_K - (g2r.T_K if g2r.T_K is not None else p.T_K)))
             fsf = float(near.fit2.sf_fraction.value)
             wts = [fsf, 1.0 - fsf]
         try:
             g2fits.append(
-                fit_bunching(g.tau_ps, g.g2, irf_fwhm_ps=g.irf_fwhm_ps, g2_err=g.g2_err, weights=wts)
+                fit_bunching(g2r.tau_ps, g2r.g2, irf_fwhm_ps=g2r.irf_fwhm_ps, g2_err=g2r.g2_err, weights=wts)
             )
         except (ValueError, RuntimeError) as exc:
             log.warning("g2 fit failed: %s", exc)

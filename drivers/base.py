@@ -94,10 +94,10 @@ class Option:
         if self.choices is not None and value not in self.choices:
             raise OptionError(key, value, f"is not allowed; allowed: {self.describe()}")
         unit = f" {self.unit}" if self.unit else ""
-        if self.min is not None and value < self.min:
+        if self.min is not None and isinstance(value, (int, float)) and value < self.min:
             why = self.min_reason or f"is below the minimum {self.min:g}{unit}"
             raise OptionError(key, value, why)
-        if self.max is not None and value > self.max:
+        if self.max is not None and isinstance(value, (int, float)) and value > self.max:
             why = self.max_reason or f"is above the maximum {self.max:g}{unit}"
             raise OptionError(key, value, why)
         return value

@@ -316,6 +316,12 @@ class HoribaSpectrometer(Spectrometer):
     def exposure_s(self) -> float:
         return self._exposure_s
 
+    @exposure_s.setter
+    def exposure_s(self, exposure_s: float) -> None:
+        v, ticks = self.check_exposure(exposure_s)
+        self._run(self.ccd.set_exposure_time(ticks))
+        self._exposure_s = v
+
     def check_exposure(self, exposure_s: float) -> tuple[float, int]:
         """Validate an exposure; returns (seconds, timer units)."""
         unit = 1e-6 if self.options["timer_resolution"] == "us" else 1e-3
@@ -329,12 +335,6 @@ class HoribaSpectrometer(Spectrometer):
         if abs(ticks * unit - v) > 1e-9 + 1e-6 * v:
             raise OptionError("exposure_s", exposure_s, f"is not a whole number of {unit * 1e6:g} µs timer units")
         return ticks * unit, ticks
-
-    @exposure_s.setter
-    def exposure_s(self, exposure_s: float) -> None:
-        v, ticks = self.check_exposure(exposure_s)
-        self._run(self.ccd.set_exposure_time(ticks))
-        self._exposure_s = v
 
     def _tokens(self, key: str) -> list[int]:
         return [int(t["token"]) for t in self.ccd_config.get(key, [])]

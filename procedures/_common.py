@@ -223,6 +223,8 @@ class LabProcedure(Procedure):
 class SpectrumMixin:
     """CCD spectra: centre wavelength, exposure with automatic adjustment, a dark frame per spectrum."""
 
+    lab: Any   # the runner's Lab (declared on acq.procedure.Procedure, which the measurement also derives from)
+
     center_nm = FloatParameter("Spectrometer centre", units="nm", minimum=300.0, maximum=1000.0, default=525.0)
     exposure_s = FloatParameter("CCD exposure", units="s", minimum=0.001, maximum=600.0, default=0.1)
     auto_exposure = BooleanParameter("Adjust the exposure to stay below saturation", default=True)
@@ -275,6 +277,8 @@ class SpectrumMixin:
 class DecayMixin:
     """TCSPC decays against the laser sync (all light: the simulated setup has one TCSPC path)."""
 
+    lab: Any   # the runner's Lab (declared on acq.procedure.Procedure, which the measurement also derives from)
+
     decay_s = FloatParameter("TCSPC acquisition", units="s", minimum=0.001, maximum=36000.0, default=1.0)
     decay_binwidth_ps = FloatParameter("TCSPC bin width", units="ps", minimum=1.0, maximum=512.0, default=8.0)
     decay_bins = IntegerParameter("TCSPC bins", minimum=16, maximum=65536, default=1600)
@@ -303,6 +307,8 @@ class DecayMixin:
 
 class FluenceMixin:
     """Setting the pulse fluence through a measured calibration (a ``FluenceCalibration`` run)."""
+
+    lab: Any   # the runner's Lab (declared on acq.procedure.Procedure, which the measurement also derives from)
 
     calibration = Parameter("Fluence calibration run file ('latest' = newest in the run's folder; "
                             "'config' = the attenuator's lab.toml calibration and full_power_W)",

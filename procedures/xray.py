@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,7 @@ class HBTCorrelation(_XrayBase):
 
     ROLES = ("cryostat", "xray", "tcspc", "attenuator")
     DEFAULT_STREAM = "g2"
+    TCSPC_WIRING = "hbt"              # two detectors on the tagger, no laser sync
 
     temperatures = FloatListParameter("Temperatures", units="K", minimum=1.0, maximum=400.0, default=[20.0])
     g2_s = FloatParameter("g2 acquisition", units="s", minimum=0.01, maximum=360000.0, default=60.0)
@@ -240,6 +242,11 @@ class TimeResolvedRL(DecayMixin, HBTCorrelation):
     decay_bins = IntegerParameter("TCSPC bins", minimum=16, maximum=65536, default=4096)
     irf_fwhm_ps = FloatParameter("IRF FWHM (X-ray pulse ⊕ detector)", units="ps", minimum=1.0, maximum=5000.0,
                                  default=120.0)
+
+    @classmethod
+    def tcspc_wiring(cls, parameters: Mapping[str, Any]) -> str:
+        """``hbt``: two detectors; ``pulsed``: the X-ray trigger on the sync input, one detector."""
+        return "hbt" if parameters.get("method", "hbt") == "hbt" else "tcspc"
 
     def startup(self) -> None:
         super().startup()

@@ -24,7 +24,10 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-__all__ = ["start_lab", "SimLab", "serve", "DEFAULT_PORTS"]
+__all__ = ["start_lab", "SimLab", "serve", "DEFAULT_PORTS", "TCSPC_WIRINGS"]
+
+#: the two ways the time tagger is cabled (SimLab.tcspc_wiring)
+TCSPC_WIRINGS = ("tcspc", "hbt")
 
 #: default loopback ports (DESIGN.md: Lake Shore 7777, Spellman 50001; ICL 25010)
 DEFAULT_PORTS = {"cryostat": 7777, "xray": 50001, "shutter": 50002, "attenuator": 7778, "powermeter": 7779,
@@ -64,6 +67,22 @@ class SimLab:
         if self.tcspc_backend == "picoharp300":
             return {"tcspc": {"phlib": t["phlib"]}}
         return {"tcspc": {"tagger_module": t["tagger_module"]}}
+
+    @property
+    def tcspc_wiring(self) -> str:
+        """How the emulated time tagger is cabled: ``"tcspc"`` (laser sync + detector) or ``"hbt"`` (two
+        detectors, no sync). Setting it re-cables both emulated taggers; like on the bench, it takes effect
+        when the device is next opened (the driver must be closed and re-opened)."""
+        t = self.vendor["tcspc"]
+        return str(t["phlib"].wiring if self.tcspc_backend == "picoharp300" else t["tagger_module"].WIRING)
+
+    @tcspc_wiring.setter
+    def tcspc_wiring(self, wiring: str) -> None:
+        if wiring not in TCSPC_WIRINGS:
+            raise ValueError(f"tcspc_wiring {wiring!r}: allowed {', '.join(map(repr, TCSPC_WIRINGS))}")
+        t = self.vendor["tcspc"]
+        t["phlib"].wiring = wiring
+        t["tagger_module"].WIRING = wiring
 
     def endpoints(self) -> dict[str, dict[str, Any]]:
         """Role → host, port, resource (what ``sflab sim serve`` prints)."""
@@ -106,9 +125,10 @@ class SimLab:
 
 def start_lab(*, clock: Any, sample: Any = "milano-2d-sl", faults: Any = None, seed: int = 0,
               ports: dict[str, int | None] | None = None, host: str = "127.0.0.1",
-              tcspc_backend: str = "picoharp300", **world_options: Any) -> SimLab:
+              tcspc_backend: str = "picoharp300", tcspc_wiring: str = "tcspc", **world_options: Any) -> SimLab:
     """Start a simulated lab on ``clock``. ``ports`` overrides per role (0 = any free port; the default
-    is 0 for every role so several labs can run side by side; ``serve`` uses the fixed defaults)."""
+    is 0 for every role so several labs can run side by side; ``serve`` uses the fixed defaults).
+    ``tcspc_wiring``: how the time tagger is cabled at start (:attr:`SimLab.tcspc_wiring`)."""
     from .sample import Sample
     from .servers import start_servers
     from .vendor import start_vendor_layers
@@ -118,6 +138,8 @@ def start_lab(*, clock: Any, sample: Any = "milano-2d-sl", faults: Any = None, s
         raise ValueError(f"simulators bind loopback only, not {host!r}")
     if tcspc_backend not in ("picoharp300", "swabian"):
         raise ValueError(f"tcspc_backend {tcspc_backend!r}: allowed 'picoharp300', 'swabian'")
+    if tcspc_wiring not in TCSPC_WIRINGS:
+        raise ValueError(f"tcspc_wiring {tcspc_wiring!r}: allowed {', '.join(map(repr, TCSPC_WIRINGS))}")
     name = sample if isinstance(sample, str) else getattr(sample, "name", "custom")
     if isinstance(sample, str):
         sample = Sample.from_toml(sample, seed=seed) if sample.endswith(".toml") else Sample.preset(sample, seed=seed)
@@ -125,7 +147,8 @@ def start_lab(*, clock: Any, sample: Any = "milano-2d-sl", faults: Any = None, s
     world = World(clock, sample=sample, faults=faults, seed=seed, **world_options)
     servers = start_servers(world, host=host, ports={k: v for k, v in ports.items() if k != "spectrometer"})
     try:
-        vendor = start_vendor_layers(world, host=host, ports={"spectrometer": ports.get("spectrometer", 0)})
+        vendor = start_vendor_layers(world, host=host, ports={"spectrometer": ports.get("spectrometer", 0)},
+                                     tcspc_mode=tcspc_wiring)
     except BaseException:
         from .servers import stop_servers
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from acq.campaign import Campaign
-from acq.cli import _cable_tagger, open_lab, sim_check_config
+from acq.composition import open_lab, prepare_tcspc, sim_check_config
 from acq.plans import load_plan
 from acq.queue import QueueWorker
 from acq.store import open_run
@@ -44,7 +44,7 @@ def test_fault_campaign_ends_safe_and_readable(tmp_path, faults):
     session = open_lab(None, sim=True, sample="milano-2d-sl", faults=faults, seed=3, data_dir=campaign.folder)
     try:
         w = QueueWorker(session, campaign.queue, out_dir=campaign.folder, filename=campaign.filename,
-                        before_item=lambda it: _cable_tagger(session, it.procedure, it.parameters))
+                        before_item=lambda it: prepare_tcspc(session, it.procedure, it.parameters))
         w.run_here()
         tube = session.sim.world.tube
         assert not tube.hv_on, f"HV left on after {faults}"

@@ -30,10 +30,9 @@ def sim_lab(data_dir: Path, sample: str = "milano-2d-sl", *, hbt: bool = False, 
             ) -> Iterator[LabSession]:
     """A simulated lab (real drivers over loopback) on the AFAP clock; ``hbt`` cables the emulated
     PicoHarp for HBT (two detectors on inputs 0 and 1, no laser sync)."""
-    session = open_lab(sim=True, sample=sample, speed="max", data_dir=Path(data_dir), seed=seed)
+    session = open_lab(sim=True, sample=sample, speed="max", data_dir=Path(data_dir), seed=seed,
+                       tcspc_wiring="hbt" if hbt else "tcspc")
     try:
-        if hbt:
-            session.sim.vendor["tcspc"]["phlib"].wiring = "hbt"
         yield session
     finally:
         session.close()

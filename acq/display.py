@@ -1,0 +1,130 @@
+"""What ``sflab`` prints: verdicts, checklists, campaigns and configurations as rich tables.
+
+Nothing here computes; it renders what :mod:`acq.pipeline`, :mod:`acq.campaign` and :mod:`acq.config`
+produced. Paths are printed with ``soft_wrap`` so piped output never splits them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .campaign import Campaign
+from .config import LabConfig
+from .pipeline import AnalysisResult
+
+__all__ = ["cell", "print_summary", "print_analysis", "print_campaign", "print_config", "print_info"]
+
+
+def cell(v: Any) -> str:
+    """One table cell: ``value ± error`` for a measured value, short forms for lists and tables."""
+    if isinstance(v, dict) and "value" in v:
+        e = v.get("error")
+        return f"{v['value']:.4g} ± {e:.2g}" if isinstance(e, (int, float)) and isinstance(v["value"], (int, float)) \
+            else str(v["value"])
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(cell(x) for x in v[:4]) + (" …" if len(v) > 4 else "")
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={cell(x)}" for k, x in list(v.items())[:4])
+    return str(v)
+
+
+def print_summary(console: Console, name: str, sm: dict[str, Any], n_runs: int | None) -> None:
+    """Verdict first, then the checklist, then the scalar numbers; long tables are left to --json."""
+    v = sm.get("verdict", "?")
+    style = {"SF": "bold green", "not SF": "bold red"}.get(str(v), "bold yellow")
+    head = f"{name}: " + (f"{n_runs} run files — " if n_runs else "")
+    console.print(head, end="", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"verdict {v}", style=style, end="", markup=False)
+    extra = sm.get("confuser")
+    console.print(f" (likely {extra})" if extra else "", highlight=False, markup=False)
+    if sm.get("headline"):
+        console.print(f"  {sm['headline']}", highlight=False, markup=False)
+    rl = sm.get("rl")
+    if isinstance(rl, dict) and rl.get("verdict"):   # the RL series' own verdict (pooled beside the PL one)
+        console.print(f"  RL series: verdict {rl['verdict']}" + (f" (likely {rl['confuser']})" if rl.get("confuser")
+                                                                 else "")
+                      + (f" — {rl['headline']}" if rl.get("headline") else ""), highlight=False, markup=False)
+    items = sm.get("checklist")
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        t = Table(show_header=True, title="checklist (physics.md §6.2)")
+        for col in ("#", "check", "result", "detail"):
+            t.add_column(col)
+        for it in items:
+            t.add_row(str(it.get("number", "")), str(it.get("title", it.get("key", ""))), str(it.get("status", "")),
+                      str(it.get("detail", ""))[:90])
+        console.print(t)
+    t = Table(show_header=True)
+    t.add_column("quantity")
+    t.add_column("value")
+    for k, x in sm.items():
+        if k in ("verdict", "confuser", "headline", "checklist", "rl") or x is None:
+            continue
+        if isinstance(x, list) and len(x) > 3 and isinstance(x[0], dict):
+            t.add_row(str(k), f"{len(x)} rows (see --json)")
+        elif isinstance(x, dict) and len(x) > 4 and k != "truth":
+            t.add_row(str(k), f"{len(x)} entries (see --json)")
+        else:
+            t.add_row(str(k), cell(x))
+    console.print(t)
+
+
+def print_analysis(console: Console, err_console: Console, res: AnalysisResult, *, as_json: bool = False,
+                   quiet: bool = False) -> int:
+    """Unreadable files on ``err_console``; then the JSON, or the campaign verdict, (unless ``quiet``) each
+    run's and where the report is. Returns the exit code: 2 if a file could not be read, else 0."""
+    for b in res.bad:
+        err_console.print(b, style="red", markup=False, soft_wrap=True)
+    if not res.runs:
+        if not res.bad:
+            err_console.print("no run files given", style="red")
+        return 2
+    if res.report_error:
+        err_console.print(f"report not written: {res.report_error}", style="red", markup=False)
+    if as_json:
+        print(json.dumps(res.to_json(), default=str, allow_nan=True))
+        return 2 if res.bad else 0
+    if res.campaign is not None:
+        print_summary(console, "campaign", res.campaign, len(res.runs))
+    if not quiet or res.campaign is None:
+        for name, sm in res.per_run.items():
+            print_summary(console, name, sm, None)
+    if res.report:
+        console.print(f"report: {res.report}", highlight=False, markup=False, soft_wrap=True)
+    return 2 if res.bad else 0
+
+
+def print_info(console: Console, info: dict[str, Any], *, as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps(info, default=str))
+        return
+    for k, v in info.items():
+        console.print(f"[bold]{k}[/bold]: {v}")
+
+
+def print_campaign(console: Console, campaign: Campaign) -> None:
+    t = Table(title=f"campaign {campaign.folder}")
+    for col in ("#", "procedure", "title", "status", "points", "run file"):
+        t.add_column(col)
+    for i, it in enumerate(campaign.queue.items, 1):
+        t.add_row(str(i), it.procedure, it.title, it.status, "" if it.n_points is None else str(it.n_points),
+                  Path(it.run_file).name if it.run_file else "")
+    console.print(t)
+    console.print(f"index: {campaign.index_path}   queue: {campaign.queue.path}", markup=False, highlight=False,
+                  soft_wrap=True)
+
+
+def print_config(console: Console, file: Path, cfg: LabConfig) -> None:
+    console.print(f"[green]{file}: valid lab configuration[/green] ({cfg.lab['name']})", soft_wrap=True)
+    t = Table()
+    for col in ("role", "backend", "resource", "options"):
+        t.add_column(col)
+    for r, c in cfg.roles.items():
+        t.add_row(r, c.backend, c.resource, ", ".join(f"{k}={v}" for k, v in c.options.items()))
+    console.print(t)
