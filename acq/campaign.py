@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import time
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .names import safe_name
 from .plans import Plan
 from .queue import WAIT, QueueItem, RunQueue, _atomic_write
 
@@ -32,10 +32,6 @@ __all__ = ["Campaign", "INDEX", "QUEUE", "find_campaign"]
 
 INDEX = "campaign.json"
 QUEUE = "queue.json"
-
-
-def _safe(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-")
 
 
 @dataclass
@@ -86,8 +82,8 @@ class Campaign:
         return c
 
     def filename(self, it: QueueItem, index: int) -> str:
-        sample = _safe(str(self.info.get("sample", "")))
-        return f"{index:03d}_{_safe(it.procedure)}" + (f"_{sample}" if sample else "") + ".h5"
+        sample = safe_name(str(self.info.get("sample", "")))
+        return f"{index:03d}_{safe_name(it.procedure)}" + (f"_{sample}" if sample else "") + ".h5"
 
     def write_index(self) -> None:
         runs = []

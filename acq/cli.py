@@ -334,7 +334,7 @@ def demo(out: Annotated[Path, typer.Option(help="folder for the campaign (run fi
         _guarded(lambda: workflows.engine_check(out, speed, console, show=progress))
     if missing:
         _fail(f"the full demo needs the procedures {', '.join(missing)}", code=EXIT_FAILED)
-    folder = (out / f"{time.strftime('%Y%m%d-%H%M%S')}_{workflows.safe_name(sample)}").resolve()
+    folder = (out / f"{time.strftime('%Y%m%d-%H%M%S')}_{workflows.sample_folder_name(sample)}").resolve()
     p = workflows.demo_plan(sample, folder)
     if p.errors:  # a bug of sflab's, not the user's
         _fail(*p.errors, code=EXIT_FAILED)

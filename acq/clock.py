@@ -28,28 +28,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+
+from drivers.base import Clock, WallClock
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Clock", "RealClock", "SimClock", "Periodic", "make_clock"]
-
-
-@runtime_checkable
-class Clock(Protocol):
-    """What every component may ask of the lab clock."""
-
-    def now(self) -> float:
-        """Lab time, POSIX seconds."""
-
-    def monotonic(self) -> float:
-        """Lab seconds since the clock was created; never decreases."""
-
-    def sleep(self, seconds: float) -> None:
-        """Wait this many lab seconds."""
-
-    def call_every(self, interval: float, fn: Callable[[], None], *, name: str = "") -> Periodic:
-        """Run ``fn`` every ``interval`` lab seconds until the returned handle is cancelled."""
 
 
 @dataclass(eq=False)
@@ -165,23 +149,24 @@ class _ClockBase:
 
 
 class RealClock(_ClockBase):
-    """Wall time. Used at the setup."""
+    """Wall time. Used at the setup. The wall readings are :class:`drivers.base.WallClock`'s (the drivers'
+    fallback clock, one implementation for both layers); the periodic callbacks are this engine's
+    scheduler."""
 
     speed = 1.0
 
     def __init__(self) -> None:
         super().__init__()
-        self._t0 = time.monotonic()
+        self._wall = WallClock()
 
     def now(self) -> float:
-        return time.time()
+        return self._wall.now()
 
     def monotonic(self) -> float:
-        return time.monotonic() - self._t0
+        return self._wall.monotonic()
 
     def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
+        self._wall.sleep(seconds)
 
     def __repr__(self) -> str:
         return "RealClock()"

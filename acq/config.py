@@ -195,23 +195,25 @@ def sim_config(roles: Mapping[str, Mapping[str, Any]], *, sample: Mapping[str, A
     lines = [f'[lab]\nname = "{name}"\n']
     if safety:
         lines.append("[safety]")
-        lines += [f"{k} = {_toml(v)}" for k, v in safety.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in safety.items()]
         lines.append("")
     for role, d in roles.items():
         lines.append(f"[{role}]")
-        lines += [f"{k} = {_toml(v)}" for k, v in d.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in d.items()]
         lines.append("")
     if sample:
         lines.append("[sample]")
-        lines += [f"{k} = {_toml(v)}" for k, v in sample.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in sample.items()]
     return parse_config("\n".join(lines), "<built-in simulated lab>", simulated=True)
 
 
-def _toml(v: Any) -> str:
+def toml_value(v: Any) -> str:
+    """One TOML value (bool, int, float, string, or a list of them) — what sflab writes into configurations
+    and plans (``sim_config``, the GUI's saved plans)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -29,6 +29,8 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .clock import Clock
+
 __all__ = ["Event", "EventBus", "Subscription", "default_bus"]
 
 
@@ -130,7 +132,7 @@ class Subscription:
 class EventBus:
     """Thread-safe, non-blocking pub/sub. ``clock`` (optional) time-stamps events in lab time."""
 
-    def __init__(self, clock: Any = None) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         self._subs: list[Subscription] = []
         self._lock = threading.Lock()
         self._seq = itertools.count(1)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from drivers.attenuator import Attenuator
-from drivers.base import DriverError, SafetyError
+from drivers.base import Clock, DriverError, SafetyError
 from drivers.cryostat import TemperatureController
 from drivers.powermeter import PowerMeter
 from drivers.spectrometer import Spectrometer, Spectrum
@@ -53,7 +53,7 @@ class CommandLog:
 
 @dataclass
 class FakeWorld:
-    clock: Any
+    clock: Clock
     T0: float = 295.0
     tau_s: float = 120.0           # thermal time constant of the fake stage
     setpoint: float = 295.0
@@ -102,7 +102,7 @@ class _Fake:
 
 
 class FakeCryostat(_Fake, TemperatureController):
-    def __init__(self, resource: str = "fake", *, clock: Any = None, log: CommandLog, world: FakeWorld,
+    def __init__(self, resource: str = "fake", *, clock: Clock | None = None, log: CommandLog, world: FakeWorld,
                  fail: dict[str, str] | None = None, safe_heater_range: int = 0) -> None:
         TemperatureController.__init__(self, resource, clock=clock)
         self._init_fake(log, world, fail)
@@ -146,7 +146,7 @@ class FakeCryostat(_Fake, TemperatureController):
 class FakeXRay(_Fake, XRaySource):
     KEEPALIVE_S = 1.0
 
-    def __init__(self, resource: str = "fake", *, clock: Any = None, log: CommandLog, world: FakeWorld,
+    def __init__(self, resource: str = "fake", *, clock: Clock | None = None, log: CommandLog, world: FakeWorld,
                  fail: dict[str, str] | None = None, max_kV: float = 50.0, max_W: float = 50.0) -> None:
         XRaySource.__init__(self, resource, clock=clock)
         self._init_fake(log, world, fail)
@@ -193,7 +193,7 @@ class FakeXRay(_Fake, XRaySource):
 class FakeSpectrometer(_Fake, Spectrometer):
     """Two Gaussian bands: 'uncoupled' at 515 nm and a red-shifted band that grows below 100 K."""
 
-    def __init__(self, resource: str = "fake", *, clock: Any = None, log: CommandLog, world: FakeWorld,
+    def __init__(self, resource: str = "fake", *, clock: Clock | None = None, log: CommandLog, world: FakeWorld,
                  fail: dict[str, str] | None = None, n_pixels: int = 1024) -> None:
         Spectrometer.__init__(self, resource, clock=clock)
         self._init_fake(log, world, fail)
@@ -246,7 +246,7 @@ class FakeSpectrometer(_Fake, Spectrometer):
 
 
 class FakeTCSPC(_Fake, TCSPC):
-    def __init__(self, resource: str = "fake", *, clock: Any = None, log: CommandLog, world: FakeWorld,
+    def __init__(self, resource: str = "fake", *, clock: Clock | None = None, log: CommandLog, world: FakeWorld,
                  fail: dict[str, str] | None = None) -> None:
         TCSPC.__init__(self, resource, clock=clock)
         self._init_fake(log, world, fail)
@@ -298,7 +298,7 @@ class FakeTCSPC(_Fake, TCSPC):
 
 
 class FakeAttenuator(_Fake, Attenuator):
-    def __init__(self, resource: str = "fake", *, clock: Any = None, log: CommandLog, world: FakeWorld,
+    def __init__(self, resource: str = "fake", *, clock: Clock | None = None, log: CommandLog, world: FakeWorld,
                  fail: dict[str, str] | None = None) -> None:
         Attenuator.__init__(self, resource, clock=clock)
         self._init_fake(log, world, fail)
@@ -322,7 +322,7 @@ class FakeAttenuator(_Fake, Attenuator):
 
 
 class FakePowerMeter(_Fake, PowerMeter):
-    def __init__(self, resource: str = "fake", *, clock: Any = None, log: CommandLog, world: FakeWorld,
+    def __init__(self, resource: str = "fake", *, clock: Clock | None = None, log: CommandLog, world: FakeWorld,
                  fail: dict[str, str] | None = None) -> None:
         PowerMeter.__init__(self, resource, clock=clock)
         self._init_fake(log, world, fail)
@@ -339,7 +339,7 @@ class FakePowerMeter(_Fake, PowerMeter):
         return {"power": 0.05 * self.world.transmission}
 
 
-def fake_lab_roles(clock: Any, *, log: CommandLog | None = None, world: FakeWorld | None = None,
+def fake_lab_roles(clock: Clock, *, log: CommandLog | None = None, world: FakeWorld | None = None,
                    fail: dict[str, dict[str, str]] | None = None, roles: tuple[str, ...] | None = None
                    ) -> tuple[dict[str, Any], CommandLog, FakeWorld]:
     """Every fake role sharing one log and world: ``roles, log, world``."""

@@ -16,12 +16,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, overload
 
-from drivers.base import Role
+from drivers.base import Clock, Role
 from drivers.cryostat import TemperatureController
 from drivers.tcspc import TCSPC
 from drivers.xray import XRaySource
 
-from .registry import load_object
+from .plugins import load_object
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def backend_class(role: str, backend: str) -> type[Role]:
 class Lab:
     """The connected instruments of one setup. Holds role name -> driver (a ``drivers.base.Role``)."""
 
-    def __init__(self, roles: Mapping[str, Role], *, clock: Any, config: Any = None) -> None:
+    def __init__(self, roles: Mapping[str, Role], *, clock: Clock, config: Any = None) -> None:
         unknown = set(roles) - set(ROLES)
         if unknown:
             raise KeyError(f"unknown roles {sorted(unknown)}; roles: {', '.join(ROLES)}")
@@ -72,7 +72,7 @@ class Lab:
         self.connected: set[str] = set()
 
     @classmethod
-    def from_config(cls, config: Any, clock: Any, *, inject: Mapping[str, Mapping[str, Any]] | None = None) -> Lab:
+    def from_config(cls, config: Any, clock: Clock, *, inject: Mapping[str, Mapping[str, Any]] | None = None) -> Lab:
         """Instantiate (not connect) every role of a validated ``acq.config.LabConfig``."""
         roles: dict[str, Role] = {}
         for role, rc in config.roles.items():

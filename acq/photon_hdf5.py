@@ -174,6 +174,6 @@ def _user_value(v: Any) -> Any:
 
 
 def _version() -> str:
-    from .registry import distribution_version
+    from .plugins import distribution_version
 
     return distribution_version("sflab") or "0"   # "0": not installed as a distribution

@@ -151,9 +151,11 @@ def _expand_values(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (expand_range(v) if isinstance(v, dict) else v) for k, v in params.items()}
 
 
-def format_duration(s: float) -> str:
+def format_duration(s: float | None, unknown: str = "unknown") -> str:
+    """``42 s``, ``12.5 min``, ``3.25 h``; ``unknown`` for None or a non-finite estimate."""
     if s is None or not math.isfinite(s):
-        return "unknown"
+        return unknown
+    s = max(s, 0.0)
     if s < 120:
         return f"{s:.0f} s"
     if s < 7200:
@@ -509,7 +511,9 @@ def _check_step(plan: Plan, n: int, step: Any, line: int, defaults: Mapping[str,
                 plan.errors.append(p if p.startswith(str(path)) else f"{loc}: {p}")
             return
         est = _estimate(proc)
-        plan.runs.append(PlannedRun(name, _jsonable(converted), title, line, est[0], est[1], _n_points(proc)))
+        from analysis import to_jsonable  # lazily: the analysis package loads numba
+
+        plan.runs.append(PlannedRun(name, to_jsonable(dict(converted)), title, line, est[0], est[1], _n_points(proc)))
 
 
 def _locate_problem(msg: str, where_key: Callable[[str], str], line: int, path: Path,
@@ -550,12 +554,6 @@ def _n_points(proc: Procedure) -> int | None:
     except Exception:  # points() may need a connected lab; then the count is known at run time
         return None
     return None if pts is None else len(pts)
-
-
-def _jsonable(d: Mapping[str, Any]) -> dict[str, Any]:
-    import json
-
-    return json.loads(json.dumps(dict(d), default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
 def check_plan(path: str | Path, lab_config: LabConfig | None = None) -> tuple[list[PlannedRun], list[str]]:

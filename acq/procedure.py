@@ -30,6 +30,7 @@ from pymeasure.experiment.parameters import (
     VectorParameter,
 )
 
+from .clock import Clock
 from .store import Stream
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class Procedure(_PmProcedure):
 
     # injected by the runner
     lab: Any = None
-    clock: Any = None
+    clock: Clock
     resume_from: int = 0
     emit: Callable[..., None]
     checkpoint: Callable[[], None]

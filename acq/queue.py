@@ -324,7 +324,7 @@ class QueueWorker:
                                                 "status": it.status, "run_file": it.run_file, "error": it.error})
 
     def _default_name(self, it: QueueItem, index: int) -> str:
-        from .session import run_filename
+        from .names import run_filename
 
         return run_filename(it.procedure, sample=self.session.sample.get("name", ""), index=index)
 

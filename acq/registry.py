@@ -1,5 +1,4 @@
-"""Names to code: procedures by name (plans, ``sflab resume``, the GUI), backends by ``module:Class``, and
-installed distributions' versions — the one plugin point of ``acq`` (the only use of ``importlib``).
+"""Procedures by name, for plans, ``sflab resume`` and the GUI (through :mod:`acq.plugins`).
 
 ``acq`` does not import ``procedures`` statically (procedures import ``acq``); the measurement
 package is found at run time, as pymeasure's ``Results.load`` finds a procedure class by name.
@@ -11,16 +10,14 @@ class ``module:Class`` in :data:`acq.lab.BACKENDS` (docs/decisions/0001-layers-a
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.metadata
 import logging
-from typing import Any
 
+from .plugins import load_object
 from .procedure import Procedure
 
 log = logging.getLogger(__name__)
 
-__all__ = ["procedures", "procedure_class", "UnknownProcedure", "load_object", "distribution_version"]
+__all__ = ["procedures", "procedure_class", "UnknownProcedure"]
 
 
 class UnknownProcedure(KeyError):
@@ -32,19 +29,6 @@ class UnknownProcedure(KeyError):
 
     def __str__(self) -> str:
         return self.args[0]
-
-
-def load_object(module: str, name: str) -> Any:
-    """``module.name``, imported on demand (ImportError / AttributeError when it is not there)."""
-    return getattr(importlib.import_module(module), name)
-
-
-def distribution_version(dist: str) -> str | None:
-    """The installed version of distribution ``dist``, or None when it is not installed."""
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def procedures() -> dict[str, type[Procedure]]:

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from .clock import Clock
 from .events import EventBus
 from .lab import Lab
 from .procedure import Procedure
@@ -204,7 +205,7 @@ class Runner:
     """
 
     def __init__(self, procedure: Procedure, lab: Lab, path: str | os.PathLike, *,
-                 clock: Any = None, bus: EventBus | None = None, suspenders: Sequence[Suspender] = (),
+                 clock: Clock | None = None, bus: EventBus | None = None, suspenders: Sequence[Suspender] = (),
                  config_snapshot: Mapping[str, Any] | None = None,
                  sample: Mapping[str, Any] | None = None, resume: bool = False, analyze: bool = True,
                  title: str = "", sidecar_dir: str | os.PathLike | None = None) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .config import LabConfig
 from .events import EventBus
 from .lab import Lab
+from .names import run_filename
 from .procedure import Procedure
 from .runner import Runner, Suspender, count_rate_above, interlock_open, temperature_band
 
@@ -29,13 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["LabSession", "run_filename"]
-
-
-def run_filename(procedure: str, *, sample: str = "", when: float | None = None, index: int | None = None) -> str:
-    """``20261121-153800_PLTemperatureSeries_milano-2d-sl.h5`` (safe characters only)."""
-    t = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
-    parts = [t] + ([f"{index:03d}"] if index is not None else []) + [procedure] + ([sample] if sample else [])
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(parts)) + ".h5"
 
 
 @dataclass

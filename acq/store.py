@@ -111,7 +111,7 @@ class Stream:
 
 
 def software_versions() -> dict[str, str]:
-    from .registry import distribution_version
+    from .plugins import distribution_version
 
     out = {"python": sys.version.split()[0], "platform": platform.platform(),
            "hdf5": h5py.version.hdf5_version}

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis import to_jsonable
 from analysis.sf import DecayRecord, Evidence, G2Record, SFVerdict, SpectrumRecord, assess
 
 log = logging.getLogger(__name__)
@@ -37,24 +38,8 @@ __all__ = ["summarize", "summarize_campaign", "analyze_campaign", "CampaignAnaly
 HC_EV_NM = 1239.84198
 
 
-def jsonable(obj: Any) -> Any:
-    """Plain JSON types: numpy → python, NaN/inf → None, result objects through ``to_dict``."""
-    if hasattr(obj, "to_dict") and callable(obj.to_dict) and not isinstance(obj, type):
-        return jsonable(obj.to_dict())
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
+#: plain JSON types: numpy → python, NaN/inf → None, result objects through ``to_dict`` (analysis' own)
+jsonable = to_jsonable
 
 
 def nominal_irf(t_ps: np.ndarray, counts: np.ndarray, fwhm_ps: float) -> np.ndarray:

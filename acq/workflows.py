@@ -9,7 +9,6 @@ Exit codes scripts can trust: 0 success, 1 run failed (or aborted), 2 bad input 
 from __future__ import annotations
 
 import logging
-import re
 import time
 import tomllib
 from pathlib import Path
@@ -23,20 +22,21 @@ from .composition import LabOptions, sim_check_config
 from .config import ConfigError
 from .events import EventBus
 from .lab import Lab
+from .names import run_filename, safe_name
 from .plans import Plan, load_plan
 from .procedure import validate_parameters
 from .progress import Progress
 from .queue import QueueWorker
 from .registry import UnknownProcedure, procedure_class, procedures
 from .runner import Runner, RunResult, ValidationError, handle_signals
-from .session import LabSession, run_filename
+from .session import LabSession
 from .store import open_run
 
 log = logging.getLogger(__name__)
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "BadInput", "exit_code",
            "campaign_exit", "open_session", "run_campaign", "resume_file", "replay_file", "demo_plan",
-           "demo_procedures", "engine_check", "safe_name", "is_lab_config", "parse_params", "run_file_info",
+           "demo_procedures", "engine_check", "sample_folder_name", "is_lab_config", "parse_params", "run_file_info",
            "setup_logging"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -71,9 +71,9 @@ def campaign_exit(campaign: Campaign) -> int:
     return EXIT_OK
 
 
-def safe_name(s: str) -> str:
-    """A file-name-safe form of ``s`` (a sample name or a sample TOML file's stem)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(s).stem if s.endswith(".toml") else s).strip("-")
+def sample_folder_name(sample: str) -> str:
+    """A file-name-safe form of a sample name or of a sample TOML file's stem."""
+    return safe_name(Path(sample).stem if sample.endswith(".toml") else sample)
 
 
 def open_session(opts: LabOptions, data_dir: Path, *, replay: Path | None = None) -> LabSession:

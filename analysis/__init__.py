@@ -8,6 +8,8 @@ imported on demand because it loads matplotlib).
 """
 
 from . import decay, g2, readers, series, sf, spectra
+from ._common import to_jsonable
 from .sf import Evidence, SFVerdict, assess
 
-__all__ = ["decay", "g2", "readers", "series", "sf", "spectra", "Evidence", "SFVerdict", "assess"]
+__all__ = ["decay", "g2", "readers", "series", "sf", "spectra", "Evidence", "SFVerdict", "assess",
+           "to_jsonable"]

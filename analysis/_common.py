@@ -53,8 +53,8 @@ def poisson_deviance(n: np.ndarray, mu: np.ndarray) -> float:
 
 def to_jsonable(obj: Any) -> Any:
     """Convert dataclasses / numpy containers to plain JSON types (NaN/inf become ``None``)."""
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return obj.to_dict()
+    if hasattr(obj, "to_dict") and callable(obj.to_dict) and not isinstance(obj, type):
+        return to_jsonable(obj.to_dict())
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):

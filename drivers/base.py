@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,34 @@ def validate_options(schema: Mapping[str, Option], options: Mapping[str, Any], *
     return out, errors
 
 
+class Cancellable(Protocol):
+    """A periodic callback's handle."""
+
+    def cancel(self) -> None: ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What every component may ask of the lab clock (``acq.clock`` re-exports this one protocol: the
+    drivers cannot import ``acq``, so the protocol lives in the lower layer)."""
+
+    def now(self) -> float:
+        """Lab time, POSIX seconds."""
+        ...
+
+    def monotonic(self) -> float:
+        """Lab seconds since the clock was created; never decreases."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait this many lab seconds."""
+        ...
+
+    def call_every(self, interval: float, fn: Callable[[], None], *, name: str = "") -> Cancellable:
+        """Run ``fn`` every ``interval`` lab seconds until the returned handle is cancelled."""
+        ...
+
+
 class WallClock:
     """Fallback clock with the lab-clock interface, for drivers used outside sflab's engine."""
 
@@ -175,7 +203,7 @@ class Role:
     #: lab.toml options of this backend
     OPTIONS: ClassVar[dict[str, Option]] = {}
 
-    def __init__(self, resource: str = "", *, clock: Any = None, **options: Any) -> None:
+    def __init__(self, resource: str = "", *, clock: Clock | None = None, **options: Any) -> None:
         self.resource = resource
         self.clock = clock if clock is not None else WallClock()
         self.options = dict(options)

@@ -23,7 +23,7 @@ from pyvisa.constants import ControlFlow
 
 from ._link import LINK_OPTIONS, LimitError, Link, ReplyError, as_float, check_range
 from .attenuator import Attenuator
-from .base import DriverError, Option
+from .base import Clock, DriverError, Option
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -151,14 +151,14 @@ class ConexNDAttenuator(Attenuator):
         **LINK_OPTIONS,
     }
 
-    def __init__(self, resource: str = "", *, clock: Any = None, **options: Any) -> None:
+    def __init__(self, resource: str = "", *, clock: Clock | None = None, **options: Any) -> None:
         super().__init__(resource, clock=clock, **options)
         opts = self.opts = self.checked_options(options)
         self.set_calibration(opts["calibration"] or nominal_calibration())
         self.link = Link("CONEX-AGP", resource, self._open, timeout_s=opts["timeout_s"], retries=opts["retries"])
 
     @classmethod
-    def attach(cls, inst: ConexAGP, *, clock: Any = None, **options: Any) -> ConexNDAttenuator:
+    def attach(cls, inst: ConexAGP, *, clock: Clock | None = None, **options: Any) -> ConexNDAttenuator:
         """Wrap an existing :class:`ConexAGP` (e.g. built by ``expected_protocol``)."""
         self = cls("<attached>", clock=clock, **options)
         self.link = Link.attach("CONEX-AGP", inst)

@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from .base import DriverError, Option, OptionError, validate_options
+from .base import Clock, DriverError, Option, OptionError, validate_options
 from .spectrometer import Spectrometer, Spectrum
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class HoribaSpectrometer(Spectrometer):
         "command_timeout_s": Option(float, default=30.0, min=1.0, max=600.0, unit="s"),
     }
 
-    def __init__(self, resource: str = "ws://127.0.0.1:25010", *, clock: Any = None, **options: Any):
+    def __init__(self, resource: str = "ws://127.0.0.1:25010", *, clock: Clock | None = None, **options: Any):
         values, errors = validate_options(self.OPTIONS, options)
         if errors:
             raise errors[0]

@@ -31,7 +31,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.constants import Parity, StopBits
 
 from ._link import LINK_OPTIONS, Link, ReplyError, as_float, check_range
-from .base import DriverError, Option
+from .base import Clock, DriverError, Option
 from .cryostat import TemperatureController
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ class LakeShore336Controller(TemperatureController):
         **LINK_OPTIONS,
     }
 
-    def __init__(self, resource: str = "", *, clock: Any = None, **options: Any) -> None:
+    def __init__(self, resource: str = "", *, clock: Clock | None = None, **options: Any) -> None:
         super().__init__(resource, clock=clock, **options)
         opts = self.opts = self.checked_options(options)
         self.link = Link("Lake Shore 336", resource, self._open, timeout_s=opts["timeout_s"],
@@ -257,7 +257,7 @@ class LakeShore336Controller(TemperatureController):
         self.idn = ""
 
     @classmethod
-    def attach(cls, inst: LakeShore336, *, clock: Any = None, **options: Any) -> LakeShore336Controller:
+    def attach(cls, inst: LakeShore336, *, clock: Clock | None = None, **options: Any) -> LakeShore336Controller:
         """Wrap an existing :class:`LakeShore336` (e.g. one built by ``expected_protocol``)."""
         self = cls("<attached>", clock=clock, **options)
         self.link = Link.attach("Lake Shore 336", inst)

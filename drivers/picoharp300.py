@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import phlib_api as api
-from .base import DriverError, Option, OptionError
+from .base import Clock, DriverError, Option, OptionError
 from .tcspc import (
     TCSPC,
     Correlation,
@@ -71,7 +71,7 @@ class PicoHarp300(TCSPC):
                 if k in ("sync_divider", "sync_cfd_level_mV", "sync_cfd_zero_cross_mV", "cfd_level_mV",
                          "cfd_zero_cross_mV", "binning", "offset_ps", "sync_offset_ps")}
 
-    def __init__(self, resource: str = "", *, clock: Any = None, phlib: Any = None, **options: Any):
+    def __init__(self, resource: str = "", *, clock: Clock | None = None, phlib: Any = None, **options: Any):
         values = validate_backend_options(type(self), options)
         super().__init__(resource, clock=clock, **values)
         self._table = phlib

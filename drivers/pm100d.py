@@ -18,7 +18,7 @@ from pymeasure.instruments.thorlabs import ThorlabsPM100USB
 from pymeasure.instruments.validators import strict_range
 
 from ._link import LINK_OPTIONS, Link, ReplyError, as_float, check_range
-from .base import DriverError, Option
+from .base import Clock, DriverError, Option
 from .powermeter import PowerMeter
 
 log = logging.getLogger(__name__)
@@ -102,13 +102,13 @@ class PM100DPowerMeter(PowerMeter):
         **LINK_OPTIONS,
     }
 
-    def __init__(self, resource: str = "", *, clock: Any = None, **options: Any) -> None:
+    def __init__(self, resource: str = "", *, clock: Clock | None = None, **options: Any) -> None:
         super().__init__(resource, clock=clock, **options)
         opts = self.opts = self.checked_options(options)
         self.link = Link("PM100D", resource, self._open, timeout_s=opts["timeout_s"], retries=opts["retries"])
 
     @classmethod
-    def attach(cls, inst: PM100D, *, clock: Any = None, **options: Any) -> PM100DPowerMeter:
+    def attach(cls, inst: PM100D, *, clock: Clock | None = None, **options: Any) -> PM100DPowerMeter:
         self = cls("<attached>", clock=clock, **options)
         self.link = Link.attach("PM100D", inst)
         return self

@@ -28,7 +28,7 @@ from typing import Any
 from pymeasure.instruments.spellmanhv.spellmanXRV import ErrorCode, SpellmanXRV, StatusCode
 
 from ._link import LINK_OPTIONS, LimitError, Link, ReplyError, check_range
-from .base import DriverError, Option, SafetyError
+from .base import Clock, DriverError, Option, SafetyError
 from .shutter import SC10, SC10Shutter
 from .xray import XRaySource
 
@@ -88,7 +88,7 @@ class SpellmanXRaySource(XRaySource):
         **LINK_OPTIONS,
     }
 
-    def __init__(self, resource: str = "", *, clock: Any = None, **options: Any) -> None:
+    def __init__(self, resource: str = "", *, clock: Clock | None = None, **options: Any) -> None:
         super().__init__(resource, clock=clock, **options)
         opts = self.opts = self.checked_options(options)
         self.KEEPALIVE_S = opts["keepalive_s"]
@@ -102,7 +102,7 @@ class SpellmanXRaySource(XRaySource):
         self._keepalive_handle: Any = None
 
     @classmethod
-    def attach(cls, inst: SpellmanXRVLimited, shutter: SC10 | None = None, *, clock: Any = None,
+    def attach(cls, inst: SpellmanXRVLimited, shutter: SC10 | None = None, *, clock: Clock | None = None,
                **options: Any) -> SpellmanXRaySource:
         """Wrap existing instruments (e.g. built by ``expected_protocol``)."""
         self = cls("<attached>", clock=clock, **options)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import DriverError, Option, OptionError
+from .base import Clock, DriverError, Option, OptionError
 from .tcspc import TCSPC, Correlation, DecayHistogram, TagStream, check_duration, validate_backend_options
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class SwabianTimeTagger(TCSPC):
                                     doc="input delay of every detector input"),
     }
 
-    def __init__(self, resource: str = "", *, clock: Any = None, tagger_module: Any = None, **options: Any):
+    def __init__(self, resource: str = "", *, clock: Clock | None = None, tagger_module: Any = None, **options: Any):
         values = validate_backend_options(type(self), options)
         det = values["detector_channels"]
         if not det or not all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 18 for c in det):

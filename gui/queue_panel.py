@@ -18,6 +18,8 @@ from typing import Any
 
 from qtpy import QtCore, QtGui, QtWidgets
 
+from acq.config import toml_value
+from acq.plans import format_duration as _format_duration
 from acq.queue import WAIT, QueueWorker, RunQueue
 
 from .forms import ParameterForm
@@ -37,44 +39,27 @@ def worker_busy(worker: Any) -> bool:
 
 
 def format_duration(s: float | None) -> str:
-    if s is None or not math.isfinite(s):
-        return "—"
-    s = max(s, 0.0)
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.0f} min"
-    return f"{s / 3600:.1f} h"
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(float(v)) if isinstance(v, float) else str(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return _format_duration(s, unknown="—")
 
 
 def plan_toml(items: list[Any], *, sample: str = "", title: str = "") -> str:
     """The queued items as a plan file that ``sflab check``/``sflab run`` and this GUI read back."""
     lines = ["# written by the sflab GUI"]
     if sample:
-        lines.append(f"sample = {_toml_value(sample)}")
+        lines.append(f"sample = {toml_value(sample)}")
     if title:
-        lines.append(f"title = {_toml_value(title)}")
+        lines.append(f"title = {toml_value(title)}")
     for it in items:
         if it.procedure == WAIT:
-            lines += ["", "[[step]]", f"wait_s = {_toml_value(float(it.parameters.get('seconds', 0.0)))}"]
+            lines += ["", "[[step]]", f"wait_s = {toml_value(float(it.parameters.get('seconds', 0.0)))}"]
             if it.title:
-                lines.append(f"note = {_toml_value(it.title)}")
+                lines.append(f"note = {toml_value(it.title)}")
             continue
-        lines += ["", "[[step]]", f"procedure = {_toml_value(it.procedure)}"]
+        lines += ["", "[[step]]", f"procedure = {toml_value(it.procedure)}"]
         if it.title:
-            lines.append(f"title = {_toml_value(it.title)}")
+            lines.append(f"title = {toml_value(it.title)}")
         for k, v in it.parameters.items():
-            lines.append(f"{k} = {_toml_value(v)}")
+            lines.append(f"{k} = {toml_value(v)}")
     return "\n".join(lines) + "\n"
 
 

@@ -211,7 +211,7 @@ class _Device:
 
 
 class EmulatedPHLib:
-    """The PHLib function table. ``feed_factory(mode)`` returns a :class:`simulators.vendor.TagFeed`
+    """The PHLib function table. ``feed_factory(mode)`` returns a :class:`simulators.feeds.TagFeed`
     (mode "tcspc" or "hbt", see ``wiring``); one feed lives as long as the device is open, so a
     recording is replayed continuously across measurements."""
 

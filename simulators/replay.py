@@ -1,7 +1,7 @@
 """Replay of recorded time tags through the emulated vendor layers.
 
 ``open_recording(path)`` reads a PicoQuant PTU file (with ``ptufile``) or a Photon-HDF5 file (with
-``h5py``) into a :class:`simulators.vendor.TagFeed`; ``replay_phlib(path)`` and
+``h5py``) into a :class:`simulators.feeds.TagFeed`; ``replay_phlib(path)`` and
 ``replay_tagger_module(path)`` put it behind the emulated PHLib / Time Tagger module, so the real
 backends (``drivers.picoharp300``, ``drivers.swabian``) play the recording at the lab clock's pace.
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .vendor import TagChunk, TagFeed
+from .feeds import TagChunk, TagFeed
 
 log = logging.getLogger(__name__)
 
@@ -247,4 +247,4 @@ def replay_tagger_module(path: str | os.PathLike, *, clock: Any = None, loop: bo
     from .timetagger import make_module
 
     feed = open_recording(path, loop=loop)
-    return make_module(lambda: feed, clock=clock)
+    return make_module(lambda: feed, clock=clock, open_recording=open_recording)

@@ -8,7 +8,7 @@ the vendor names — ``createTimeTagger``, ``freeTimeTagger``, ``scanTimeTagger`
 measurements that start on construction, ``startFor(ps)`` / ``waitUntilFinished()`` /
 ``getData()`` / ``getIndex()`` / ``getCaptureDuration()``, context managers.
 
-Tags come from a :class:`simulators.vendor.TagFeed` (physics or a recording). Wiring: feed channel
+Tags come from a :class:`simulators.feeds.TagFeed` (physics or a recording). Wiring: feed channel
 0 (sync) is tagger input 1, detector ``k`` is input ``k + 1`` (``SYNC_INPUT``/``DETECTOR_INPUTS``).
 Tagger time is lab time since ``createTimeTagger`` (``clock.monotonic()``); measurements see the
 tags of the lab time that has passed, and ``waitUntilFinished`` sleeps the remaining capture time
@@ -499,10 +499,12 @@ class TimeTagStream(_Measurement):
 
 
 def make_module(feed_factory: Callable[[], Any], *, clock: Any = None, hbt_feed: Callable[[], Any] | None = None,
-                name: str = "TimeTagger") -> types.ModuleType:
+                name: str = "TimeTagger", open_recording: Callable[[str], Any] | None = None) -> types.ModuleType:
     """A module object with the TimeTagger API subset, whose taggers read ``feed_factory()``.
 
     ``module.WIRING = "hbt"`` makes new taggers read ``hbt_feed()`` instead (two detectors, no sync).
+    ``open_recording(filename)`` → a feed: what ``createTimeTaggerVirtual(filename)`` plays (passed in by
+    the caller, :func:`simulators.replay.open_recording`, so that this module imports no replay code).
     """
     if clock is None:
         from .phlib import _Wall
@@ -525,7 +527,8 @@ def make_module(feed_factory: Callable[[], Any], *, clock: Any = None, hbt_feed:
     def createTimeTaggerVirtual(filename: str = "", begin: int = 0, duration: int = -1) -> _Tagger:
         if not filename:
             return createTimeTagger()
-        from .replay import open_recording
+        if open_recording is None:
+            raise ValueError("this emulated Time Tagger module cannot open recordings (no open_recording given)")
         feed = open_recording(filename)
         return _Tagger(mod, feed, clock, "SIM-VIRTUAL")
 

@@ -15,134 +15,29 @@ with the first measurement (physics).
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .feeds import TagChunk, TagFeed
+
 log = logging.getLogger(__name__)
 
-__all__ = ["TagChunk", "TagFeed", "PhysicsFeed", "VendorLayers", "start_vendor_layers", "physics_available"]
-
-
-@dataclass
-class TagChunk:
-    """Tags with ``t0 <= time_ps < t1`` of one read, time ordered.
-
-    For T3-native feeds (replayed T3 files) ``nsync`` and ``dtime_ps`` are given per tag and no sync
-    tags are listed; ``time_ps`` is then ``sync_time(nsync) + dtime_ps``.
-    """
-
-    channel: np.ndarray
-    time_ps: np.ndarray
-    nsync: np.ndarray | None = None
-    dtime_ps: np.ndarray | None = None
-
-    @classmethod
-    def empty(cls, t3: bool = False) -> TagChunk:
-        z64 = np.zeros(0, np.int64)
-        return cls(np.zeros(0, np.int16), z64, z64.copy() if t3 else None, z64.copy() if t3 else None)
-
-    def __len__(self) -> int:
-        return int(self.time_ps.size)
-
-
-class TagFeed:
-    """Time-ordered source of tags, read in consecutive windows ``[t0, t1)`` of feed time.
-
-    Subclasses implement :meth:`_read`. ``end_ps`` is the end of a recording (None = endless);
-    ``loop`` replays a recording from its start when it runs out.
-    """
-
-    #: "t2" (sync listed as channel 0 tags) or "t3" (nsync/dtime per detector tag)
-    kind: str = "t2"
-    sync_period_ps: float | None = None
-    end_ps: int | None = None
-    n_detectors: int = 2
-    description: str = ""
-    loop: bool = False
-
-    def read(self, t0_ps: int, t1_ps: int) -> TagChunk:
-        if t1_ps <= t0_ps:
-            return TagChunk.empty(self.kind == "t3")
-        if self.end_ps is None or not self.loop:
-            return self._read(int(t0_ps), int(t1_ps))
-        # looping replay: unfold the window over repetitions of the recording
-        period = int(self.end_ps)
-        parts = []
-        t = int(t0_ps)
-        while t < t1_ps:
-            k, off = divmod(t, period)
-            stop = min(int(t1_ps) - k * period, period)
-            c = self._read(off, stop)
-            c.time_ps = c.time_ps + k * period
-            parts.append(c)
-            t = k * period + stop
-        return _concat(parts, self.kind == "t3")
-
-    def _read(self, t0_ps: int, t1_ps: int) -> TagChunk:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def rates(self) -> dict[int, float]:
-        """Mean count rate per channel (1/s), for count-rate meters."""
-        return {}
-
-    def exact_histogram(self, duration_s: float, binwidth_ps: float, n_bins: int) -> np.ndarray | None:
-        """Statistically exact decay histogram (physics only); None when the feed cannot."""
-        return None
-
-    def exact_correlation(self, duration_s: float, binwidth_ps: float, n_bins: int) -> np.ndarray | None:
-        return None
-
-    def describe(self) -> dict[str, Any]:
-        return {"feed": type(self).__name__, "kind": self.kind, "description": self.description,
-                "sync_period_ps": self.sync_period_ps, "end_ps": self.end_ps}
-
-
-def _concat(parts: list[TagChunk], t3: bool) -> TagChunk:
-    if not parts:
-        return TagChunk.empty(t3)
-    if len(parts) == 1:
-        return parts[0]
-    return TagChunk(
-        np.concatenate([p.channel for p in parts]),
-        np.concatenate([p.time_ps for p in parts]),
-        np.concatenate([p.nsync for p in parts]) if t3 else None,
-        np.concatenate([p.dtime_ps for p in parts]) if t3 else None,
-    )
-
-
-def physics_available() -> str | None:
-    """None when the detector chain (``simulators.tags``) is importable, else the reason why not."""
-    try:
-        importlib.import_module("simulators.tags")
-    except ImportError as exc:
-        return f"simulators.tags (detector chain) not available yet: {exc}"
-    return None
+__all__ = ["TagChunk", "TagFeed", "PhysicsFeed", "VendorLayers", "start_vendor_layers"]
 
 
 def _make_tag_source(world: Any, seed: int = 0) -> Any:
     """The world's TagSource if it has one, else one built per decision 0002."""
+    from .tags import TagSource
+
     for name in ("tag_source", "tags"):
         src = getattr(world, name, None)
         if src is not None and hasattr(src, "tcspc_stream"):
             return src
-    tags = importlib.import_module("simulators.tags")
-    detectors = getattr(world, "detectors", None)
-    if detectors is None:
-        try:
-            det_mod = importlib.import_module("simulators.detectors")
-            factory = getattr(det_mod, "default_detectors", None) or getattr(det_mod, "Detectors", None)
-            detectors = factory() if factory is not None else None
-        except ImportError:
-            detectors = None
-    seed = int(getattr(world, "rng_seed", seed) or 0)
-    try:
-        return tags.TagSource(world.sample, detectors, seed)
-    except TypeError:
-        return tags.TagSource(world.sample, detectors=detectors, seed=seed)
+    detectors = getattr(world, "detectors", None)   # None: TagSource's default detector chain
+    return TagSource(world.sample, detectors, int(getattr(world, "rng_seed", seed) or 0))
 
 
 class PhysicsFeed(TagFeed):
@@ -274,7 +169,8 @@ def start_vendor_layers(world: Any, *, host: str = "127.0.0.1", ports: dict | No
 
     lib = phlib.EmulatedPHLib(feed_factory, clock=clock, world=world, wiring=tcspc_mode)
     module = timetagger.make_module(lambda: PhysicsFeed(world, mode="tcspc"), clock=clock,
-                                    hbt_feed=lambda: PhysicsFeed(world, mode="hbt"))
+                                    hbt_feed=lambda: PhysicsFeed(world, mode="hbt"),
+                                    open_recording=replay.open_recording)
     module.WIRING = tcspc_mode
     out["tcspc"] = {
         "phlib": lib,

@@ -15,13 +15,12 @@ from drivers.tcspc import TagStream
 from simulators.phlib import EmulatedPHLib
 from simulators.replay import load_photon_hdf5, replay_phlib
 from simulators.timetagger import make_module
-from simulators.vendor import PhysicsFeed, physics_available
+from simulators.vendor import PhysicsFeed
 
 phconvert = pytest.importorskip("phconvert")
 tables = pytest.importorskip("tables")
 
 T3_FILE = Path("/work/shared/data/picoquant/hydraharp/v20_t3.ptu")
-NO_PHYSICS = physics_available()
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -57,7 +56,6 @@ class _XrayWorld:
         return self._cond
 
 
-@pytest.mark.skipif(NO_PHYSICS is not None, reason=str(NO_PHYSICS))
 def test_hbt_sidecar_from_a_simulated_point(tmp_path):
     world = _XrayWorld()
     module = make_module(lambda: PhysicsFeed(world, mode="hbt"), clock=world.clock)
@@ -77,7 +75,6 @@ def test_hbt_sidecar_from_a_simulated_point(tmp_path):
     assert got["unit"] == 1e-12
 
 
-@pytest.mark.skipif(NO_PHYSICS is not None, reason=str(NO_PHYSICS))
 def test_tcspc_sidecar_from_a_simulated_point(tmp_path):
     from simulators.world import World
 
@@ -96,7 +93,6 @@ def test_tcspc_sidecar_from_a_simulated_point(tmp_path):
     world.stop()
 
 
-@pytest.mark.skipif(NO_PHYSICS is not None, reason=str(NO_PHYSICS))
 def test_tcspc_sidecar_from_a_t2_stream_with_syncs(tmp_path):
     from simulators.world import World
 

@@ -8,10 +8,9 @@ import pytest
 from acq.clock import SimClock
 from drivers.picoharp300 import PicoHarp300
 from drivers.swabian import SwabianTimeTagger
-from simulators.vendor import PhysicsFeed, physics_available, start_vendor_layers
+from simulators.vendor import PhysicsFeed, start_vendor_layers
 
-NO_PHYSICS = physics_available()
-pytestmark = [pytest.mark.timeout(120), pytest.mark.skipif(NO_PHYSICS is not None, reason=str(NO_PHYSICS))]
+pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
