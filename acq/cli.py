@@ -147,6 +147,8 @@ def run(plan: Annotated[Path, typer.Argument(help="a plan: TOML (see plans/) or 
     if p.errors:
         _fail(*p.errors, f"{plan}: {len(p.errors)} error(s); nothing was run")
     opts = LabOptions.choose(lab, sim, speed=speed, faults=faults, seed=seed, tcspc=tcspc)
+    if not opts.sim and lab is None:
+        _fail("--real needs the real lab's configuration: --lab lab.toml (nothing was run)")
     if opts.sim:
         opts = replace(opts, sample=_sample(sample, p.sample))
     folder = (out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}_{plan.stem}").resolve()

@@ -260,15 +260,21 @@ class XRayPanel(InstrumentPanel):
                 raise ValueError(f"{kV:g} kV × {mA:g} mA is above the {self.driver.max_W:g} W rating")
         return kV, mA
 
+    #: the message shows this panel's own validation error (cleared once the setpoint is valid again; a
+    #: refusal reported by the instrument stays until the next command — validate() runs at every readback)
+    _invalid = False
+
     def validate(self) -> bool:
         try:
             self.setpoint()
         except Exception as exc:
             self.say(str(exc), error=True)
+            self._invalid = True
             self.on_btn.setEnabled(False)
             return False
-        if self.message.styleSheet() == ERR_STYLE:
+        if self._invalid:
             self.say("")
+            self._invalid = False
         self.on_btn.setEnabled(self.interlock is not False)
         return True
 
