@@ -919,8 +919,10 @@ def _port(role: str) -> Any:
 
 @sim_app.command("serve")
 def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or sample TOML file")] = "milano-2d-sl",
-              speed: Annotated[str, typer.Option(help="lab seconds per wall second ('max': as fast as possible, "
-                                                      "lab time moves only while a client waits)")] = "1",
+              speed: Annotated[str, typer.Option(help="lab seconds per wall second, or 'max': as fast as the "
+                                                      "slowest client allows (see below)")] = "1",
+              max_step: Annotated[float, typer.Option(help="with --speed max: lab seconds a client may see pass "
+                                                          "between two of its requests")] = 2.0,
               faults: FaultsOpt = None, seed: SeedOpt = 0,
               port_cryostat: Annotated[int | None, _port("cryostat")] = None,
               port_xray: Annotated[int | None, _port("xray")] = None,
@@ -930,14 +932,19 @@ def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or
               port_spectrometer: Annotated[int | None, _port("spectrometer")] = None) -> None:
     """Serve the simulated lab on loopback until Ctrl-C or SIGTERM: Lake Shore 7777, Spellman 50001,
     shutter 50002, CONEX 7778, PM100D 7779, ICL WebSocket 25010 by default. Prints one JSON line first
-    (role → host, port, resource, and the lab.toml tables to reach them)."""
+    (role → host, port, resource, and the lab.toml tables to reach them).
+
+    Lab time always moves. With a number it runs at that many lab seconds per wall second. With
+    'max' it runs as fast as the slowest client allows: never more than --max-step lab seconds past
+    the latest request of any connected client (one that is silent for 2 s no longer counts), and
+    200 lab s per wall s with nobody talking — so a client polling a temperature sees it move."""
     import simulators
 
     ports = {r: p for r, p in (("cryostat", port_cryostat), ("xray", port_xray), ("shutter", port_shutter),
                                ("attenuator", port_attenuator), ("powermeter", port_powermeter),
                                ("spectrometer", port_spectrometer)) if p is not None}
     try:
-        clock = make_clock(speed)
+        clock = simulators.serve_clock(speed, step_s=max_step) or make_clock(speed)
         code = simulators.serve(clock=clock, sample=_sim_sample(sample), faults=faults, seed=seed, ports=ports)
     except (ValueError, OSError) as exc:
         err_console.print(f"sim serve: {exc}", style="red", markup=False)

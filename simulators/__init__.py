@@ -22,9 +22,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from .paced_clock import serve_clock
+
 log = logging.getLogger(__name__)
 
-__all__ = ["start_lab", "SimLab", "serve", "DEFAULT_PORTS"]
+__all__ = ["start_lab", "SimLab", "serve", "serve_clock", "DEFAULT_PORTS"]
 
 #: default loopback ports (DESIGN.md: Lake Shore 7777, Spellman 50001; ICL 25010)
 DEFAULT_PORTS = {"cryostat": 7777, "xray": 50001, "shutter": 50002, "attenuator": 7778, "powermeter": 7779,
@@ -153,7 +155,8 @@ def serve(*, clock: Any, sample: str = "milano-2d-sl", faults: Any = None, seed:
         for sig in (signal.SIGINT, signal.SIGTERM):
             old[sig] = signal.signal(sig, lambda *_a: stop.set())
     try:
-        line = {"sample": lab.sample_name, "roles": lab.endpoints(), "lab_toml": lab.resources}
+        line = {"sample": lab.sample_name, "roles": lab.endpoints(), "lab_toml": lab.resources,
+                "clock": repr(clock)}
         stream = out or sys.stdout
         stream.write(json.dumps(line) + "\n")
         stream.flush()
@@ -161,6 +164,9 @@ def serve(*, clock: Any, sample: str = "milano-2d-sl", faults: Any = None, seed:
             pass
     finally:
         lab.stop()
+        close = getattr(clock, "close", None)
+        if close is not None:
+            close()
         for sig, h in old.items():
             signal.signal(sig, h)
     return 0

@@ -136,11 +136,18 @@ class ProtocolServer:
                     if not self._one(conn, msg, session):
                         return
         finally:
+            gone = getattr(self.world.clock, "client_gone", None)
+            if gone is not None:
+                gone(("tcp", self.ROLE, id(session)))
             self._close(conn)
 
     def _one(self, conn: socket.socket, msg: bytes, session: dict[str, Any]) -> bool:
         """Handle one message; False when the connection was dropped."""
         world = self.world
+        # a paced clock (``sim serve --speed max``) lets lab time run at most one step past this request
+        note = getattr(world.clock, "client_request", None)
+        if note is not None:
+            note(("tcp", self.ROLE, id(session)))
         with world.lock:
             t = world.advance()
             self.messages += 1
