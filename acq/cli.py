@@ -952,6 +952,21 @@ def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or
     raise typer.Exit(code)
 
 
+@sim_app.command("python", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sim_python(ctx: typer.Context,
+               script: Annotated[Path, typer.Argument(help="the Python script to run (its arguments follow)")]) -> None:
+    """Run a Python script in a simulated-lab environment: 'import TimeTagger' gives the emulated
+    Swabian Time Tagger on a simulated sample (switches: SFLAB_SIM_* variables, docs/simulator.md)."""
+    from simulators.shims import run_script
+
+    try:
+        code = run_script(str(script), list(ctx.args))
+    except FileNotFoundError as exc:
+        err_console.print(f"sim python: {exc}", style="red", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    raise typer.Exit(code)
+
+
 # ============================================================================ gui
 @app.command("gui")
 def gui_command(lab: LabOpt = None, sim: SimOpt = None, sample: SampleOpt = None,
