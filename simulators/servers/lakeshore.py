@@ -7,7 +7,10 @@ parameters get **no reply** (the real instrument is silent) and set bits in ``*E
 
 Implemented: ``*IDN? *ESR? *CLS *RST *OPC?``, ``KRDG? CRDG? SRDG? RDGST?`` (A = stage/control sensor,
 B = sample sensor, C/D = not installed; ``KRDG? 0`` = all), ``SETP[?] RAMP[?] RAMPST? RANGE[?]
-HTR? HTRST? MOUT[?] PID[?] OUTMODE[?] INNAME? TLIMIT?``.
+HTR? HTRST? MOUT[?] PID[?] OUTMODE[?]``; settings answered from stored values (``CONFIG``: ``INTYPE
+INCRV HTRSET FILTER DIOCUR ALARM ANALOG WARMUP ZONE RELAY DISPFLD DISPLAY BRIGT LEDS LOCK MODE IEEE
+INTSEL OPSTE`` and their queries, ``INNAME[?] TLIMIT[?] CRVHDR[?] CRVDEL *ESE[?] *SRE[?] *STB? *TST?
+*WAI``). The table with counts is in docs/simulator.md.
 
 Request fault ``instrument_error``: the sample/stage sensor reads invalid for ``duration_s`` (1 s lab
 by default): ``KRDG?`` answers ``+000.000``, ``RDGST?`` answers ``001`` and the heater reports

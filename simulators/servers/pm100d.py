@@ -5,10 +5,11 @@ SCPI over a LF-terminated link, short and long keyword forms, case-insensitive, 
 queue ``-222,"Data out of range"`` and leave the setting unchanged (``SYST:ERR?`` reads the queue).
 Readings use SCPI's ``%E`` format; over-range reads ``9.900000E+37``.
 
-Implemented: ``*IDN? *RST *CLS SYST:ERR? SYST:SENS:IDN?`` (sensor S120C, flags 289 = power sensor,
-wavelength settable, temperature sensor), ``SENS:CORR:WAV[?] [MIN|MAX]``, ``MEAS:POW? READ? FETC?
-CONF:POW INIT``, ``SENS:AVER:COUN[?]``, ``SENS:CORR:COLL:ZERO:INIT``, ``…:ZERO:MAGN?``,
-``…:ZERO:STAT?``, ``SENS:POW:RANG:UPP?``, ``SENS:POW:RANG:AUTO[?]``, ``SENS:CORR:BEAM[?]``.
+Implemented: IEEE-488.2 common commands and status (``*ESR? *STB? *OPC[?] *ESE *SRE``), ``STAT:OPER`` and
+``STAT:QUES`` registers, ``SYST:ERR? SYST:VERS? SYST:SENS:IDN?`` (sensor S120C, flags 289),
+``MEAS:POW? MEAS:CURR? MEAS:FREQ? READ? FETC? CONF[:POW|:CURR|?] INIT ABOR``, ``SENS:CORR:WAV``,
+``SENS:AVER``, ``SENS:CORR[:LOSS]``, zeroing, ranges, ``SENS:POW:UNIT``, ``SENS:CORR:BEAM``; the table
+with counts is in docs/simulator.md. ``SYST:ERR?`` answers ``+0,"No error"`` when the queue is empty.
 
 Request fault ``instrument_error``: a query answers the over-range value and queues
 ``-300,"Device-specific error"``; a set command is not executed and queues the same error.
