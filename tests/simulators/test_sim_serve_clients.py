@@ -186,3 +186,43 @@ def test_swabian_api_script_gets_a_bunching_peak(tmp_path):
     assert total > 200
     # Poisson: the wing mean has sd ≈ sqrt(wing/100); the peak is many sd above it
     assert peak > wing + 10 * max((wing / 100) ** 0.5, 0.1) and peak > 3 * wing
+
+
+def _exchange(sock, data: bytes, until: bytes) -> bytes:
+    sock.sendall(data)
+    buf = b""
+    while not buf.endswith(until):
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed after {buf!r}"
+        buf += chunk
+    return buf
+
+
+def test_conex_manual_forms_address_echo_and_bare_tell_commands():
+    import socket
+
+    with sim_lab("attenuator") as (world, servers):
+        world.laser.angle = world.laser.target = 45.0
+        with socket.create_connection(("127.0.0.1", servers["attenuator"].port), timeout=5) as s:
+            # a client that writes the address with two digits strips "01TP" from the reply
+            assert _exchange(s, b"01TP\r\n", b"\r\n") == b"01TP45.00000\r\n"
+            assert _exchange(s, b"1TP\r\n", b"\r\n") == b"1TP45.00000\r\n"
+            assert _exchange(s, b"1TS\r\n", b"\r\n").startswith(b"1TS0000")
+            assert _exchange(s, b"1XX\r\n1TE\r\n", b"\r\n") == b"1TEA\r\n"     # unknown command: error A
+            assert _exchange(s, b"1TE\r\n", b"\r\n") == b"1TE@\r\n"            # TE clears it
+            assert _exchange(s, b"1TBC\r\n", b"\r\n") == b"1TBC Parameter missing or out of range\r\n"
+            assert _exchange(s, b"1VE\r\n", b"\r\n").startswith(b"1VE ")
+
+
+def test_sc10_keyword_table():
+    import socket
+
+    with sim_lab("shutter") as (world, servers):
+        with socket.create_connection(("127.0.0.1", servers["shutter"].port), timeout=5) as s:
+            listing = _exchange(s, b"?\r", b"> ").decode()
+            for kw in ("id?", "ens", "closed?", "interlock?", "baud=n", "savp", "resp"):
+                assert kw in listing
+            assert _exchange(s, b"baud=1\r", b"> ") == b"baud=1\r> "
+            assert _exchange(s, b"baud?\r", b"> ") == b"baud?\r1\r> "
+            assert _exchange(s, b"baud=7\r", b"> ") == b"baud=7\rCommand error CMD_ARG_INVALID\r> "
+            assert _exchange(s, b"savp\r", b"> ") == b"savp\r> "
