@@ -72,6 +72,8 @@ class SimLab:
         out = {}
         for role, srv in self.servers.items():
             out[role] = {"host": "127.0.0.1", "port": srv.port, "resource": srv.resource}
+            if hasattr(srv, "hislip_resource"):   # PM100D: the same instrument with USBTMC-like framing
+                out[role]["hislip_resource"] = srv.hislip_resource
         icl = self.vendor["spectrometer"]
         out["spectrometer"] = {"host": "127.0.0.1", "port": icl.port, "resource": icl.url}
         return out

@@ -69,6 +69,27 @@ class PM100DServer(ProtocolServer):
     NAME = "Thorlabs PM100D"
     DEFAULT_PORT = 7779
 
+    def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0, hislip_port: int = 0) -> None:
+        super().__init__(world, host, port)
+        # the instrument's own link (USBTMC) marks the end of each message: HiSLIP does the same on a LAN
+        from .hislip import HislipFrontEnd
+
+        self.hislip = HislipFrontEnd(self, "127.0.0.1", hislip_port)
+
+    @property
+    def hislip_resource(self) -> str:
+        """pyvisa-py resource of the HiSLIP front end (whole messages, no read termination needed)."""
+        return self.hislip.resource
+
+    def start(self) -> PM100DServer:
+        super().start()
+        self.hislip.start()
+        return self
+
+    def stop(self) -> None:
+        self.hislip.stop()
+        super().stop()
+
     def split(self, buf: bytearray) -> list[bytes]:
         return split_lines(buf, b"\n")
 

@@ -142,11 +142,17 @@ def test_pm100d_clients_pymeasure_and_qcodes_contrib(paced):
         res = servers["powermeter"].resource
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            # a raw socket has no end-of-message: the read termination must be given (USBTMC has EOM)
-            pm = ThorlabsPM100USB(res, visa_library="@py", read_termination="\n")
+            # default settings: over HiSLIP, which frames messages as the instrument's USBTMC link does
+            pm = ThorlabsPM100USB(servers["powermeter"].hislip_resource, visa_library="@py")
         try:
+            assert pm.id.startswith("Thorlabs,PM100D")
             assert pm.sensor_name == "S120C" and pm.is_power_sensor
             assert pm.power == pytest.approx(world.laser.transmitted_power(), rel=0.05)
+            pm.wavelength = 532
+            assert pm.wavelength == 532.0
+            wrong = pm.power                            # the correction follows the declared wavelength
+            assert wrong == pytest.approx(world.laser.transmitted_power() * 405 / 532, rel=0.05)
+            pm.wavelength = 405
         finally:
             pm.adapter.close()
         q = contrib.Thorlab_PM100D("pm100d_test", res, visalib="@py", timeout=2)
