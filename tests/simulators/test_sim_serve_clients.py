@@ -1,7 +1,7 @@
 """Unmodified third-party clients against the protocol servers on the clock of ``sim serve --speed
 max`` (:class:`simulators.paced_clock.PacedClock`), where the clients wait in wall time and lab time
 moves by itself, paced by the slowest client. Every wait here is on a state the lab reaches; no
-assertion is on wall time (figures: benchmarks/bench_sim_serve.py)."""
+assertion is on wall time (figures: benchmarks/bench_sim_serve.py, make bench)."""
 
 from __future__ import annotations
 
