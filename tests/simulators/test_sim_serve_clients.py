@@ -232,3 +232,15 @@ def test_sc10_keyword_table():
             assert _exchange(s, b"baud?\r", b"> ") == b"baud?\r1\r> "
             assert _exchange(s, b"baud=7\r", b"> ") == b"baud=7\rCommand error CMD_ARG_INVALID\r> "
             assert _exchange(s, b"savp\r", b"> ") == b"savp\r> "
+
+
+def test_cli_bad_input_is_named_before_anything_starts(tmp_path):
+    from typer.testing import CliRunner
+
+    from acq.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["sim", "serve", "--speed", "max", "--max-step", "0"])
+    assert r.exit_code == 2 and "step_s must be > 0" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["sim", "python", str(tmp_path / "missing.py")])
+    assert r.exit_code == 2 and "no such script" in r.output
