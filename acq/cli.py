@@ -264,8 +264,10 @@ def _port(role: str) -> Any:
 
 @sim_app.command("serve")
 def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or sample TOML file")] = "milano-2d-sl",
-              speed: Annotated[str, typer.Option(help="lab seconds per wall second ('max': as fast as possible, "
-                                                      "lab time moves only while a client waits)")] = "1",
+              speed: Annotated[str, typer.Option(help="lab seconds per wall second, or 'max': as fast as the "
+                                                      "slowest client allows (see below)")] = "1",
+              max_step: Annotated[float, typer.Option(help="with --speed max: lab seconds a client may see pass "
+                                                          "between two of its requests")] = 2.0,
               faults: FaultsOpt = None, seed: SeedOpt = 0,
               port_cryostat: Annotated[int | None, _port("cryostat")] = None,
               port_xray: Annotated[int | None, _port("xray")] = None,
@@ -275,7 +277,12 @@ def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or
               port_spectrometer: Annotated[int | None, _port("spectrometer")] = None) -> None:
     """Serve the simulated lab on loopback until Ctrl-C or SIGTERM: Lake Shore 7777, Spellman 50001,
     shutter 50002, CONEX 7778, PM100D 7779, ICL WebSocket 25010 by default. Prints one JSON line first
-    (role → host, port, resource, and the lab.toml tables to reach them)."""
+    (role → host, port, resource, and the lab.toml tables to reach them).
+
+    Lab time always moves. With a number it runs at that many lab seconds per wall second. With
+    'max' it runs as fast as the slowest client allows: never more than --max-step lab seconds past
+    the latest request of any connected client (one that is silent for 2 s no longer counts), and
+    200 lab s per wall s with nobody talking — so a client polling a temperature sees it move."""
     import simulators
 
     from .clock import make_clock
@@ -284,10 +291,24 @@ def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or
     given = (port_cryostat, port_xray, port_shutter, port_attenuator, port_powermeter, port_spectrometer)
     ports: dict[str, int | None] = {r: p for r, p in zip(roles, given, strict=True) if p is not None}
     try:
-        code = simulators.serve(clock=make_clock(speed), sample=_sample(sample), faults=faults, seed=seed,
-                                ports=ports)
+        clock = simulators.serve_clock(speed, step_s=max_step) or make_clock(speed)
+        code = simulators.serve(clock=clock, sample=_sample(sample), faults=faults, seed=seed, ports=ports)
     except (ValueError, OSError) as exc:
         _fail(f"sim serve: {exc}")
+    raise typer.Exit(code)
+
+
+@sim_app.command("python", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sim_python(ctx: typer.Context,
+               script: Annotated[Path, typer.Argument(help="the Python script to run (its arguments follow)")]) -> None:
+    """Run a Python script in a simulated-lab environment: 'import TimeTagger' gives the emulated
+    Swabian Time Tagger on a simulated sample (switches: SFLAB_SIM_* variables, docs/simulator.md)."""
+    from simulators.shims import run_script
+
+    try:
+        code = run_script(str(script), list(ctx.args))
+    except FileNotFoundError as exc:
+        _fail(f"sim python: {exc}")
     raise typer.Exit(code)
 
 

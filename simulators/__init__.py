@@ -22,9 +22,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from .paced_clock import serve_clock
+
 log = logging.getLogger(__name__)
 
-__all__ = ["start_lab", "SimLab", "serve", "DEFAULT_PORTS", "TCSPC_WIRINGS"]
+__all__ = ["start_lab", "SimLab", "serve", "serve_clock", "DEFAULT_PORTS", "TCSPC_WIRINGS"]
 
 #: the two ways the time tagger is cabled (SimLab.tcspc_wiring)
 TCSPC_WIRINGS = ("tcspc", "hbt")
@@ -89,6 +91,8 @@ class SimLab:
         out = {}
         for role, srv in self.servers.items():
             out[role] = {"host": "127.0.0.1", "port": srv.port, "resource": srv.resource}
+            if hasattr(srv, "hislip_resource"):   # PM100D: the same instrument with USBTMC-like framing
+                out[role]["hislip_resource"] = srv.hislip_resource
         icl = self.vendor["spectrometer"]
         out["spectrometer"] = {"host": "127.0.0.1", "port": icl.port, "resource": icl.url}
         return out
@@ -176,7 +180,8 @@ def serve(*, clock: Any, sample: str = "milano-2d-sl", faults: Any = None, seed:
         for sig in (signal.SIGINT, signal.SIGTERM):
             old[sig] = signal.signal(sig, lambda *_a: stop.set())
     try:
-        line = {"sample": lab.sample_name, "roles": lab.endpoints(), "lab_toml": lab.resources}
+        line = {"sample": lab.sample_name, "roles": lab.endpoints(), "lab_toml": lab.resources,
+                "clock": repr(clock)}
         stream = out or sys.stdout
         stream.write(json.dumps(line) + "\n")
         stream.flush()
@@ -184,6 +189,9 @@ def serve(*, clock: Any, sample: str = "milano-2d-sl", faults: Any = None, seed:
             pass
     finally:
         lab.stop()
+        close = getattr(clock, "close", None)
+        if close is not None:
+            close()
         for sig, h in old.items():
             signal.signal(sig, h)
     return 0

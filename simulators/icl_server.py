@@ -207,11 +207,20 @@ class IclServer:
         self.stop()
 
     async def _handler(self, websocket: Any, path: str = "") -> None:
-        async for message in websocket:
-            if isinstance(message, bytes):
-                continue
-            reply = self.handle_text(message)
-            await websocket.send(reply)
+        key = ("icl", id(websocket))
+        note = getattr(self.clock, "client_request", None)
+        try:
+            async for message in websocket:
+                if isinstance(message, bytes):
+                    continue
+                if note is not None:  # a paced clock (sim serve --speed max): this client sets the pace too
+                    note(key)
+                reply = self.handle_text(message)
+                await websocket.send(reply)
+        finally:
+            gone = getattr(self.clock, "client_gone", None)
+            if gone is not None:
+                gone(key)
 
     # -- message handling -------------------------------------------------------------------------------
     def handle_text(self, message: str) -> str:

@@ -136,22 +136,42 @@ class ProtocolServer:
                     if not self._one(conn, msg, session):
                         return
         finally:
+            gone = getattr(self.world.clock, "client_gone", None)
+            if gone is not None:
+                gone(("tcp", self.ROLE, id(session)))
             self._close(conn)
 
     def _one(self, conn: socket.socket, msg: bytes, session: dict[str, Any]) -> bool:
         """Handle one message; False when the connection was dropped."""
+        dropped, reply = self.respond(msg, session)
+        if dropped:
+            self._close(conn)
+            return False
+        if reply:
+            try:
+                conn.sendall(reply)
+            except OSError:
+                return False
+        return True
+
+    def respond(self, msg: bytes, session: dict[str, Any]) -> tuple[bool, bytes | None]:
+        """The instrument's answer to one message: ``(dropped, reply bytes or None)``, with the request
+        faults applied (a transport front end such as :mod:`.hislip` calls this too)."""
         world = self.world
+        # a paced clock (``sim serve --speed max``) lets lab time run at most one step past this request
+        note = getattr(world.clock, "client_request", None)
+        if note is not None:
+            note(("tcp", self.ROLE, id(session)))
         with world.lock:
             t = world.advance()
             self.messages += 1
             fault = world.faults.request_fault(self.ROLE, t)
             if fault == "drop":
                 log.info("%s: fault drop on %r", self.ROLE, msg)
-                self._close(conn)
-                return False
+                return True, None
             if fault == "timeout":
                 log.info("%s: fault timeout on %r", self.ROLE, msg)
-                return True
+                return False, None
             try:
                 if fault == "garbage":
                     reply = self.garbage(msg)
@@ -162,12 +182,7 @@ class ProtocolServer:
             except Exception:  # a server bug must not kill the connection silently
                 log.exception("%s: error handling %r", self.ROLE, msg)
                 reply = None
-        if reply:
-            try:
-                conn.sendall(reply)
-            except OSError:
-                return False
-        return True
+        return False, reply
 
     def junk(self, n: int = 12) -> str:
         """Printable junk that parses as no number."""

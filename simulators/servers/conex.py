@@ -2,14 +2,16 @@
 
 Protocol (CONEX-CC / CONEX-AGP controller manuals, "Command set"; instruments.md §5.3):
 ``<addr><CC>[<value>|?]`` CR LF, controller address 1 (``1`` or ``01``). Queries answer
-``<addr><CC><value>`` CR LF; set commands answer **nothing**. A bad command is not answered
+``<addr><CC><value>`` CR LF with the address echoed as it was sent (``01TP`` → ``01TP45.00000``);
+the tell commands are bare (``1TP``, ``1TS``, ``1TE``, ``1TH``, ``1VE``, ``1TB``) and their ``?``
+forms are answered alike; set commands answer **nothing**. A bad command is not answered
 either: the controller stores an error code that ``TE`` returns (and clears), ``TB`` explains.
 Error codes used here: ``@`` none, ``A`` unknown command, ``B`` wrong address, ``C`` parameter
 missing or out of range, ``G`` displacement out of limits, ``H`` not allowed in NOT REFERENCED,
 ``K`` not allowed in READY, ``L`` not allowed in HOMING, ``M`` not allowed in MOVING, ``V`` error
 during command execution.
 
-Implemented: ``ID? VE? TP TH? PA[?] PR OR ST RS TS TE TB SL? SR? VA?``. ``TS`` answers 4 hex digits
+Implemented: ``ID? VE TP TH PA[?] PR OR ST RS TS TE TB SL? SR? VA? DB[?]``. ``TS`` answers 4 hex digits
 of positioner errors (0000) and 2 of controller state (0A not referenced, 1E homing, 28 moving,
 32/33 ready). The stage moves at the model's speed in lab time.
 
@@ -39,6 +41,10 @@ class ConexServer(ProtocolServer):
     NAME = "Newport CONEX-AGP"
     DEFAULT_PORT = 7778
 
+    def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(world, host, port)
+        self.settings: dict[str, float] = {"DB": 0.0}   # dead band: stored, no effect on the model
+
     def split(self, buf: bytearray) -> list[bytes]:
         return split_lines(buf, b"\n")
 
@@ -63,17 +69,21 @@ class ConexServer(ProtocolServer):
         if int(addr) != 1:
             las.error_code = "B"
             return None
-        a = str(int(addr))
+        a = addr   # the reply starts with the command as sent: address (as written) + command code
 
         def reply(v: str) -> bytes:
             return f"{a}{cc}{v}\r\n".encode()
 
+        # the "tell" commands are bare in the manual (xxTP, xxTS, xxTE, xxTH, xxVE; xxTB[code]); the
+        # "?" forms are answered the same way (sflab's driver and older scripts send them)
+        if cc in ("TP", "TS", "TE", "TH", "VE") and arg == "":
+            arg = "?"
         query = arg == "?"
         if cc == "TE" and query:
             code, las.error_code = las.error_code, "@"
             return reply(code)
         if cc == "TB":
-            code = las.error_code if query else (arg or "@")
+            code = las.error_code if (query or not arg) else arg
             return reply(f"{code} {ERROR_TEXT.get(code, 'Unknown error')}")
         if cc == "ID" and query:
             return reply("CONEX-AGP-PR100P_SIM")
@@ -91,6 +101,14 @@ class ConexServer(ProtocolServer):
             return reply(f"{las.max_deg:g}")
         if cc == "VA" and query:
             return reply(f"{las.stage_speed_deg_s:g}")
+        if cc == "DB" and query:
+            return reply(f"{self.settings['DB']:g}")
+        if cc == "DB" and arg:
+            try:
+                self.settings["DB"] = float(arg)
+            except ValueError:
+                las.error_code = "C"
+            return None
         if query:
             las.error_code = "A"
             return None

@@ -8,7 +8,8 @@ CMD_ARG_INVALID`` in place of the value.
 Implemented: ``id?``/``*idn?``, ``ens`` (toggle enable; in manual mode 1 enabled = shutter open),
 ``ens?``, ``closed?`` (1 = closed), ``interlock?`` (1 = tripped), ``mode=n``/``mode?`` (1–5),
 ``open=ms``/``open?``, ``shut=ms``/``shut?``, ``rep=n``/``rep?``, ``trig=``/``trig?``,
-``xto=``/``xto?``, ``baud?``. Its interlock input is wired to the X-ray enclosure interlock chain:
+``xto=``/``xto?``, ``baud=``/``baud?``, ``?`` (command list), ``save savp resp`` (answered, nothing
+stored). Its interlock input is wired to the X-ray enclosure interlock chain:
 while it is tripped the shutter is closed and ``ens`` is refused (stays 0).
 
 Request fault ``instrument_error``: the command is echoed and answered with
@@ -25,6 +26,9 @@ __all__ = ["SC10Server"]
 
 PROMPT = b"> "
 IDN = "THORLABS SC10 VERSION 1.07 (SIM)"
+#: the manual's keyword table ("Keywords (Commands and Queries)"), what ``?`` lists
+COMMAND_LIST = ("? id? ens ens? rep=n rep? mode=n mode? trig=n trig? xto=n xto? open=n open? shut=n shut? "
+                "closed? interlock? baud=n baud? save savp resp")
 
 
 class SC10Server(ProtocolServer):
@@ -69,6 +73,15 @@ class SC10Server(ProtocolServer):
             return self._answer(text, "0" if tube.interlock_closed(t) else "1")
         if cmd == "baud?":
             return self._answer(text, str(settings["baud"]))
+        if cmd == "?":
+            return self._answer(text, COMMAND_LIST)
+        if cmd in ("save", "savp", "resp"):   # store / load configuration: nothing to persist in the simulation
+            return self._answer(text, None)
+        if cmd.startswith("baud="):
+            if cmd[5:] not in ("0", "1"):          # 0 = 9600, 1 = 115200
+                return self._answer(text, "Command error CMD_ARG_INVALID")
+            settings["baud"] = int(cmd[5:])
+            return self._answer(text, None)
         key, eq, val = cmd.partition("=")
         if key.endswith("?") and key[:-1] in limits:
             return self._answer(text, str(settings[key[:-1]]))

@@ -41,6 +41,10 @@ class SpellmanServer(ProtocolServer):
     NAME = "Spellman XRV"
     DEFAULT_PORT = 50001
 
+    def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(world, host, port)
+        self.filament_setpoints = {"12": 0, "13": 0}   # XRV: 12 filament limit, 13 filament preheat (0-4095)
+
     def split(self, buf: bytearray) -> list[bytes]:
         out = []
         while True:
@@ -125,7 +129,7 @@ class SpellmanServer(ProtocolServer):
             v = ints(1, 0, 4095)
             if v is None:
                 return self._reply(session, cmd, [3])
-            session["fil" + cmd] = v[0]
+            self.filament_setpoints[cmd] = v[0]   # an instrument setting: every connection sees it
             return self._reply(session, cmd, ok)
         if cmd in ("07", "32", "70"):
             v = ints(1, 0, 5 if cmd == "07" else 1)
@@ -156,7 +160,8 @@ class SpellmanServer(ProtocolServer):
         if cmd == "15":
             return self._reply(session, cmd, [round(tube.mA_set / fs_mA * 4095)])
         if cmd in ("16", "17"):
-            return self._reply(session, cmd, [session.get("fil1" + str(int(cmd) - 4), 0)])
+            # XRV: 16 reads back what 12 (filament limit) set, 17 what 13 (preheat) set
+            return self._reply(session, cmd, [self.filament_setpoints[str(int(cmd) - 4)]])
         if cmd == "19":
             return self._reply(session, cmd, [round(tube.kV * adc_kV), round(tube.mA * adc_mA),
                                               2000 if tube.hv_on else 0,

@@ -23,15 +23,21 @@ from horiba_sdk.devices.device_manager import DeviceManager  # noqa: E402
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def lab():
+@pytest.fixture(params=["afap", "sim-serve-max"])
+def lab(request):
+    """The ICL on sflab's AFAP clock, and on the paced clock of ``sim serve --speed max`` (where the
+    unmodified client's own polls set the pace of lab time)."""
+    from simulators.paced_clock import PacedClock
     from simulators.world import World
 
-    world = World(SimClock(), sample="milano-2d-sl", tick_s=0)
+    clock = SimClock() if request.param == "afap" else PacedClock(step_s=5.0, ceiling=1000.0)
+    world = World(clock, sample="milano-2d-sl", tick_s=0)
     server = IclServer(world, port=0).start()
     yield world, server
     server.stop()
     world.stop()
+    if hasattr(clock, "close"):
+        clock.close()
 
 
 def test_unmodified_horiba_sdk_client_gets_the_sample_spectrum(lab):
