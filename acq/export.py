@@ -7,8 +7,8 @@
   ``rtHydraHarp2T3`` 0x01010304, PicoQuant's TTTR record description): bit 31 special, bits 30..25 channel,
   T2 bits 24..0 time tag (wrap 2^25), T3 bits 24..10 dtime and 9..0 nsync (wrap 1024); overflow records are
   special with channel 63 and carry the number of wraps. The header tags are encoded with ptufile's own ``encode_tag``.
-  Detector *d* of the sidecar is PTU channel *d* − 1 in the record (PicoQuant numbers inputs from 0), so
-  ``ptufile``/``tttrlib`` report the sidecar's detector numbers minus one (``ptufile`` convention: 0-based).
+  The sidecar's detector ids are the PTU record channels as they are (the interface numbering the tags were
+  recorded in), so ``ptufile``/``tttrlib`` report the same channel numbers as the sidecar.
 * **Photon-HDF5** (:func:`export_photon_hdf5`): the sidecars already are Photon-HDF5 0.5 (phconvert-valid);
   they are copied next to the export with the run's identity.
 * **Text** (:func:`export_text`): every stream (spectra, decays, g2, scalars) as tab-separated columns with
@@ -169,20 +169,18 @@ def read_sidecar_tags(path: str | Path) -> dict[str, Any]:
 def sidecar_to_ptu(sidecar: str | Path, out: str | Path, *, comment: str = "") -> Path:
     """One Photon-HDF5 sidecar → one PTU file (T2 for HBT tags, T3 for TCSPC tags recorded in T3)."""
     tags = read_sidecar_tags(sidecar)
-    det = tags["detectors"]
-    if det.size and det.min() < 1:
-        raise ExportError(f"{sidecar}: detector ids must be ≥ 1 (PTU input = detector − 1), got {det.min()}")
-    ch = det - 1 if det.size else det
+    ch = tags["detectors"]
     if tags["nanotimes"] is None:
         return write_ptu(out, tags["times_ps"], ch, global_resolution_s=1e-12, acquisition_s=tags["duration_s"],
                          comment=comment)
     period = float(tags["sync_period_ps"])
-    nsync = np.rint(tags["times_ps"] / period).astype(np.int64)
-    # T3 needs the macrotime in whole sync periods; a sidecar converted from T2 (photon times, not sync
-    # times) has none, and re-binning would change the recorded data
-    if np.any(np.abs(nsync * period - tags["times_ps"]) > 1.0):
-        raise ExportError(f"{sidecar}: its TCSPC timestamps are photon times, not sync times (converted from "
-                          "T2), so they have no exact T3 form; export the original T2 recording instead")
+    unit_ps = float(tags["tcspc_unit_s"]) * 1e12
+    # photon time = nsync * period + nanotime * bin (rounded to 1 ps, drivers/picoharp300.py); T3 needs the sync
+    # count back exactly — a sidecar converted from T2 (nanotime truncated to bins) has no exact T3 form
+    nsync = np.rint((tags["times_ps"] - tags["nanotimes"] * unit_ps) / period).astype(np.int64)
+    if np.any(np.abs(nsync * period + tags["nanotimes"] * unit_ps - tags["times_ps"]) > 0.5 + 1e-6):
+        raise ExportError(f"{sidecar}: its TCSPC photon times are not sync time + nanotime (converted from T2), "
+                          "so they have no exact T3 form; export the original T2 recording instead")
     return write_ptu(out, nsync, ch, global_resolution_s=period * 1e-12, nanotimes=tags["nanotimes"],
                      tcspc_resolution_s=tags["tcspc_unit_s"], acquisition_s=tags["duration_s"], comment=comment)
 
