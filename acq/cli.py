@@ -671,8 +671,27 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def _cluster_summaries(runs: list[Any], recompute: bool, workers: int | None, scheduler: str | None
+                       ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Per-run and campaign summaries on a Dask cluster (acq.cluster), with a progress bar on stderr."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .cluster import distributed_summaries
+
+    where = f"{workers} local workers" if workers else f"the cluster at {scheduler}"
+    with Progress(TextColumn("analyze on " + where), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=err_console, transient=True) as bar:
+        task = bar.add_task("starting", total=len(runs) + 1)
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, description=name)
+
+        return distributed_summaries([r.path for r in runs], recompute=recompute, workers=workers,
+                                     scheduler=scheduler, progress=progress)
+
+
 def _analyze_paths(paths: list[Path], *, report: Path | None, as_json: bool, quiet: bool = False,
-                   recompute: bool = False) -> int:
+                   recompute: bool = False, workers: int | None = None, scheduler: str | None = None) -> int:
     from .store import open_run
 
     files = _expand_inputs(paths)
@@ -688,7 +707,14 @@ def _analyze_paths(paths: list[Path], *, report: Path | None, as_json: bool, qui
         if not bad:
             err_console.print("no run files given", style="red")
         return EXIT_BAD_INPUT
-    per, camp = _summaries(runs, recompute)
+    if (workers or scheduler) and len(runs) > 1:
+        try:
+            per, camp = _cluster_summaries(runs, recompute, workers, scheduler)
+        except (OSError, TimeoutError, ValueError) as exc:
+            err_console.print(f"analyze: cannot use the Dask cluster: {exc}", style="red", markup=False)
+            return EXIT_BAD_INPUT
+    else:   # the single-process path: the default, and always for one file
+        per, camp = _summaries(runs, recompute)
     verdict = (camp or {}).get("verdict") if camp else (next(iter(per.values())).get("verdict") if len(per) == 1
                                                          else None)
     out: dict[str, Any] = {"verdict": verdict, "campaign": camp, "runs": per,
@@ -801,13 +827,23 @@ def analyze(runfiles: Annotated[list[Path], typer.Argument(help="run files and/o
             as_json: Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")] = False,
             recompute: Annotated[bool, typer.Option(help="recompute each run's summary instead of using the one "
                                                          "stored in the file (the campaign's is always computed)")]
-            = False) -> None:
+            = False,
+            workers: Annotated[int | None, typer.Option(min=1, help="analyse the run files in parallel on a local "
+                                                                    "Dask cluster of N worker processes")] = None,
+            scheduler: Annotated[str | None, typer.Option(help="use an existing Dask cluster (tcp://host:8786) whose "
+                                                               "workers see the same data folder")] = None) -> None:
     """SF analysis of run files and campaign folders, verdict first.
 
     The campaign verdict (SF / not SF / inconclusive, with the likely confuser), then the campaign-level
     numbers (SF fraction and τ_SF vs T, fluence exponents, onset
-    temperature) and one summary per run file. Exit code 2 if a file cannot be read."""
-    raise typer.Exit(_analyze_paths(runfiles, report=report, as_json=as_json, recompute=recompute))
+    temperature) and one summary per run file. Exit code 2 if a file cannot be read. --workers N / --scheduler
+    ADDRESS analyse the files in parallel with dask.distributed (one task per run file plus the campaign
+    verdict; the verdicts are the same as without); one file is always analysed in this process."""
+    if workers is not None and scheduler is not None:
+        err_console.print("analyze: give --workers or --scheduler, not both", style="red")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    raise typer.Exit(_analyze_paths(runfiles, report=report, as_json=as_json, recompute=recompute,
+                                    workers=workers, scheduler=scheduler))
 
 
 # ============================================================================ replay

@@ -160,3 +160,47 @@ def test_photon_hdf5_and_text_exports(kinds, tmp_path):
     np.testing.assert_allclose(data[:, 1:].T, run.streams["spectrum"]["counts"], rtol=1e-8)
     pts = next(p for p in files if p.name.endswith(".spectrum.points.txt"))
     assert "timestamp (s)" in pts.read_text(encoding="utf-8")
+
+
+def test_analyze_on_a_dask_cluster_gives_the_serial_verdicts(kinds):
+    """`sflab analyze --workers 2` and the default single-process path agree on every verdict (recomputed)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from acq import cli
+
+    files = [str(kinds[k]) for k in ("calibration", "pl", "fluence", "rl", "hbt", "engine")]
+    runner = CliRunner()
+    serial = runner.invoke(cli.app, ["analyze", *files, "--json", "--recompute"])
+    assert serial.exit_code == 0, serial.output[-2000:]
+    par = runner.invoke(cli.app, ["analyze", *files, "--json", "--recompute", "--workers", "2"])
+    assert par.exit_code == 0, par.output[-2000:]
+    a, b = json.loads(serial.stdout), json.loads(par.stdout)
+    assert a["verdict"] == b["verdict"] and a["verdict"] is not None
+    assert list(a["runs"]) == list(b["runs"]) == [Path(f).name for f in files]
+    for name in a["runs"]:
+        assert a["runs"][name].get("verdict") == b["runs"][name].get("verdict"), name
+        assert a["runs"][name].get("headline") == b["runs"][name].get("headline"), name
+    assert a["campaign"]["verdict"] == b["campaign"]["verdict"]
+    assert a["campaign"].get("headline") == b["campaign"].get("headline")
+    assert a["campaign"].get("checklist") == b["campaign"].get("checklist")
+
+
+def test_analyze_on_an_existing_scheduler(kinds):
+    from dask.distributed import LocalCluster
+
+    from acq.cli import _summaries
+    from acq.cluster import distributed_summaries
+
+    files = [kinds["engine"], kinds["aborted"], kinds["repaired"]]
+    seen = []
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        per, camp = distributed_summaries(files, scheduler=cluster.scheduler_address,
+                                          progress=lambda d, t, n: seen.append((d, t)))
+    ref_per, ref_camp = _summaries([open_run(f) for f in files])
+    assert [v.get("verdict") for v in per.values()] == [v.get("verdict") for v in ref_per.values()]
+    assert (camp or {}).get("verdict") == (ref_camp or {}).get("verdict")
+    assert seen[-1] == (4, 4) and len(seen) == 4
+    with pytest.raises(ValueError, match="either workers"):
+        distributed_summaries(files)
