@@ -1169,6 +1169,81 @@ def repair(runfile: Annotated[Path, typer.Argument(help="a run file whose writer
     console.print(f"repaired: {p}")
 
 
+# ============================================================================ export / serve (acq.export, acq.serve)
+@app.command("export")
+def export_command(runfile: Annotated[Path, typer.Argument(help="a run file")],
+                   to: Annotated[list[str] | None, typer.Option("--to", help="ptu, photon-hdf5 or text (repeat for "
+                                                                             "several; default: all)")] = None,
+                   out: Annotated[Path | None, typer.Option(help="output folder (default: <run>.export next to "
+                                                                 "the run file)")] = None) -> None:
+    """Export a run for other tools: PTU (PicoQuant, tttrlib), Photon-HDF5, text columns (Origin, Igor).
+
+    PTU: one file per point's raw time tags (T2 for HBT tags, T3 for TCSPC tags). Text: every spectrum, decay
+    and g2 as tab-separated columns with a # header (units, temperature, fluence), plus the per-point
+    scalars. Formats the run has no data for are reported and skipped."""
+    from .export import FORMATS, ExportError, export_run
+
+    formats = tuple(to or FORMATS)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        err_console.print(f"export: unknown format {', '.join(bad)}; choose from {', '.join(FORMATS)}", style="red",
+                          markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    dest = out or runfile.with_suffix(".export")
+    try:
+        res = export_run(runfile, dest, formats)
+    except (OSError, ValueError, ExportError) as exc:
+        err_console.print(f"export: {exc}", style="red", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    wrote = 0
+    for fmt, r in res.items():
+        if isinstance(r, dict):
+            console.print(f"{fmt}: skipped — {r['skipped']}", highlight=False, markup=False)
+        else:
+            wrote += len(r)
+            console.print(f"{fmt}: {len(r)} file(s) in {dest}", highlight=False, markup=False)
+    raise typer.Exit(EXIT_OK if wrote else EXIT_BAD_INPUT)
+
+
+@app.command("serve")
+def serve_command(data: Annotated[Path, typer.Argument(help="the lab's data folder (campaign folders, run files)")],
+                  host: Annotated[str, typer.Option(help="address to listen on (loopback unless --expose)")]
+                  = "127.0.0.1",
+                  port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+                  api_key: Annotated[str | None, typer.Option(envvar="SFLAB_SERVE_API_KEY",
+                                                              help="API key clients must send (letters and "
+                                                                   "digits; default: a new random key, printed)")]
+                  = None,
+                  expose: Annotated[bool, typer.Option(help="allow a non-loopback --host (the network sees the "
+                                                            "data, behind the API key)")] = False) -> None:
+    """Serve the data folder with Tiled: campaigns, run files, arrays and metadata, live points.
+
+    A colleague connects with `from tiled.client import from_uri; c = from_uri("http://HOST:PORT",
+    api_key="KEY")` (docs/serve-export.md). Prints one JSON line {"url", "api_key", "data"} when listening."""
+    from .serve import is_loopback, new_api_key, serve
+
+    if not data.is_dir():
+        err_console.print(f"serve: no data folder at {data}", style="red", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if not is_loopback(host) and not expose:
+        err_console.print(f"serve: --host {host} is not a loopback address; add --expose to serve the data folder "
+                          "to the network (clients need the API key)", style="red", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    key = api_key or new_api_key()
+    if not key.isalnum():
+        err_console.print("serve: the API key must be letters and digits only", style="red")
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+    def ready(url: str) -> None:
+        print(json.dumps({"url": url, "api_key": key, "data": str(data.resolve())}), flush=True)
+
+    try:
+        serve(data, host=host, port=port, api_key=key, expose=expose, ready=ready)
+    except (OSError, ValueError) as exc:
+        err_console.print(f"serve: {exc}", style="red", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
 def main() -> None:
     try:
         app()
