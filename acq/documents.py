@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 __all__ = ["documents_from_file", "subscribe", "DocumentStream", "RunComposer", "validate_document",
            "BLUESKY_EXIT_STATUS", "READBACKS"]
 
-Callback = Callable[[str, dict[str, Any]], Any]
+Callback = Callable[[str, Any], Any]   # (name, document), as Bluesky consumers take them
 
 READBACKS = "readbacks"
 BLUESKY_EXIT_STATUS = {"success": "success", "aborted": "abort", "interrupted": "abort", "failed": "fail"}
@@ -172,9 +172,9 @@ class RunComposer:
     def stop(self, exit_status: str, *, reason: str = "", end_time: float | None = None) -> dict[str, Any]:
         status = BLUESKY_EXIT_STATUS.get(exit_status, "fail")
         why = reason or ("" if exit_status == "success" else exit_status)
-        doc = self.bundle.compose_stop(exit_status=status, reason=why,  # type: ignore[arg-type]
-                                       time=float(time.time() if end_time is None else end_time))
-        doc = dict(doc)
+        doc: dict[str, Any] = dict(self.bundle.compose_stop(
+            exit_status=status, reason=why,  # type: ignore[arg-type]
+            time=float(time.time() if end_time is None else end_time)))
         doc["sflab_exit_status"] = exit_status
         doc["sflab_n_points"] = self.n_points
         validate_document("stop", doc)

@@ -119,7 +119,7 @@ def write_ptu(path: str | Path, times: np.ndarray, channels: np.ndarray, *, glob
         "Measurement_Mode": mode,
         "Measurement_SubMode": 0,
         "MeasDesc_GlobalResolution": float(global_resolution_s),
-        "MeasDesc_Resolution": float(tcspc_resolution_s if t3 else global_resolution_s),
+        "MeasDesc_Resolution": float((tcspc_resolution_s if t3 else None) or global_resolution_s),
         "MeasDesc_BinningFactor": 1,
         "MeasDesc_AcquisitionTime": int(round(1e3 * (acquisition_s if acquisition_s is not None else
                                                      (t[-1] if t.size else 0) * global_resolution_s))),

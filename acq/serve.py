@@ -83,18 +83,18 @@ def run_node(path: Path) -> Any:
         items = {k: _array(v, units.get(k, "")) for k, v in fields.items() if v.dtype.kind in "biufc"}
         items.update({k: _array(np.asarray(v), units.get(k, ""), static=True)
                       for k, v in run.static_axes.get(sname, {}).items() if np.asarray(v).dtype.kind in "biufc"})
-        md = {"n_points": run.n_points}
+        md: dict[str, Any] = {"n_points": run.n_points}
         if sname in run.sidecars:
             md["sidecars"] = run.sidecars[sname]
         streams[sname] = _map(items, md)
     streams["instrument"] = _map({role: _map({k: _array(v, run.units.get(f"instrument/{role}", {}).get(k, ""))
                                               for k, v in d.items()}) for role, d in run.readbacks.items()})
     streams["scan"] = _map({"point_id": _array(run.point_id), "timestamp": _array(run.timestamp, "s")})
-    md = {"run_uid": run.run_uid, "procedure": run.procedure, "parameters": run.parameters,
+    meta: dict[str, Any] = {"run_uid": run.run_uid, "procedure": run.procedure, "parameters": run.parameters,
           "exit_status": run.exit_status, "n_points": run.n_points, "start_time": run.start_time,
           "end_time": run.end_time, "sample": run.sample_name, "default_stream": run.default_stream,
           "resumed_at": run.resumed_at, "analysis": run.analysis, "file": path.name}
-    return _map(streams, md)
+    return _map(streams, meta)
 
 
 class _Folder(Mapping[str, Any]):
