@@ -90,10 +90,11 @@ def run_node(path: Path) -> Any:
     streams["instrument"] = _map({role: _map({k: _array(v, run.units.get(f"instrument/{role}", {}).get(k, ""))
                                               for k, v in d.items()}) for role, d in run.readbacks.items()})
     streams["scan"] = _map({"point_id": _array(run.point_id), "timestamp": _array(run.timestamp, "s")})
-    meta: dict[str, Any] = {"run_uid": run.run_uid, "procedure": run.procedure, "parameters": run.parameters,
-          "exit_status": run.exit_status, "n_points": run.n_points, "start_time": run.start_time,
-          "end_time": run.end_time, "sample": run.sample_name, "default_stream": run.default_stream,
-          "resumed_at": run.resumed_at, "analysis": run.analysis, "file": path.name}
+    meta: dict[str, Any] = {
+        "run_uid": run.run_uid, "procedure": run.procedure, "parameters": run.parameters,
+        "exit_status": run.exit_status, "n_points": run.n_points, "start_time": run.start_time,
+        "end_time": run.end_time, "sample": run.sample_name, "default_stream": run.default_stream,
+        "resumed_at": run.resumed_at, "analysis": run.analysis, "file": path.name}
     return _map(streams, meta)
 
 
