@@ -65,6 +65,9 @@ def distributed_summaries(paths: Sequence[str | Path], *, recompute: bool = Fals
     if workers is not None and workers < 1:
         raise ValueError(f"--workers must be ≥ 1, not {workers}")
     files = [str(Path(p)) for p in paths]
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core",
+                 "distributed.http.proxy"):
+        logging.getLogger(name).setLevel(logging.WARNING)   # the CLI shows its own progress
     cluster = None
     if workers is not None:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
