@@ -1,6 +1,7 @@
 """Every kind of run file sflab writes, small and fast (simulated lab on the AFAP clock, in-memory fakes):
 FluenceCalibration, PL temperature series, fluence series, RL temperature series, HBT g2 with Photon-HDF5
-sidecars, time-resolved RL, the engine check, an aborted run and a repaired (writer killed) file."""
+sidecars, time-resolved RL, the engine check, an aborted run and a repaired (writer killed) file. The
+post-run analysis (the /entry/analysis group) is written for the calibration, PL, HBT and engine-check files."""
 
 from __future__ import annotations
 
@@ -24,20 +25,28 @@ def make_all(folder: Path) -> dict[str, Path]:
         RLTemperatureSeries,
         TimeResolvedRL,
     )
-    from tests.procedures.conftest import run, sim_lab
+    from tests.procedures.conftest import run, sim_lab, suspenders
+
+    def bare(session, procedure):
+        """A run without the post-run analysis (the file kind is the same; keeps the fixture fast)."""
+        r = session.make_runner(procedure, suspenders=suspenders())
+        r.analyze = False
+        res = r.run()
+        assert res.exit_status == "success", res.error
+        return res
 
     out: dict[str, Path] = {}
     with sim_lab(folder / "pl") as s:
         out["calibration"] = run(s, FluenceCalibration(n_steps=4, readings=1)).path
         out["pl"] = run(s, PLTemperatureSeries(temperatures=[80.0, 20.0], fluences=[1.0], hold_s=5.0,
                                                decay_s=0.2)).path
-        out["fluence"] = run(s, FluenceSeries(temperature=20.0, fluences=[0.2, 0.6, 2.0], min_decades=0.5,
-                                              hold_s=5.0, decay_s=0.2)).path
+        out["fluence"] = bare(s, FluenceSeries(temperature=20.0, fluences=[0.2, 0.6, 2.0], min_decades=0.5,
+                                               hold_s=5.0, decay_s=0.2)).path
     with sim_lab(folder / "rl") as s:
-        out["rl"] = run(s, RLTemperatureSeries(temperatures=[100.0, 20.0], kV=20.0, mA=0.5, hold_s=5.0)).path
+        out["rl"] = bare(s, RLTemperatureSeries(temperatures=[100.0, 20.0], kV=20.0, mA=0.5, hold_s=5.0)).path
     with sim_lab(folder / "hbt", hbt=True) as s:
         out["hbt"] = run(s, HBTCorrelation(temperatures=[20.0], g2_s=0.5, tags_s=0.02, hold_s=5.0)).path
-        out["trrl"] = run(s, TimeResolvedRL(temperatures=[20.0], g2_s=0.5, tags_s=0.0, hold_s=5.0)).path
+        out["trrl"] = bare(s, TimeResolvedRL(temperatures=[20.0], g2_s=0.5, tags_s=0.0, hold_s=5.0)).path
     # engine check on in-memory fakes, one finished and one aborted
     for name, abort_at in (("engine", None), ("aborted", 1)):
         clock = SimClock(math.inf)
