@@ -9,6 +9,7 @@ modules of ``acq`` that import ``simulators``; only this one imports ``gui`` (do
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -206,10 +207,17 @@ def resume(target: Annotated[Path, typer.Argument(help="a campaign folder (or it
 
 # ============================================================================ analyze
 def _analyze(paths: list[Path], *, report: Path | None, as_json: bool, quiet: bool = False,
-             recompute: bool = False) -> int:
+             recompute: bool = False, workers: int | None = None, scheduler: str | None = None) -> int:
     from .pipeline import analyze_paths
 
-    res = analyze_paths(paths, report=report, recompute=recompute)
+    if workers is not None and scheduler is not None:
+        _fail("analyze: give --workers or --scheduler, not both")
+    try:
+        with display.task_progress(err_console, f"analyze on {workers or scheduler}") as progress:
+            res = analyze_paths(paths, report=report, recompute=recompute, workers=workers, scheduler=scheduler,
+                                progress=progress if workers or scheduler else None)
+    except (OSError, TimeoutError, ValueError) as exc:   # the Dask cluster could not be started or reached
+        _fail(f"analyze: cannot use the Dask cluster: {exc}")
     return display.print_analysis(console, err_console, res, as_json=as_json, quiet=quiet)
 
 
@@ -220,13 +228,19 @@ def analyze(runfiles: Annotated[list[Path], typer.Argument(help="run files and/o
             as_json: Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")] = False,
             recompute: Annotated[bool, typer.Option(help="recompute each run's summary instead of using the one "
                                                          "stored in the file (the campaign's is always computed)")]
-            = False) -> None:
+            = False,
+            workers: Annotated[int | None, typer.Option(min=1, help="analyse the run files in parallel on a local "
+                                                                    "Dask cluster of N worker processes")] = None,
+            scheduler: Annotated[str | None, typer.Option(help="use an existing Dask cluster (tcp://host:8786) whose "
+                                                               "workers see the same data folder")] = None) -> None:
     """SF analysis of run files and campaign folders, verdict first.
 
     The campaign verdict (SF / not SF / inconclusive, with the likely confuser), then the campaign-level
     numbers (SF fraction and τ_SF vs T, fluence exponents, onset
-    temperature) and one summary per run file. Exit code 2 if a file cannot be read."""
-    raise typer.Exit(_analyze(runfiles, report=report, as_json=as_json, recompute=recompute))
+    temperature) and one summary per run file. Exit code 2 if a file cannot be read. --workers N / --scheduler
+    ADDRESS: the run files in parallel with dask.distributed (same verdicts); one file is always analysed here."""
+    raise typer.Exit(_analyze(runfiles, report=report, as_json=as_json, recompute=recompute, workers=workers,
+                              scheduler=scheduler))
 
 
 # ============================================================================ replay
@@ -406,6 +420,54 @@ def repair(runfile: Annotated[Path, typer.Argument(help="a run file whose writer
     except (OSError, ValueError) as exc:
         _fail(str(exc))
     console.print(f"repaired: {p}", soft_wrap=True)
+
+
+# ============================================================================ export / serve (acq.export, acq.serve)
+@app.command("export")
+def export_command(runfile: Annotated[Path, typer.Argument(help="a run file")],
+                   to: Annotated[list[str] | None, typer.Option("--to", help="ptu, photon-hdf5 or text (repeat for "
+                                                                             "several; default: all)")] = None,
+                   out: Annotated[Path | None, typer.Option(help="output folder (default: <run>.export next to "
+                                                                 "the run file)")] = None) -> None:
+    """Export a run for other tools: PTU (PicoQuant, tttrlib), Photon-HDF5, text columns (Origin, Igor).
+
+    PTU: one file per point's raw time tags (T2 for HBT tags, T3 for TCSPC tags). Text: every spectrum, decay
+    and g2 as tab-separated columns with a # header (units, temperature, fluence), plus the per-point
+    scalars. Formats the run has no data for are reported and skipped."""
+    from .export import FORMATS, export_run
+
+    dest = out or runfile.with_suffix(".export")
+    try:
+        res = export_run(runfile, dest, tuple(to or FORMATS))
+    except (OSError, ValueError) as exc:
+        _fail(f"export: {exc}")
+    raise typer.Exit(EXIT_OK if display.print_export(console, res, dest) else EXIT_BAD_INPUT)
+
+
+@app.command("serve")
+def serve_command(data: Annotated[Path, typer.Argument(help="the lab's data folder (campaign folders, run files)")],
+                  host: Annotated[str, typer.Option(help="address to listen on (loopback unless --expose)")]
+                  = "127.0.0.1",
+                  port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+                  api_key: Annotated[str | None, typer.Option(envvar="SFLAB_SERVE_API_KEY",
+                                                              help="API key clients must send (letters and "
+                                                                   "digits; default: a new random key, printed)")]
+                  = None,
+                  expose: Annotated[bool, typer.Option(help="allow a non-loopback --host (the network sees the "
+                                                            "data, behind the API key)")] = False) -> None:
+    """Serve the data folder with Tiled: campaigns, run files, arrays and metadata, live points.
+
+    A colleague connects with `from tiled.client import from_uri; c = from_uri("http://HOST:PORT",
+    api_key="KEY")` (docs/serve-export.md). Prints one JSON line {"url", "api_key", "data"} when listening."""
+    from .serve import new_api_key, serve
+
+    key = api_key or new_api_key()
+    try:
+        serve(data, host=host, port=port, api_key=key, expose=expose,
+              ready=lambda url: print(json.dumps({"url": url, "api_key": key, "data": str(data.resolve())}),
+                                      flush=True))
+    except (OSError, ValueError) as exc:
+        _fail(f"serve: {exc}")
 
 
 def main() -> None:

@@ -7,6 +7,8 @@ produced. Paths are printed with ``soft_wrap`` so piped output never splits them
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ from .campaign import Campaign
 from .config import LabConfig
 from .pipeline import AnalysisResult
 
-__all__ = ["cell", "print_summary", "print_analysis", "print_campaign", "print_config", "print_info"]
+__all__ = ["cell", "print_summary", "print_analysis", "print_campaign", "print_config", "print_info",
+           "print_export", "task_progress"]
 
 
 def cell(v: Any) -> str:
@@ -98,6 +101,37 @@ def print_analysis(console: Console, err_console: Console, res: AnalysisResult, 
     if res.report:
         console.print(f"report: {res.report}", highlight=False, markup=False, soft_wrap=True)
     return 2 if res.bad else 0
+
+
+@contextmanager
+def task_progress(err_console: Console, title: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A transient progress bar on stderr for work reported as ``progress(done, total, name)`` (the Dask
+    analysis); shown only once the first report arrives."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=err_console, transient=True) as bar:
+        task = None
+
+        def progress(done: int, total: int, name: str) -> None:
+            nonlocal task
+            if task is None:
+                task = bar.add_task("", total=total)
+            bar.update(task, completed=done, description=name)
+
+        yield progress
+
+
+def print_export(console: Console, res: dict[str, Any], dest: Path) -> int:
+    """``sflab export``'s report, per format; the number of files written."""
+    wrote = 0
+    for fmt, r in res.items():
+        if isinstance(r, dict):
+            console.print(f"{fmt}: skipped — {r['skipped']}", highlight=False, markup=False, soft_wrap=True)
+        else:
+            wrote += len(r)
+            console.print(f"{fmt}: {len(r)} file(s) in {dest}", highlight=False, markup=False, soft_wrap=True)
+    return wrote
 
 
 def print_info(console: Console, info: dict[str, Any], *, as_json: bool = False) -> None:

@@ -11,7 +11,8 @@ Topics used by the engine (``Event.topic``):
 
 ``run.start``   data: run_uid, procedure, parameters, path, n_points (planned or None)
 ``run.status``  data: state (running, paused, suspended, resuming, …), reason
-``point``       data: point_id, index, streams {stream: {field: value}}, readbacks {role: {name: v}}
+``point``       data: point_id, index, streams {stream: {field: value}}, readbacks {role: {name: v}},
+                timestamp (the run file's scan/timestamp), sidecars {stream: file}
 ``suspend``     data: name, reason, action      /  ``unsuspend`` data: name, duration_s
 ``log``         data: level, message
 ``run.stop``    data: exit_status, path, n_points, error, backstop

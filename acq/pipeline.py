@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,9 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
                 continue
             except FileNotFoundError:
                 if p.is_dir():
-                    out += sorted(x for x in p.glob("*.h5") if ".interrupted" not in x.name)
+                    found = sorted(x for x in p.glob("*.h5") if ".interrupted" not in x.name
+                                   and ".unreadable" not in x.name and not x.name.startswith("."))
+                    out += found or [p]   # an empty folder is reported by name
                     continue
         out.append(p)
     return out
@@ -87,23 +90,38 @@ def _per_run(runs: list[RunData], recompute: bool) -> dict[str, dict[str, Any]]:
     return per
 
 
-def analyze_paths(paths: list[Path], *, report: Path | None = None, recompute: bool = False) -> AnalysisResult:
-    """Read, summarise and pool ``paths``; write the report folder ``report`` if given."""
+def analyze_paths(paths: list[Path], *, report: Path | None = None, recompute: bool = False,
+                  workers: int | None = None, scheduler: str | None = None,
+                  progress: Callable[[int, int, str], None] | None = None) -> AnalysisResult:
+    """Read, summarise and pool ``paths``; write the report folder ``report`` if given.
+
+    ``workers`` (a local Dask cluster) or ``scheduler`` (an existing one) distribute the per-run summaries
+    and the campaign verdict over a cluster (:mod:`acq.cluster`, same functions, same verdicts); one file is
+    always analysed in this process. A report needs the verdict objects, so with a report the campaign is
+    pooled here."""
     res = AnalysisResult()
     for p in expand_inputs(paths):
         try:
             res.runs.append(open_run(p))
         except (OSError, ValueError) as exc:
-            res.bad.append(f"{p}: {exc}")
+            res.bad.append(str(exc) if str(p) in str(exc) else f"{p}: {exc}")
     if not res.runs:
         return res
-    res.per_run = _per_run(res.runs, recompute)
-    try:
-        ca = analyze_campaign(res.runs)
-        res.campaign, res.verdicts = ca.summary, ca.verdicts
-    except Exception as exc:
-        log.error("campaign summary failed: %s", exc)
-        res.campaign = {"verdict": "error", "error": f"{type(exc).__name__}: {exc}"}
+    if (workers or scheduler) and len(res.runs) > 1:
+        from .cluster import distributed_summaries
+
+        res.per_run, res.campaign = distributed_summaries([r.path for r in res.runs], recompute=recompute,
+                                                          workers=workers, scheduler=scheduler,
+                                                          progress=progress, campaign=report is None)
+    else:   # the single-process path: the default, and always for one file
+        res.per_run = _per_run(res.runs, recompute)
+    if res.campaign is None:
+        try:
+            ca = analyze_campaign(res.runs)
+            res.campaign, res.verdicts = ca.summary, ca.verdicts
+        except Exception as exc:
+            log.error("campaign summary failed: %s", exc)
+            res.campaign = {"verdict": "error", "error": f"{type(exc).__name__}: {exc}"}
     if report is not None:
         res.report_asked = True
         try:

@@ -271,12 +271,14 @@ class Runner:
         assert self.writer is not None, "commit_point before the run file exists"
         roles = [r for r in self.procedure_roles() if r in self.lab.connected]
         rb = self.lab.readbacks(roles)
-        i = self.writer.append(self._buffer, rb, point_id=self.index, timestamp=self.clock.now(),
-                               sidecars=self._sidecars)
+        t = self.clock.now()
+        i = self.writer.append(self._buffer, rb, point_id=self.index, timestamp=t, sidecars=self._sidecars)
         summary = {s: {k: (v if np.ndim(v) == 0 else np.asarray(v)) for k, v in d.items()}
                    for s, d in self._buffer.items()}
+        # subscriber point (acq.documents): `timestamp` is the file's scan/timestamp of this point, `sidecars`
+        # its Photon-HDF5 files, so bus consumers see what the run file holds
         self._publish("point", point_id=self.index, index=i, n_points=self.n_planned, streams=summary,
-                      readbacks=rb, lab_time=self.clock.now())
+                      readbacks=rb, lab_time=self.clock.now(), timestamp=t, sidecars=dict(self._sidecars))
         self._buffer, self._sidecars = {}, {}
         self.index += 1
         return i

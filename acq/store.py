@@ -46,7 +46,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 __all__ = ["Field", "Stream", "RunWriter", "RunData", "open_run", "repair", "software_versions",
-           "post_run_update", "copy_completed", "streams_of",
+           "post_run_update", "copy_completed", "streams_of", "ascii_units", "set_units", "units_from_name",
            "EXIT_STATUSES"]
 
 EXIT_STATUSES = ("running", "success", "aborted", "failed", "interrupted")
@@ -133,6 +133,34 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     return repr(o)
+
+
+# ---------------------------------------------------------------- units (NeXus: ASCII @units on every numeric
+# dataset, "" when dimensionless; the pretty form, when it differs, goes into @long_name)
+_ASCII = (("µ", "u"), ("μ", "u"), ("⁻¹", "^-1"), ("⁻²", "^-2"), ("²", "^2"), ("³", "^3"), ("°C", "degC"),
+          ("°", "deg"), ("Å", "Angstrom"), ("Ω", "Ohm"), ("·", "*"), ("×", "*"), ("−", "-"))
+
+
+def ascii_units(units: str) -> str:
+    """``µJ/cm²`` → ``uJ/cm^2`` (NeXus unit strings are ASCII); raises on a character it cannot map."""
+    out = units
+    for a, b in _ASCII:
+        out = out.replace(a, b)
+    if not out.isascii():
+        raise ValueError(f"unit {units!r}: no ASCII form for {[c for c in out if not c.isascii()]}; "
+                         "write it in ASCII (e.g. uJ/cm^2, degC, Angstrom)")
+    return out
+
+
+def set_units(d: h5py.Dataset | h5py.Group, units: str, long_name: str = "") -> None:
+    """``@units`` (ASCII) and ``@long_name``; a non-ASCII unit's pretty form is kept in the long name."""
+    u = ascii_units(units or "")
+    d.attrs["units"] = u
+    if u != (units or ""):
+        base = long_name or d.name.rsplit("/", 1)[-1]
+        long_name = f"{base} ({units})"
+    if long_name:
+        d.attrs["long_name"] = long_name
 
 
 def _iso(t: float) -> str:
@@ -233,7 +261,7 @@ class RunWriter:
             for name, unit in names.items():
                 d = g.create_dataset(name, (0,), maxshape=(None,), chunks=(256,), dtype="f8",
                                      fillvalue=np.nan)
-                d.attrs["units"] = unit
+                set_units(d, unit)
         s = e.create_group("sample")
         s.attrs["NX_class"] = "NXsample"
         s.create_dataset("name", data=str(sample.get("name", "")), dtype=_STR)
@@ -252,16 +280,15 @@ class RunWriter:
                 chunk = (1, *fl.shape) if fl.shape else (256,)
                 d = g.create_dataset(fl.name, (0, *fl.shape), maxshape=(None, *fl.shape), chunks=chunk,
                                      dtype=fl.dtype, fillvalue=fl.fill)
-                if fl.units:
-                    d.attrs["units"] = fl.units
-                if fl.long_name:
+                if np.dtype(fl.dtype).kind in "biufc":
+                    set_units(d, fl.units, fl.long_name)
+                elif fl.long_name:
                     d.attrs["long_name"] = fl.long_name
                 if len(fl.shape) == 1 and fl.name == st.signal:
                     d.attrs["interpretation"] = "spectrum"
             for name, (vals, unit) in st.static.items():
                 d = g.create_dataset(name, data=np.asarray(vals))
-                if unit:
-                    d.attrs["units"] = unit
+                set_units(d, unit)
             for pos, a in enumerate(axes):
                 if a == ".":
                     continue
@@ -277,10 +304,9 @@ class RunWriter:
         sc.attrs["NX_class"] = "NXcollection"
         for name, dt, unit in (("point_id", "i8", ""), ("timestamp", "f8", "s"), ("completed", "u1", "")):
             d = sc.create_dataset(name, (0,), maxshape=(None,), chunks=(1024,), dtype=dt)
-            if unit:
-                d.attrs["units"] = unit
+            set_units(d, unit)
         sc["timestamp"].attrs["description"] = "lab time (POSIX s) when the point was completed"
-        sc.create_dataset("resumed_at", (0,), maxshape=(None,), chunks=(16,), dtype="i8")
+        set_units(sc.create_dataset("resumed_at", (0,), maxshape=(None,), chunks=(16,), dtype="i8"), "")
         sc["resumed_at"].attrs["description"] = "point index at which a resumed run continued"
         p = e.create_group("provenance")
         p.attrs["NX_class"] = "NXnote"
@@ -417,7 +443,9 @@ def post_run_update(path: str | os.PathLike, *, analysis: Mapping[str, Any] | No
             g.create_dataset("summary", data=json.dumps(analysis, default=_json_default), dtype=_STR)
             for k, v in analysis.items():
                 if k != "summary" and isinstance(v, (int, float, str, np.number)) and not isinstance(v, bool):
-                    g.create_dataset(k, data=v)
+                    d = g.create_dataset(k, data=v)
+                    if not isinstance(v, str):
+                        set_units(d, units_from_name(k))
         if sidecar_links:
             for _name, g in e.items():
                 if isinstance(g, h5py.Group) and g.attrs.get("NX_class") == "NXdata" and "sidecar" in g:
@@ -428,7 +456,21 @@ def post_run_update(path: str | os.PathLike, *, analysis: Mapping[str, Any] | No
                         s = s.decode() if isinstance(s, bytes) else s
                         key = f"point_{i:06d}"
                         if s and key not in links:
+                            # the sidecar's root carries NX_class=NXcollection (acq.photon_hdf5), so NeXus
+                            # tools see a classed group behind the link
                             links[key] = h5py.ExternalLink(s, "/")
+
+
+_NAME_UNITS = (("_uJcm2", "uJ/cm^2"), ("_meV", "meV"), ("_nm", "nm"), ("_ps", "ps"), ("_ns", "ns"), ("_K", "K"),
+               ("_s", "s"), ("_deg", "deg"), ("_mW", "mW"), ("_W", "W"), ("_Hz", "Hz"), ("_kV", "kV"), ("_mA", "mA"))
+
+
+def units_from_name(key: str) -> str:
+    """Units of an analysis scalar from sflab's naming convention (``tau_ps``, ``T_on_K``…); "" otherwise."""
+    for suffix, unit in _NAME_UNITS:
+        if key.endswith(suffix):
+            return unit
+    return ""
 
 
 # ====================================================================== reading
