@@ -120,6 +120,7 @@ def test_mean_occupancy_roundtrip() -> None:
 N_PULLS = 200   # the ≥ 200 datasets of issue 14, sized to finish well inside the timeout on a loaded machine
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_tau_pulls() -> None:
     """200 simulated decays (fixed seed): pulls of τ (1- and 2-component fits) have mean 0 and width 1

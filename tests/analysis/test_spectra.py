@@ -85,6 +85,7 @@ def test_tail_shape_on_asymmetric_band() -> None:
 N_PULLS = 200   # the ≥ 200 datasets of issue 14, sized to finish well inside the timeout on a loaded machine
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_sf_fraction_pulls() -> None:
     """200 simulated spectra (fixed seed): pulls of the SF fraction have mean 0 and width 1 within three

@@ -70,6 +70,7 @@ def _analyze_report_assesses_once_per_verdict(folder, report, monkeypatch):
     assert (report / "report.html").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_demo_on_isolated_nanocrystals_is_not_sf(tmp_path):
     out, folder = _demo(tmp_path, "--sample", "isolated-ncs")

@@ -56,6 +56,7 @@ def _sflab(*args):
     return [sys.executable, "-m", "acq.cli", *args]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_overnight_plan_sigkill_and_resume(tmp_path):
     plan = tmp_path / "overnight.toml"
