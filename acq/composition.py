@@ -12,7 +12,7 @@
   ``tcspc_wiring`` option.
 
 Besides ``acq.cli`` this is the only module of ``acq`` that imports ``simulators``
-(docs/decisions/0004-composition-module.md; the import-linter contract names both).
+(docs/decisions/0004-thin-cli-and-composition-module.md; the import-linter contract names both).
 """
 
 from __future__ import annotations
