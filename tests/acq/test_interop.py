@@ -218,6 +218,6 @@ def test_export_command(kinds, tmp_path):
     r = CliRunner().invoke(cli.app, ["export", str(kinds["pl"]), "--to", "ptu", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "skipped" in r.output and "no raw time tags" in r.output
     r = CliRunner().invoke(cli.app, ["export", str(kinds["pl"]), "--to", "xls"])
-    assert r.exit_code == 2 and "unknown format xls" in r.output
+    assert r.exit_code == 2 and "unknown export format 'xls'" in r.output and "choose from ptu" in r.output
     r = CliRunner().invoke(cli.app, ["export", str(tmp_path / "missing.h5")])
     assert r.exit_code == 2 and "no run file" in r.output
