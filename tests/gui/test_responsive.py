@@ -34,6 +34,7 @@ def _run_to_end(qtbot, win, item, n, dropped_before):
     qtbot.waitUntil(lambda: win.model.n_seen + win.pump.dropped - dropped_before >= n, timeout=LONG)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_bounded_memory_and_every_point_seen_or_counted_as_dropped(qtbot, fake_session, tmp_path):
     from gui.app import MainWindow
