@@ -33,8 +33,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 # make test skips the tests marked slow (pull studies, the GUI memory study, the overnight kill-and-resume,
-# the second demo: they
-# would take it past 5 minutes on 2 cores); make test-all runs everything
+# the second demo: they would take it past 5 minutes on 2 cores); make test-all runs everything
 test: lint
 	$(VENV)/bin/pytest -n 2 --dist loadfile -m "not slow" --durations=15 $(PYTEST_ARGS)
 
