@@ -43,7 +43,19 @@ import numpy as np
 from .events import EventBus
 from .lab import Lab
 from .procedure import Procedure
-from .store import RunWriter, _backup_name, copy_completed, open_run, post_run_update
+from . import crashpoints
+from .clock import RealClock
+from .store import (
+    RunData,
+    RunWriter,
+    _staging_name,
+    copy_run,
+    find_source,
+    open_run,
+    post_run_update,
+    set_aside,
+    swap_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +219,7 @@ class Runner:
                  clock: Any = None, bus: EventBus | None = None, suspenders: Sequence[Suspender] = (),
                  config_snapshot: Mapping[str, Any] | None = None,
                  sample: Mapping[str, Any] | None = None, resume: bool = False, analyze: bool = True,
-                 title: str = "", sidecar_dir: str | os.PathLike | None = None) -> None:
+                 title: str = "", sidecar_dir: str | os.PathLike | None = None, retake: bool = False) -> None:
         self.procedure = procedure
         self.lab = lab
         self.path = Path(path)
@@ -217,6 +229,12 @@ class Runner:
         self.config_snapshot = dict(config_snapshot or {})
         self.sample = dict(sample or {})
         self.resume_mode = resume
+        #: the operator asked explicitly to re-take points whose record is lost (never by default)
+        self.retake = retake
+        self._source: RunData | None = None
+        #: resume: the version of the run to continue from, when the caller has already chosen it
+        self.resume_source: RunData | None = None
+        self._t_shift = 0.0
         self.analyze = analyze
         self.title = title
         self.sidecar_dir = Path(sidecar_dir) if sidecar_dir else self.path.with_suffix("")
@@ -270,8 +288,9 @@ class Runner:
         assert self.writer is not None, "commit_point before the run file exists"
         roles = [r for r in self.procedure_roles() if r in self.lab.connected]
         rb = self.lab.readbacks(roles)
-        i = self.writer.append(self._buffer, rb, point_id=self.index, timestamp=self.clock.now(),
+        i = self.writer.append(self._buffer, rb, point_id=self.index, timestamp=self._now(),
                                sidecars=self._sidecars)
+        crashpoints.reached(f"run:point:{self.index}")
         summary = {s: {k: (v if np.ndim(v) == 0 else np.asarray(v)) for k, v in d.items()}
                    for s, d in self._buffer.items()}
         self._publish("point", point_id=self.index, index=i, n_points=self.n_planned, streams=summary,
@@ -358,7 +377,7 @@ class Runner:
         return out
 
     def _suspend(self, tripped: dict[str, str]) -> None:
-        t0 = self.clock.now()
+        t0 = self._now()
         xs = self._xray_state()
         self._make_xray_safe()
         self.state = RunState.SUSPENDED
@@ -392,7 +411,7 @@ class Runner:
         self._publish("unsuspend", reason=reason, duration_s=dur, point=self.index)
 
     def _record_suspension(self, t0: float, _tripped: dict, reason: str, aborted: bool = False) -> float:
-        t1 = self.clock.now()
+        t1 = self._now()
         rec = {"start": t0, "end": t1, "duration_s": t1 - t0, "reason": reason, "before_point": self.index,
                "aborted": aborted}
         if self.writer is not None:
@@ -407,7 +426,7 @@ class Runner:
     def _log(self, kind: str, message: str, **data: Any) -> None:
         log.info("%s: %s", kind, message)
         if self.writer is not None:
-            self.writer.log_event(kind, message, t=self.clock.now(), **data)
+            self.writer.log_event(kind, message, t=self._now(), **data)
         self._publish("log", kind=kind, message=message)
 
     def _inject(self) -> None:
@@ -421,6 +440,11 @@ class Runner:
         p.runner = self
         p.sidecar_dir = self.sidecar_dir
 
+    def _now(self) -> float:
+        """Lab time for the run file: the clock's, shifted on resume so that a simulated clock that
+        restarted earlier than the recorded points never makes the file's timestamps go back."""
+        return self.clock.now() + self._t_shift
+
     def _open_writer(self, streams: Sequence[Any]) -> None:
         params = self.procedure.parameter_values()
         common = dict(procedure=type(self.procedure).__qualname__, parameters=params, streams=streams,
@@ -429,31 +453,61 @@ class Runner:
                       config=self.config_snapshot, sample=self.sample, title=self.title,
                       default_stream=self.procedure.DEFAULT_STREAM if streams else None,
                       start_time=self.clock.now())
-        if self.resume_mode:
-            src = open_run(self.path)
-            if src.procedure != common["procedure"]:
-                raise ValidationError([f"{self.path}: recorded by {src.procedure}, cannot resume it with "
-                                       f"{common['procedure']}"])
-            backup = _backup_name(self.path)
-            os.replace(self.path, backup)
-            self.run_uid = src.run_uid
-            self.writer = RunWriter(self.path, run_uid=src.run_uid, **common)
-            copy_completed(src, self.writer, streams)
-            for ev in src.events:
-                self.writer.log_event(ev.get("kind", "event"), ev.get("message", ""),
-                                      **{k: v for k, v in ev.items() if k not in ("kind", "message")})
-            for s in src.suspensions:
-                self.writer.log_suspension(s)
-            n = src.n_points
-            self.index = n
-            self.procedure.resume_from = n
-            dose = (f" Points 0..{n - 1} were taken under X-ray dose and are not re-taken."
-                    if self.procedure.XRAY and n else "")
-            self.writer.mark_resumed(n, f"resumed after '{src.exit_status}' at the first incomplete point {n} "
-                                        f"({n} completed points copied from {backup.name}, kept unchanged).{dose}")
-        else:
-            self.writer = RunWriter(self.path, **common)
-            self.run_uid = self.writer.run_uid
+        if self.resume_mode and self._source is not None:
+            self._resume_writer(self._source, streams)
+            return
+        note = ""
+        if self.path.exists():   # only with retake (validate refuses otherwise): keep it, start afresh
+            kept = set_aside(self.path)
+            note = (f"the operator asked to re-take the run: the earlier file was unreadable and is kept as "
+                    f"{kept.name}; its points (if any) are measured again"
+                    + (" — under X-ray dose again" if self.procedure.XRAY else ""))
+        self.writer = RunWriter(self.path, **common)
+        self.run_uid = self.writer.run_uid
+        if note:
+            self._log("retake", note)
+
+    def _resume_writer(self, src: RunData, streams: Sequence[Any]) -> None:
+        """Crash-safe resume: copy ``src`` beside the run file, swap it in atomically (the original is
+        kept as a backup), reopen it for writing and continue at the first incomplete point."""
+        recorded = {st.name: st for st in src.declarations}
+        for st in streams:
+            have = recorded.get(st.name)
+            if have is None:
+                raise ValidationError([f"{src.path}: has no stream {st.name!r}; cannot resume it with this "
+                                       f"version of {src.procedure}"])
+            shapes = {f.name: f.shape for f in have.fields}
+            for fl in st.fields:
+                if shapes.get(fl.name) != fl.shape:
+                    raise ValidationError([f"{src.path}: stream {st.name}/{fl.name} was recorded with shape "
+                                           f"{shapes.get(fl.name)}, the procedure now declares {fl.shape}"])
+        staged = _staging_name(self.path)
+        staged.unlink(missing_ok=True)   # a copy left by a resume that died: rebuilt from scratch
+        n = src.n_points
+        copy_run(src, staged, note=f"copied {n} completed points from {src.path.name} to resume the run")
+        backup = swap_in(staged, self.path)
+        self.writer = RunWriter.reopen(self.path)
+        crashpoints.reached("resume:reopened")
+        self.run_uid = src.run_uid
+        times = [float(e["t"]) for e in src.events if isinstance(e.get("t"), int | float)]
+        if n:
+            times.append(float(src.timestamp[-1]))
+        last = max(times, default=0.0)
+        shift_note = ""
+        if self.clock.now() < last and not isinstance(self.clock, RealClock):
+            self._t_shift = last - self.clock.now() + 1e-3
+            shift_note = (f" The simulated lab clock restarted {self._t_shift:.1f} s before the last recorded "
+                          "time; later timestamps are shifted by that much so that time never goes back.")
+        self.index = n
+        self.procedure.resume_from = n
+        dose = (f" Points 0..{n - 1} were taken under X-ray dose and are not re-taken; point {n}, if it was "
+                "in progress when the run stopped, is measured again." if self.procedure.XRAY and n else "")
+        where = (f"copied from {src.path.name}, kept unchanged" if src.path != self.path
+                 else f"the original is kept unchanged as {backup.name if backup else '?'}")
+        self.writer.mark_resumed(n, f"resumed after '{src.exit_status}' at the first incomplete point {n} "
+                                    f"({n} completed points; {where}).{dose}{shift_note}",
+                                 t=self._now(), source=src.path.name, t_shift_s=self._t_shift)
+        crashpoints.reached("resume:marked")
 
     # ------------------------------------------------------------------ the run
     def validate(self) -> None:
@@ -466,12 +520,28 @@ class Runner:
         check = getattr(self.procedure, "validate", None)
         if callable(check):
             errors.extend(check(self.lab.config) or [])
-        if self.resume_mode and not self.path.exists():
-            errors.append(f"cannot resume: {self.path} does not exist")
-        if not self.resume_mode and self.path.exists():
+        if self.resume_mode:
+            errors.extend(self._choose_source())
+        elif self.path.exists() and not self.retake:
             errors.append(f"{self.path} exists; sflab never overwrites a run file")
         if errors:
             raise ValidationError(errors)
+
+    def _choose_source(self) -> list[str]:
+        """Resume: the most complete readable version of the run (the file or one of its backups)."""
+        src, cands = (self.resume_source, []) if self.resume_source is not None else find_source(self.path)
+        if src is None:
+            if self.retake:
+                return []
+            tried = "; ".join(f"{c.path.name}: {c.problem}" for c in cands)
+            dose = " under X-ray dose" if self.procedure.XRAY else ""
+            return [f"cannot resume {self.path}: no readable version of it ({tried}). Its points may have "
+                    f"been taken{dose}; re-take them only on purpose (sflab resume --retake)"]
+        if src.procedure != type(self.procedure).__qualname__:
+            return [f"{src.path}: recorded by {src.procedure}, cannot resume it with "
+                    f"{type(self.procedure).__qualname__}"]
+        self._source = src
+        return []
 
     def run(self) -> RunResult:
         status, error = "failed", None
@@ -556,7 +626,7 @@ class Runner:
             if error:
                 self._log("error" if status == "failed" else status, error)
             self._log("stop", f"exit status {status} after {self.index} points")
-            self.writer.finish(status, end_time=self.clock.now(), backstop=backstop)
+            self.writer.finish(status, end_time=self._now(), backstop=backstop)
         finally:
             self.writer.close()
 

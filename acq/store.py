@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Field", "Stream", "RunWriter", "RunData", "RunFileError", "open_run", "open_h5", "is_run_file",
            "repair", "software_versions", "post_run_update", "copy_completed", "copy_run", "swap_in",
-           "backups_of", "find_source", "streams_of", "EXIT_STATUSES"]
+           "backups_of", "find_source", "set_aside", "streams_of", "EXIT_STATUSES"]
 
 EXIT_STATUSES = ("running", "success", "aborted", "failed", "interrupted")
 _STR = h5py.string_dtype("utf-8")
@@ -964,10 +964,16 @@ def find_source(path: str | os.PathLike) -> tuple[RunData | None, list[Candidate
     Returns (best or None, every candidate with what was wrong with it). Ties go to the file itself."""
     path = Path(path)
     cands: list[Candidate] = []
-    for p in [path, *reversed(backups_of(path))]:
-        if p == path and not p.exists():
-            cands.append(Candidate(p, None, "no such file"))
-            continue
+    if path.exists():
+        try:
+            # a readable file is the most complete version: every backup is an earlier state of it
+            # (resume and repair only ever swap in a copy of the most complete version)
+            return open_run(path), [Candidate(path, None)]
+        except RunFileError as exc:
+            cands.append(Candidate(path, None, exc.problem))
+    else:
+        cands.append(Candidate(path, None, "no such file"))
+    for p in reversed(backups_of(path)):
         try:
             cands.append(Candidate(p, open_run(p)))
         except RunFileError as exc:
@@ -975,9 +981,7 @@ def find_source(path: str | os.PathLike) -> tuple[RunData | None, list[Candidate
     readable = [c for c in cands if c.data is not None]
     if not readable:
         return None, cands
-    uid = readable[0].data.run_uid if readable[0].path == path else None  # type: ignore[union-attr]
-    same = [c for c in readable if uid is None or c.data.run_uid == uid] or readable  # type: ignore[union-attr]
-    best = max(same, key=lambda c: c.data.n_points)  # type: ignore[union-attr]  (max keeps the first of ties)
+    best = max(readable, key=lambda c: c.data.n_points)  # type: ignore[union-attr]  (first of ties: newest)
     return best.data, cands
 
 
@@ -997,6 +1001,26 @@ def repair(path: str | os.PathLike, *, keep_original: bool = True) -> Path:
     if not keep_original and backup is not None:
         backup.unlink()
     return path
+
+
+def set_aside(path: str | os.PathLike, tag: str = "unreadable") -> Path:
+    """Keep an unreadable run file under ``NAME.<tag>[-k].h5`` (a durable hard link first, then the
+    original name is removed), so that a fresh file can be written at ``path``. Nothing is deleted."""
+    path = Path(path)
+    cand = path.with_name(f"{path.stem}.{tag}.h5")
+    k = 1
+    while cand.exists():
+        k += 1
+        cand = path.with_name(f"{path.stem}.{tag}-{k}.h5")
+    try:
+        os.link(path, cand)
+    except OSError:
+        shutil.copy2(path, cand)
+        _fsync(cand)
+    _fsync_dir(path.parent)
+    path.unlink()
+    _fsync_dir(path.parent)
+    return cand
 
 
 def _backup_name(path: Path) -> Path:
