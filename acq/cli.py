@@ -525,7 +525,10 @@ def resume(target: Annotated[Path, typer.Argument(help="a campaign folder (or it
            lab: LabOpt = None, sim: SimOpt = None, sample: SampleOpt = None,
            speed: Annotated[str | None, typer.Option(help="simulated clock (default: as recorded)")] = None,
            faults: FaultsOpt = None, seed: Annotated[int | None, typer.Option(help="simulated seed")] = None,
-           progress: Annotated[bool, typer.Option("--progress/--quiet", help="live progress display")] = True
+           progress: Annotated[bool, typer.Option("--progress/--quiet", help="live progress display")] = True,
+           retake: Annotated[bool, typer.Option("--retake", help="a run whose file has no readable version: "
+                                                          "measure its points again (under X-ray dose again "
+                                                          "for X-ray runs); recorded in the new file")] = False
            ) -> None:
     """Continue a campaign (or one run file) after a crash, kill or reboot.
 
@@ -553,6 +556,10 @@ def resume(target: Annotated[Path, typer.Argument(help="a campaign folder (or it
         if v is not None:
             o[k] = v
     campaign.info["lab"] = o
+    if retake:
+        for it in campaign.queue.pending:
+            if it.status != "queued":
+                campaign.queue.mark(it.id, it.status, retake=True)
     todo = campaign.queue.pending
     if not todo:
         console.print(f"{campaign.folder}: nothing left to run", highlight=False)
@@ -571,15 +578,24 @@ def _resume_file(path: Path, lab: Path | None, sim: bool | None, sample: str | N
                  faults: str | None, seed: int | None, progress: bool) -> int:
     from .procedure import validate_parameters
     from .registry import UnknownProcedure, procedure_class
-    from .store import open_run
+    from .store import find_source
 
-    try:
-        rd = open_run(path)
-        cls = procedure_class(rd.procedure)
-    except (OSError, ValueError, UnknownProcedure) as exc:
-        err_console.print(f"{path}: {exc}", style="red", markup=False)
+    rd, cands = find_source(path)
+    if rd is None:
+        for c in cands:
+            err_console.print(f"{c.path}: {c.problem}", style="red", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"{path}: no readable version to resume", style="red", markup=False, highlight=False,
+                          soft_wrap=True)
         return EXIT_BAD_INPUT
-    if rd.exit_status == "success":
+    if rd.path != path:
+        console.print(f"{path}: unreadable; continuing from its most complete backup {rd.path.name} "
+                      f"({rd.n_points} points)", highlight=False, markup=False, soft_wrap=True)
+    try:
+        cls = procedure_class(rd.procedure)
+    except UnknownProcedure as exc:
+        err_console.print(f"{rd.path}: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_BAD_INPUT
+    if rd.exit_status == "success" and rd.path == path:
         console.print(f"{path}: finished ({rd.n_points} points); nothing to resume", highlight=False)
         return EXIT_OK
     values, errs = validate_parameters(cls, rd.parameters)
@@ -595,6 +611,7 @@ def _resume_file(path: Path, lab: Path | None, sim: bool | None, sample: str | N
     session = _open_from_options(o, path.parent)
     try:
         runner = session.make_runner(cls(**values), path, resume=True, title=f"{rd.procedure} (resumed)")
+        runner.resume_source = rd
         with handle_signals(runner):
             res = _run_with_progress(runner, session.bus, f"resume {path.name}")
     except ValidationError as exc:
@@ -618,7 +635,9 @@ def _expand_inputs(paths: list[Path]) -> list[Path]:
                 continue
             except FileNotFoundError:
                 if p.is_dir():
-                    out += sorted(x for x in p.glob("*.h5") if ".interrupted" not in x.name)
+                    found = sorted(x for x in p.glob("*.h5") if ".interrupted" not in x.name
+                                   and ".unreadable" not in x.name and not x.name.startswith("."))
+                    out += found or [p]   # an empty folder is reported by name
                     continue
         out.append(p)
     return out
@@ -681,9 +700,9 @@ def _analyze_paths(paths: list[Path], *, report: Path | None, as_json: bool, qui
         try:
             runs.append(open_run(p))
         except (OSError, ValueError) as exc:
-            bad.append(f"{p}: {exc}")
+            bad.append(str(exc) if str(p) in str(exc) else f"{p}: {exc}")
     for b in bad:
-        err_console.print(b, style="red", markup=False)
+        err_console.print(b, style="red", markup=False, highlight=False, soft_wrap=True)
     if not runs:
         if not bad:
             err_console.print("no run files given", style="red")
@@ -812,13 +831,9 @@ def analyze(runfiles: Annotated[list[Path], typer.Argument(help="run files and/o
 
 # ============================================================================ replay
 def _is_run_file(path: Path) -> bool:
-    import h5py
+    from .store import is_run_file
 
-    try:
-        with h5py.File(path, "r", libver="latest", swmr=True) as f:
-            return "entry" in f and "scan" in f["entry"]
-    except OSError:
-        return False
+    return is_run_file(path)
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
@@ -860,8 +875,18 @@ def replay(file: Annotated[Path, typer.Argument(help="a PTU or Photon-HDF5 recor
         raise typer.Exit(EXIT_BAD_INPUT)
     extra = _parse_params(param)
     replay_tags: Path | None = None
+    from .store import RunFileError, recording_problem
+
+    problem = recording_problem(file)
+    if problem:
+        err_console.print(f"{file}: {problem}", style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
     if file.suffix == ".h5" and _is_run_file(file):
-        rd = open_run(file)
+        try:
+            rd = open_run(file)
+        except RunFileError as exc:
+            err_console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         name = procedure or rd.procedure
         params = dict(rd.parameters) | extra
         truth = rd.truth or {}
@@ -1097,25 +1122,21 @@ def _engine_check_demo(out: Path, speed: str) -> None:
 
 @app.command()
 def inspect(runfile: Annotated[Path, typer.Argument(help="a run file")],
-            as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
-    """Show what a run file holds (also while it is being written, or after its writer died)."""
-    from .store import open_run
+            as_json: Annotated[bool, typer.Option("--json", help="the full record, machine-readable")] = False) -> None:
+    """Summarise a run file: status, points, streams, last error, and whether its writer is alive or it
+    needs `sflab repair` (also while it is being written, or after its writer died). --json: everything."""
+    from .runinfo import describe, summary_lines
 
     try:
-        d = open_run(runfile)
+        info = describe(runfile)
     except (OSError, ValueError) as exc:
-        err_console.print(f"[red]{exc}[/red]")
+        err_console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    info = {"path": str(d.path), "procedure": d.procedure, "exit_status": d.exit_status, "run_uid": d.run_uid,
-            "start_time": d.start_time, "end_time": d.end_time, "completed_points": d.n_points,
-            "streams": {k: {f: list(v.shape) for f, v in s.items()} for k, s in d.streams.items()},
-            "resumed_at": d.resumed_at, "suspensions": len(d.suspensions), "backstop": d.backstop,
-            "analysis": d.analysis}
     if as_json:
         print(json.dumps(info, default=str))
         return
-    for k, v in info.items():
-        console.print(f"[bold]{k}[/bold]: {v}")
+    for line in summary_lines(info):
+        print(line)
 
 
 @app.command()
@@ -1123,14 +1144,16 @@ def repair(runfile: Annotated[Path, typer.Argument(help="a run file whose writer
            ) -> None:
     """Rebuild a run file whose writer died into a clean, closed file with all its completed points.
     The original is kept next to it as NAME.interrupted.h5."""
+    from .store import backups_of
     from .store import repair as _repair
 
     try:
         p = _repair(runfile)
     except (OSError, ValueError) as exc:
-        err_console.print(f"[red]{exc}[/red]")
+        err_console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    console.print(f"repaired: {p}")
+    kept = backups_of(p)
+    print(f"repaired: {p}" + (f" (the original is kept as {kept[-1].name})" if kept else ""))
 
 
 def main() -> None:

@@ -857,6 +857,27 @@ def is_run_file(path: str | os.PathLike) -> bool:
         return "entry" in f and isinstance(f["entry"], h5py.Group) and "scan" in f["entry"]
 
 
+def recording_problem(path: str | os.PathLike) -> str:
+    """For ``sflab replay``: what is wrong with an HDF5 input before any lab is started ("" if it is an
+    sflab run file or a Photon-HDF5 recording; other suffixes are left to their own readers)."""
+    path = Path(path)
+    if path.is_dir():
+        return "is a directory, not a recording or run file"
+    if path.suffix.lower() not in (".h5", ".hdf5"):
+        return "is empty (0 bytes)" if path.exists() and path.stat().st_size == 0 else ""
+    try:
+        f, _flagged = open_h5(path)
+    except RunFileError as exc:
+        return exc.problem
+    with f:
+        if "entry" in f and isinstance(f["entry"], h5py.Group) and "scan" in f["entry"]:
+            return ""
+        if "photon_data" in f or any(k.startswith("photon_data") for k in f):
+            return ""
+        return f"is HDF5 but neither an sflab run file (/entry/scan) nor a Photon-HDF5 recording (/photon_data); " \
+               f"top-level objects: {', '.join(list(f)[:8]) or 'none'}"
+
+
 def streams_of(path: str | os.PathLike) -> tuple[list[Stream], dict[str, dict[str, str]], str]:
     """Recover the stream declarations, readback names/units and default stream from a file."""
     d = open_run(path)
