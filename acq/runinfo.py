@@ -9,7 +9,6 @@ writer is alive or the file needs ``sflab repair`` / ``sflab resume``.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np

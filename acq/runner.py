@@ -40,11 +40,11 @@ from typing import Any
 
 import numpy as np
 
+from . import crashpoints
+from .clock import RealClock
 from .events import EventBus
 from .lab import Lab
 from .procedure import Procedure
-from . import crashpoints
-from .clock import RealClock
 from .store import (
     RunData,
     RunWriter,

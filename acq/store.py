@@ -1016,8 +1016,9 @@ def repair(path: str | os.PathLike, *, keep_original: bool = True) -> Path:
     src = open_run(path)
     staged = _staging_name(path)
     staged.unlink(missing_ok=True)
-    copy_run(src, staged, note_kind="repair", note=f"repaired: {src.n_points} completed points copied into a clean file "
-                               f"(the original is kept beside it)")
+    copy_run(src, staged, note_kind="repair",
+             note=f"repaired: {src.n_points} completed points copied into a clean file (the original is kept "
+                  "beside it)")
     backup = swap_in(staged, path)
     if not keep_original and backup is not None:
         backup.unlink()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import os
-import signal
 from pathlib import Path
 
 import numpy as np
