@@ -589,7 +589,7 @@ class Runner:
                     if error is None:
                         error = f"shutdown: {type(exc).__name__}: {exc}"
                         status = "failed" if status == "success" else status
-                backstop = self.lab.make_safe_all()
+                backstop = self.lab.make_safe_all(on_escalate=self._escalate)
                 if self._keepalive is not None:
                     self._keepalive.cancel()
                     self._keepalive = None
@@ -600,6 +600,22 @@ class Runner:
         self._publish("run.stop", exit_status=status, path=str(self.path), n_points=n, error=error,
                       backstop=backstop)
         return RunResult(self.path if self.writer else None, status, n, self.run_uid, error, backstop, analysis)
+
+    def _escalate(self, role: str) -> str:
+        """The backstop could not confirm ``role`` safe. For the X-ray: stop feeding the generator's
+        watchdog (the engine's keep-alive and the driver's own), so the generator drops HV by itself."""
+        if role != "xray":
+            return ""
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+        x = self.lab.get("xray")
+        stop = getattr(x, "stop_keepalive", None)
+        if callable(stop):
+            stop()
+        wd = getattr(x, "watchdog_s", None)
+        return ("keep-alive stopped: the generator's watchdog" + (f" ({wd:g} s)" if wd else "") +
+                " drops HV without us")
 
     def _start_keepalive(self) -> None:
         x = self.lab.get("xray")
@@ -620,9 +636,13 @@ class Runner:
                 return
         try:
             failed = {r: v for r, v in backstop.items() if v != "ok"}
+            rep = getattr(self.lab, "backstop_report", None)
+            details = rep.as_dict() if rep is not None and hasattr(rep, "as_dict") else {}
             self._log("backstop", "all roles safe: " + ", ".join(backstop) if not failed else
                       "backstop FAILED for " + "; ".join(f"{r}: {v}" for r, v in failed.items()),
-                      roles=backstop)
+                      roles=backstop, **details)
+            for r, esc in details.get("escalations", {}).items():
+                self._log("escalation", f"{r} not confirmed safe by the backstop: {esc}", role=r)
             if error:
                 self._log("error" if status == "failed" else status, error)
             self._log("stop", f"exit status {status} after {self.index} points")
