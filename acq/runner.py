@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from drivers.base import SafetyError
+
 from . import crashpoints
 from .clock import RealClock
 from .events import EventBus
@@ -59,8 +61,8 @@ from .store import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Runner", "RunResult", "RunState", "Suspender", "AbortRun", "Interrupted", "ValidationError",
-           "temperature_band", "interlock_open", "count_rate_above", "handle_signals"]
+__all__ = ["Runner", "RunResult", "RunState", "Suspender", "SuspensionTimeout", "AbortRun", "Interrupted",
+           "ValidationError", "temperature_band", "interlock_open", "count_rate_above", "handle_signals"]
 
 
 class AbortRun(Exception):
@@ -98,6 +100,12 @@ class Suspender:
     check: Callable[[Lab], str | None]
     settle_s: float = 30.0
     poll_s: float = 1.0
+    #: also checked continuously during a point (every keep-alive period), not only between points
+    continuous: bool = False
+
+
+class SuspensionTimeout(RuntimeError):
+    """A suspension lasted longer than the run's ``max_suspension_s``: the run fails with the reason."""
 
 
 def temperature_band(band_K: float, *, settle_s: float = 60.0, poll_s: float = 1.0) -> Suspender:
@@ -132,7 +140,7 @@ def interlock_open(*, settle_s: float = 10.0, poll_s: float = 1.0) -> Suspender:
             return "X-ray interlock open"
         return None
 
-    return Suspender("interlock_open", check, settle_s, poll_s)
+    return Suspender("interlock_open", check, settle_s, poll_s, continuous=True)
 
 
 def count_rate_above(limit_per_s: float, *, settle_s: float = 5.0, poll_s: float = 1.0,
@@ -151,7 +159,7 @@ def count_rate_above(limit_per_s: float, *, settle_s: float = 5.0, poll_s: float
                    ", ".join(f"{k}={v:.3g}/s" for k, v in hot.items()) + f" (limit {limit_per_s:.3g}/s)"
         return None
 
-    return Suspender("count_rate_above", check, settle_s, poll_s)
+    return Suspender("count_rate_above", check, settle_s, poll_s, continuous=True)
 
 
 @dataclass
@@ -219,7 +227,8 @@ class Runner:
                  clock: Any = None, bus: EventBus | None = None, suspenders: Sequence[Suspender] = (),
                  config_snapshot: Mapping[str, Any] | None = None,
                  sample: Mapping[str, Any] | None = None, resume: bool = False, analyze: bool = True,
-                 title: str = "", sidecar_dir: str | os.PathLike | None = None, retake: bool = False) -> None:
+                 title: str = "", sidecar_dir: str | os.PathLike | None = None, retake: bool = False,
+                 max_suspension_s: float = 3600.0) -> None:
         self.procedure = procedure
         self.lab = lab
         self.path = Path(path)
@@ -253,6 +262,13 @@ class Runner:
         self._last_poll = -math.inf
         self._keepalive: Any = None
         self.suspension_count = 0
+        #: a suspension longer than this (lab s) fails the run with its reason
+        self.max_suspension_s = float(max_suspension_s)
+        # conditions noticed by the watcher (keep-alive period) during a point: name -> reason
+        self._cond_lock = threading.Lock()
+        self._pending: dict[str, str] = {}      # not yet acted on (the next checkpoint suspends)
+        self._point_conds: dict[str, str] = {}  # tripped during the current point (it is flagged)
+        self._in_point = False
 
     # ------------------------------------------------------------------ control (any thread)
     def pause(self) -> None:
@@ -288,8 +304,16 @@ class Runner:
         assert self.writer is not None, "commit_point before the run file exists"
         roles = [r for r in self.procedure_roles() if r in self.lab.connected]
         rb = self.lab.readbacks(roles)
+        with self._cond_lock:
+            conds, self._point_conds = self._point_conds, {}
+            self._in_point = False
         i = self.writer.append(self._buffer, rb, point_id=self.index, timestamp=self._now(),
-                               sidecars=self._sidecars)
+                               sidecars=self._sidecars, flag=1 if conds else 0)
+        if conds:
+            self._log("flag", f"point {self.index} flagged (kept, marked bad in scan/flag): "
+                      + "; ".join(f"{k}: {v}" for k, v in conds.items())
+                      + (" — not re-taken: it was under X-ray dose" if self.procedure.XRAY else ""),
+                      point=self.index, conditions=sorted(conds))
         crashpoints.reached(f"run:point:{self.index}")
         summary = {s: {k: (v if np.ndim(v) == 0 else np.asarray(v)) for k, v in d.items()}
                    for s, d in self._buffer.items()}
@@ -314,6 +338,11 @@ class Runner:
             raise AbortRun(self._abort_reason)
         if self._pause.is_set():
             self._do_pause()
+        with self._cond_lock:
+            pending, self._pending = self._pending, {}
+        if pending:   # noticed during the point by the watcher: suspend now, whatever holds still
+            self._last_poll = self.clock.monotonic()
+            self._suspend(pending | self._tripped())
         if self.suspenders:
             now = self.clock.monotonic()
             poll = min(s.poll_s for s in self.suspenders)
@@ -324,6 +353,7 @@ class Runner:
                     self._suspend(tripped)
         if self._abort.is_set():
             raise AbortRun(self._abort_reason)
+        self._in_point = True
 
     def procedure_roles(self) -> list[str]:
         return list(self.procedure.ROLES) or list(self.lab.roles)
@@ -387,33 +417,47 @@ class Runner:
                   (" — X-ray made safe" if xs[0] else ""))
         self._publish("suspend", names=list(tripped), reason=reason, point=self.index)
         by_name = {s.name: s for s in self.suspenders}
-        poll = min(s.poll_s for s in self.suspenders)
+        poll = min((s.poll_s for s in self.suspenders), default=1.0)
+        m0 = self.clock.monotonic()
+
+        def over() -> None:
+            if self.clock.monotonic() - m0 > self.max_suspension_s:
+                why = (f"suspended for more than {self.max_suspension_s:g} s (lab) before point {self.index}: "
+                       f"{reason}" + (f"; still: {'; '.join(f'{k}: {v}' for k, v in tripped.items())}"
+                                      if tripped else ""))
+                self._record_suspension(t0, tripped, reason, timed_out=True)
+                raise SuspensionTimeout(why)
+
         while True:
             while tripped:
                 if self._abort.is_set():
                     self._record_suspension(t0, tripped, reason, aborted=True)
                     raise AbortRun(self._abort_reason)
+                over()
                 self.clock.sleep(poll)
                 tripped = self._tripped()
-            settle = max(by_name[n].settle_s for n in reason_names(reason, by_name))
+            names = [n for n in reason_names(reason, by_name) if n in by_name]
+            settle = max((by_name[n].settle_s for n in names), default=10.0)
             settle_end = self.clock.monotonic() + settle
             while self.clock.monotonic() < settle_end and not tripped:
                 if self._abort.is_set():
                     self._record_suspension(t0, {}, reason, aborted=True)
                     raise AbortRun(self._abort_reason)
-                self.clock.sleep(min(poll, settle_end - self.clock.monotonic()))
+                self.clock.sleep(max(1e-3, min(poll, settle_end - self.clock.monotonic())))
                 tripped = self._tripped()
             if not tripped:
                 break
+            over()
         self._restore_xray(xs)
         self.state = RunState.RUNNING
         dur = self._record_suspension(t0, {}, reason)
         self._publish("unsuspend", reason=reason, duration_s=dur, point=self.index)
 
-    def _record_suspension(self, t0: float, _tripped: dict, reason: str, aborted: bool = False) -> float:
+    def _record_suspension(self, t0: float, _tripped: dict, reason: str, aborted: bool = False,
+                           timed_out: bool = False) -> float:
         t1 = self._now()
         rec = {"start": t0, "end": t1, "duration_s": t1 - t0, "reason": reason, "before_point": self.index,
-               "aborted": aborted}
+               "aborted": aborted, "timed_out": timed_out}
         if self.writer is not None:
             self.writer.log_suspension(rec)
         self._log("unsuspend", f"suspension over after {t1 - t0:.1f} s (lab): {reason}")
@@ -618,9 +662,52 @@ class Runner:
                 " drops HV without us")
 
     def _start_keepalive(self) -> None:
+        """The keep-alive and the watcher: every ``KEEPALIVE_S`` of lab time (1 s without an X-ray
+        role), feed the generator's watchdog (its status poll notices an HV drop) and, during a
+        point, check the continuous conditions (interlock, count rate)."""
+        if self._keepalive is not None:
+            return
         x = self.lab.get("xray")
-        if x is not None and "xray" in self.lab.connected and self._keepalive is None:
-            self._keepalive = self.clock.call_every(x.KEEPALIVE_S, x.keepalive, name="xray-keepalive")
+        has_x = x is not None and "xray" in self.lab.connected
+        if not has_x and not any(s.continuous for s in self.suspenders):
+            return
+        period = x.KEEPALIVE_S if has_x else min(s.poll_s for s in self.suspenders if s.continuous)
+        self._keepalive = self.clock.call_every(period, self._watch, name="xray-keepalive")
+
+    def _watch(self) -> None:
+        x = self.lab.get("xray")
+        if x is not None and "xray" in self.lab.connected:
+            try:
+                x.keepalive()
+            except SafetyError as exc:   # HV dropped behind our back (arc, interlock, watchdog)
+                self._condition("hv_drop", str(exc))
+            except Exception as exc:  # noqa: BLE001 - the keep-alive must keep going
+                log.warning("X-ray keep-alive failed: %s", exc)
+        if not self._in_point or self.state is not RunState.RUNNING:
+            return
+        for s in self.suspenders:
+            if not s.continuous:
+                continue
+            try:
+                why = s.check(self.lab)
+            except Exception as exc:  # noqa: BLE001 - a failing check is for the checkpoint to judge
+                log.debug("continuous check %s failed: %s", s.name, exc)
+                continue
+            if why:
+                self._condition(s.name, why)
+
+    def _condition(self, name: str, reason: str) -> None:
+        """A condition noticed during the run: recorded at once, the point flagged, the run suspended
+        at its next checkpoint."""
+        with self._cond_lock:
+            new = name not in self._pending and name not in self._point_conds
+            self._pending[name] = reason
+            if self._in_point:
+                self._point_conds[name] = reason
+        if new:
+            where = f"during point {self.index}" if self._in_point else f"before point {self.index}"
+            self._log("condition", f"{name} {where}: {reason}", point=self.index, condition=name)
+            self._publish("condition", name=name, reason=reason, point=self.index)
 
     def _finish_file(self, status: str, error: str | None, backstop: dict[str, str]) -> None:
         if self.writer is None:
