@@ -32,6 +32,7 @@ import math
 import os
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -528,12 +529,13 @@ class Runner:
         staged = _staging_name(self.path)
         staged.unlink(missing_ok=True)   # a copy left by a resume that died: rebuilt from scratch
         n = src.n_points
+        t_copy = time.time()   # the copy's own event is stamped no earlier than this
         copy_run(src, staged, note=f"copied {n} completed points from {src.path.name} to resume the run")
         backup = swap_in(staged, self.path)
         self.writer = RunWriter.reopen(self.path)
         crashpoints.reached("resume:reopened")
         self.run_uid = src.run_uid
-        times = [float(e["t"]) for e in src.events if isinstance(e.get("t"), int | float)]
+        times = [float(e["t"]) for e in src.events if isinstance(e.get("t"), int | float)] + [t_copy]
         if n:
             times.append(float(src.timestamp[-1]))
         last = max(times, default=0.0)

@@ -929,8 +929,11 @@ def copy_run(src: RunData, dst: str | os.PathLike, *, status: str = "interrupted
             w.log_suspension(s)
         for k in src.resumed_at:
             w.add_resumed_at(k)
-        if note:
-            w.log_event(note_kind, note)
+        if note:   # wall time, but never before what the file already records (a simulated run's lab
+            # time runs ahead of the wall clock)
+            times = [float(e["t"]) for e in src.events if isinstance(e.get("t"), int | float)]
+            times += [float(src.timestamp[-1])] if src.n_points else []
+            w.log_event(note_kind, note, t=max([time.time(), *times]))
         crashpoints.reached("copy:logged")
         w.finish(status if src.exit_status == "running" else src.exit_status, end_time=src.end_time or None,
                  backstop=src.backstop or None)
