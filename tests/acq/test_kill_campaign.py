@@ -195,3 +195,81 @@ def test_unreadable_xray_run_without_backup_is_not_retaken_unless_asked(tmp_path
     assert d.exit_status == "success" and d.n_points == 3
     assert any(e["kind"] == "retake" and "X-ray dose again" in e["message"] for e in d.events)
     assert list(tmp_path.glob("run.unreadable*.h5"))        # the damaged file is kept
+
+
+PLAN = f"""\
+title = "kill campaign through the CLI"
+
+[[step]]
+procedure = "{__name__}:Dosed"
+n = 5
+"""
+
+
+def _cli(folder: Path, args: list[str], spec: str | None) -> int:
+    """``sflab <args>`` in a forked child: the real command (argument parsing, campaign, queue worker,
+    signal handling, exit code) on the in-memory fakes instead of the simulated lab's servers."""
+    from acq import cli
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            if spec:
+                os.environ[crashpoints.ENV] = spec
+            else:
+                os.environ.pop(crashpoints.ENV, None)
+
+            def fake_session(_o, data_dir):
+                clock = SimClock()
+                roles, _log, world = fake_lab_roles(clock)
+                world.rng = np.random.default_rng(os.getpid())
+                world.tau_s = 2.0
+                cfg = parse_config('[lab]\nname = "fake"\n', "<fake>")
+                return LabSession(Lab(roles, clock=clock, config=cfg), clock, cfg, EventBus(clock), data_dir)
+
+            cli._open_from_options = fake_session
+            try:
+                code = int(cli.app(args, standalone_mode=False) or 0)   # click returns typer.Exit's code
+            except SystemExit as e:
+                code = int(e.code or 0)
+            except Exception as e:  # click's standalone_mode=False hands back typer.Exit's code
+                code = getattr(e, "exit_code", 1)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.timeout(240)
+def test_kill_sflab_run_and_sflab_resume(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOSE_LEDGER", str(tmp_path / "dose.txt"))
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN)
+    folder = tmp_path / "campaign"
+    run = folder / f"000_{Dosed.__qualname__}.h5"
+    resume = ["resume", str(folder), "--quiet"]
+    steps = [(["run", str(plan), "--out", str(folder), "--quiet", "--no-analyze"], "run:point:1", KILLED, 2),
+             (resume, "copy:point:1", KILLED, 2),
+             (resume, "swap:backup", KILLED, 2),
+             (resume, "swap:replaced", KILLED, 2),
+             (resume, "resume:marked", KILLED, 2),
+             (resume, "run:point:2=TERM", SIGNALLED, 3),
+             (resume, "run:point:3=INT", SIGNALLED, 4),
+             (resume, None, DONE, 5)]
+    first_seen: dict[int, str] = {}
+    for args, spec, code, n in steps:
+        got = _cli(tmp_path, args, spec)
+        assert got == code, f"sflab {args[0]} with {spec!r}: exit {got}, expected {code}"
+        if not run.exists():
+            run = next(folder.glob("000_*.h5"))
+        d = open_run(run)
+        assert d.n_points == n and list(d.point_id) == list(range(n)), (spec, d.n_points)
+        for pid, h in _hashes(d).items():
+            assert first_seen.setdefault(pid, h) == h, f"point {pid} changed after {spec!r}"
+    final = open_run(run)
+    assert final.exit_status == "success" and final.n_points == 5
+    assert np.all(np.diff(final.timestamp) > 0)
+    doses = collections.Counter(int(x) for x in (tmp_path / "dose.txt").read_text().split())
+    assert doses == {i: 1 for i in range(5)}, doses
+    print(f"CLI kill campaign: {len(steps) - 1} kill instants of sflab run / sflab resume")
