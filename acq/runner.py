@@ -6,8 +6,10 @@ Lifecycle: validate → connect → startup → (file) → execute → shutdown 
 * **Backstop.** Whatever ends a run — success, exception, abort, Ctrl-C, SIGTERM, GUI close — the
   runner calls ``lab.make_safe_all()``: every connected role to its safe state, X-ray first
   (shutter closed, HV off), then attenuator (maximum attenuation), heater (safe range), CCD and
-  tagger. A role whose safe-state command fails does not stop the others; the failure is recorded
-  in ``/entry/provenance/backstop`` and the event log. Procedures add cleanup in ``shutdown()``;
+  tagger — each retried with link resynchronisation until a readback confirms it (``acq.backstop``).
+  A role that fails does not stop the others; a role still not safe is escalated (X-ray: the
+  keep-alive stops, the generator's watchdog drops HV); all of it is recorded in
+  ``/entry/provenance/backstop`` and the event log. Procedures add cleanup in ``shutdown()``;
   they cannot skip the backstop (it is not theirs). SIGINT/SIGTERM are deferred while it runs.
 * **Keep-alive.** While the X-ray role is connected, ``xray.keepalive()`` runs every
   ``KEEPALIVE_S`` of lab time (``clock.call_every``), so a live engine satisfies the generator's
@@ -17,10 +19,15 @@ Lifecycle: validate → connect → startup → (file) → execute → shutdown 
 * **Suspenders** are conditions polled at checkpoints (at most every ``poll_s`` of lab time). When
   one trips, the run is suspended: X-ray safe, poll until every condition clears, wait
   ``settle_s`` (re-checking), restore the X-ray, continue. Each suspension is written to
-  ``/entry/provenance/suspensions``.
-* **Resume** (``Runner(..., resume=True)`` on an existing file): the completed points are copied
-  into a clean file at the same path (the original is kept as ``*.interrupted.h5``), the procedure
-  continues at the first incomplete point, and ``/entry/scan/resumed_at`` + the event log say so.
+  ``/entry/provenance/suspensions``; one longer than ``max_suspension_s`` fails the run with its reason.
+* **Watcher.** Every keep-alive period, during a point: an HV drop (the keep-alive's status poll), an
+  open interlock or a count-rate overload (``Suspender.continuous``) is written at once as a
+  ``condition`` event, the point is flagged (``scan/flag``) and the run suspends at its next checkpoint.
+* **Resume** (``Runner(..., resume=True)``): the most complete readable version of the run (the file
+  or a backup) is copied beside the file and swapped in atomically (the original is kept as
+  ``*.interrupted.h5``), reopened, and the procedure continues at the first incomplete point;
+  ``/entry/scan/resumed_at`` + the event log say so. A run with no readable version is re-taken only
+  with ``retake=True`` (the operator's explicit request), recorded in the new file.
 """
 
 from __future__ import annotations

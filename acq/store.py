@@ -19,9 +19,12 @@ therefore trusts a row only when ``completed`` says so; a writer killed between 
 a file whose completed points are all intact (tests/acq/test_store_sigkill.py proves it with a
 real ``kill -9``).
 
-A file whose writer died keeps HDF5's "open for SWMR write" flag: h5py opens it only with
-``swmr=True`` (which :func:`open_run` always uses). ``sflab resume`` and :func:`repair` copy its
-completed points into a clean file (docs/decisions/0003-resume-copies-into-a-clean-file.md).
+A file whose writer died keeps HDF5's "open for SWMR write" flag. :func:`open_run` opens every file
+normally first (HDF5 then refuses a truncated file at once) and uses ``swmr=True`` only for such flagged
+files; anything that is not a complete run file raises :class:`RunFileError` naming the file and the
+problem. ``sflab resume`` and :func:`repair` share one crash-safe copy path (:func:`copy_run` beside the
+file, :func:`swap_in` with an atomic rename; the original kept as a backup) —
+docs/decisions/0004-crash-safe-resume-and-readers.md, docs/run-files.md.
 """
 
 from __future__ import annotations
