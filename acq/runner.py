@@ -676,15 +676,15 @@ class Runner:
         point, check the continuous conditions (interlock, count rate)."""
         if self._keepalive is not None:
             return
-        x = self.lab.get("xray")
+        x: Any = self.lab.get("xray")
         has_x = x is not None and "xray" in self.lab.connected
         if not has_x and not any(s.continuous for s in self.suspenders):
             return
-        period = x.KEEPALIVE_S if has_x else min(s.poll_s for s in self.suspenders if s.continuous)
+        period = float(x.KEEPALIVE_S) if has_x else min(s.poll_s for s in self.suspenders if s.continuous)
         self._keepalive = self.clock.call_every(period, self._watch, name="xray-keepalive")
 
     def _watch(self) -> None:
-        x = self.lab.get("xray")
+        x: Any = self.lab.get("xray")
         if x is not None and "xray" in self.lab.connected:
             try:
                 x.keepalive()

@@ -387,6 +387,7 @@ class RunWriter:
                     slot.put(i, rv.get(name))
             self._f.flush()
             pid, ts, fl, done = self._scan_slots
+            assert pid is not None and ts is not None and done is not None
             pid.put(i, i if point_id is None else point_id)
             ts.put(i, time.time() if timestamp is None else timestamp)
             if fl is not None:
@@ -1005,11 +1006,11 @@ def find_source(path: str | os.PathLike) -> tuple[RunData | None, list[Candidate
             cands.append(Candidate(p, open_run(p)))
         except RunFileError as exc:
             cands.append(Candidate(p, None, exc.problem))
-    readable = [c for c in cands if c.data is not None]
+    readable = [(c.data, c) for c in cands if c.data is not None]
     if not readable:
         return None, cands
-    best = max(readable, key=lambda c: c.data.n_points)  # type: ignore[union-attr]  (first of ties: newest)
-    return best.data, cands
+    best, _c = max(readable, key=lambda dc: dc[0].n_points)   # the first of ties: the newest backup
+    return best, cands
 
 
 def repair(path: str | os.PathLike, *, keep_original: bool = True) -> Path:
