@@ -144,3 +144,47 @@ def test_link_discards_a_stale_reply_after_an_interrupted_exchange():
     with pytest.raises(GarbageReply):
         link.call("19 (monitors)", garbage)
     assert link.stale
+
+
+def _cut_next_read(inst):
+    """The next read of ``inst`` is cut by a signal, after its question went out (a SIGTERM between
+    the write and the read of an exchange)."""
+    adapter = inst.adapter
+    real = adapter._read
+
+    def cut(*a, **k):
+        adapter._read = real
+        raise KeyboardInterrupt
+
+    adapter._read = cut
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("resync", [True, False])
+def test_spellman_stale_status_reply_is_not_taken_for_the_next_answer(resync):
+    """On the simulated generator over loopback (the protocol server speaks the manual's frames): a
+    status query cut between write and read leaves its reply on the wire. With resynchronisation the
+    backstop's HV off gets its own answer; without it (resync=False) the stale status reply is read as
+    the answer — the 'Spellman refused: error 0,1,1,0' of issue 18, shown here so the test can fail."""
+    from drivers.spellman import SpellmanXRaySource
+    from tests.drivers.simlab import sim_lab
+
+    clock = SimClock()
+    with sim_lab("xray", clock=clock) as (world, servers):
+        x = SpellmanXRaySource(servers["xray"].resource, clock=clock, timeout_s=0.5, retries=0)
+        x.connect()
+        x.on(20.0, 0.5)
+        assert world.tube.hv_on
+        _cut_next_read(x.link.inst)
+        with pytest.raises(KeyboardInterrupt):
+            x.status()
+        if not resync:
+            x.link.stale = False            # what the link did before issue 18
+            with pytest.raises(Exception, match=r"Spellman refused: error [01],[01],[01]"):
+                x.make_safe()
+            return
+        assert x.link.stale
+        x.make_safe()                       # the backstop's command: its own answer, HV off
+        world.advance()
+        assert not world.tube.hv_on and not x.hv_on
+        assert x.link.resyncs == 1
