@@ -74,3 +74,27 @@ def test_a_suspension_that_never_ends_fails_the_run_with_its_reason(tmp_path):
     assert d.exit_status == "failed" and d.suspensions[-1]["timed_out"]
     assert 600.0 <= d.suspensions[-1]["duration_s"] <= 602.0
     assert all(v == "ok" for v in res.backstop.values())
+
+
+def test_count_rate_overload_mid_point_is_flagged_and_suspends(tmp_path):
+    lab, world, clock = _lab()
+    from acq.runner import count_rate_above
+
+    def flash(proc):   # point 1: the detector sees a flash for 8 s while the point is measured
+        t0 = clock.monotonic()
+
+        def step():
+            dt = clock.monotonic() - t0
+            world.count_rate = 5e7 if 3.0 <= dt < 11.0 else 2e4
+        proc._flash = clock.call_every(0.25, step, name="flash")
+
+    p = Series(n=3)
+    p.hooks = {1: flash}
+    res = Runner(p, lab, tmp_path / "run.h5", clock=clock,
+                 suspenders=[count_rate_above(5e6, settle_s=2.0, poll_s=1.0)]).run()
+    assert res.exit_status == "success", res.error
+    d = open_run(tmp_path / "run.h5")
+    np.testing.assert_array_equal(d.flags, [0, 1, 0])
+    (cond,) = [e for e in d.events if e["kind"] == "condition"]
+    assert cond["condition"] == "count_rate_above" and cond["point"] == 1 and "rate_ch1" in cond["message"]
+    assert len(d.suspensions) == 1 and d.suspensions[0]["before_point"] == 2
