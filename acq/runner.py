@@ -20,9 +20,10 @@ Lifecycle: validate → connect → startup → (file) → execute → shutdown 
   one trips, the run is suspended: X-ray safe, poll until every condition clears, wait
   ``settle_s`` (re-checking), restore the X-ray, continue. Each suspension is written to
   ``/entry/provenance/suspensions``; one longer than ``max_suspension_s`` fails the run with its reason.
-* **Watcher.** Every keep-alive period, during a point: an HV drop (the keep-alive's status poll), an
-  open interlock or a count-rate overload (``Suspender.continuous``) is written at once as a
-  ``condition`` event, the point is flagged (``scan/flag``) and the run suspends at its next checkpoint.
+* **Watcher.** Every keep-alive period, during a point under X-rays: an HV drop (the keep-alive's status
+  poll; an opening interlock drops HV) or a count-rate overload (``Suspender.continuous``) is written at
+  once as a ``condition`` event, the point is flagged (``scan/flag``) and the run suspends at its next
+  checkpoint, where the between-point checks (interlock, temperature band) run as before.
 * **Resume** (``Runner(..., resume=True)``): the most complete readable version of the run (the file
   or a backup) is copied beside the file and swapped in atomically (the original is kept as
   ``*.interrupted.h5``), reopened, and the procedure continues at the first incomplete point;
@@ -148,7 +149,9 @@ def interlock_open(*, settle_s: float = 10.0, poll_s: float = 1.0) -> Suspender:
             return "X-ray interlock open"
         return None
 
-    return Suspender("interlock_open", check, settle_s, poll_s, continuous=True)
+    # not polled continuously: during a point the generator drops HV when the interlock opens, and the
+    # keep-alive's status poll reports that drop ("interlock opened") without an extra query
+    return Suspender("interlock_open", check, settle_s, poll_s)
 
 
 def count_rate_above(limit_per_s: float, *, settle_s: float = 5.0, poll_s: float = 1.0,
@@ -157,9 +160,9 @@ def count_rate_above(limit_per_s: float, *, settle_s: float = 5.0, poll_s: float
     (channel 0 in the TCSPC role's numbering: the laser's 76 MHz, not photons) is not a detector."""
 
     def check(lab: Lab) -> str | None:
-        t = lab.get("tcspc")
-        if t is None or "tcspc" not in lab.connected:
-            return None
+        t: Any = lab.get("tcspc")
+        if t is None or "tcspc" not in lab.connected or getattr(t, "mode", "") is None:
+            return None   # a device not yet initialised is not counting (and must not be initialised here)
         rates = t.count_rates()
         hot = {k: v for k, v in rates.items() if k not in sync_channels and v > limit_per_s}
         if hot:
@@ -671,16 +674,15 @@ class Runner:
                 " drops HV without us")
 
     def _start_keepalive(self) -> None:
-        """The keep-alive and the watcher: every ``KEEPALIVE_S`` of lab time (1 s without an X-ray
-        role), feed the generator's watchdog (its status poll notices an HV drop) and, during a
-        point, check the continuous conditions (interlock, count rate)."""
+        """The keep-alive and the watcher: every ``KEEPALIVE_S`` of lab time, feed the generator's
+        watchdog (its status poll notices an HV drop, e.g. when the interlock opens) and, during a
+        point under X-rays, check the continuous conditions (count rate)."""
         if self._keepalive is not None:
             return
         x: Any = self.lab.get("xray")
-        has_x = x is not None and "xray" in self.lab.connected
-        if not has_x and not any(s.continuous for s in self.suspenders):
+        if x is None or "xray" not in self.lab.connected:
             return
-        period = float(x.KEEPALIVE_S) if has_x else min(s.poll_s for s in self.suspenders if s.continuous)
+        period = float(x.KEEPALIVE_S)
         self._keepalive = self.clock.call_every(period, self._watch, name="xray-keepalive")
 
     def _watch(self) -> None:
@@ -692,7 +694,9 @@ class Runner:
                 self._condition("hv_drop", str(exc))
             except Exception as exc:  # noqa: BLE001 - the keep-alive must keep going
                 log.warning("X-ray keep-alive failed: %s", exc)
-        if not self._in_point or self.state is not RunState.RUNNING:
+        # the continuous checks run while the sample is under X-rays (the generator expects HV on): the
+        # dose the issue is about, and the only time the instruments are not otherwise idle-safe to poll
+        if not self._in_point or self.state is not RunState.RUNNING or not getattr(x, "_expect_hv", False):
             return
         for s in self.suspenders:
             if not s.continuous:
