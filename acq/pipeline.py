@@ -66,7 +66,9 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
                 continue
             except FileNotFoundError:
                 if p.is_dir():
-                    out += sorted(x for x in p.glob("*.h5") if ".interrupted" not in x.name)
+                    found = sorted(x for x in p.glob("*.h5") if ".interrupted" not in x.name
+                                   and ".unreadable" not in x.name and not x.name.startswith("."))
+                    out += found or [p]   # an empty folder is reported by name
                     continue
         out.append(p)
     return out
@@ -94,7 +96,7 @@ def analyze_paths(paths: list[Path], *, report: Path | None = None, recompute: b
         try:
             res.runs.append(open_run(p))
         except (OSError, ValueError) as exc:
-            res.bad.append(f"{p}: {exc}")
+            res.bad.append(str(exc) if str(p) in str(exc) else f"{p}: {exc}")
     if not res.runs:
         return res
     res.per_run = _per_run(res.runs, recompute)
