@@ -176,7 +176,11 @@ def resume(target: Annotated[Path, typer.Argument(help="a campaign folder (or it
            lab: LabOpt = None, sim: SimOpt = None, sample: SampleOpt = None,
            speed: Annotated[str | None, typer.Option(help="simulated clock (default: as recorded)")] = None,
            faults: FaultsOpt = None, seed: Annotated[int | None, typer.Option(help="simulated seed")] = None,
-           progress: ProgressOpt = True) -> None:
+           progress: ProgressOpt = True,
+           retake: Annotated[bool, typer.Option("--retake", help="a run whose file has no readable version: "
+                                                          "measure its points again (under X-ray dose again "
+                                                          "for X-ray runs); recorded in the new file")] = False
+           ) -> None:
     """Continue a campaign (or one run file) after a crash, kill or reboot.
 
     The interrupted run continues at its first incomplete point (completed points are copied, never
@@ -195,6 +199,10 @@ def resume(target: Annotated[Path, typer.Argument(help="a campaign folder (or it
         _fail(str(exc))
     campaign.info["lab"] = LabOptions.from_dict(campaign.info.get("lab", {})).override(
         lab=lab, sim=sim, sample=sample, speed=speed, faults=faults, seed=seed).to_dict()
+    if retake:
+        for it in campaign.queue.pending:
+            if it.status != "queued":
+                campaign.queue.mark(it.id, it.status, retake=True)
     todo = campaign.queue.pending
     if not todo:
         console.print(f"{campaign.folder}: nothing left to run", highlight=False, soft_wrap=True)
@@ -396,16 +404,16 @@ def demo(out: Annotated[Path, typer.Option(help="folder for the campaign (run fi
 # ============================================================================ run files
 @app.command()
 def inspect(runfile: Annotated[Path, typer.Argument(help="a run file")],
-            as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
-    """Show what a run file holds (also while it is being written, or after its writer died)."""
-    from .store import open_run
+            as_json: Annotated[bool, typer.Option("--json", help="the full record, machine-readable")] = False) -> None:
+    """Summarise a run file: status, points, streams, last error, and whether its writer is alive or it
+    needs `sflab repair` (also while it is being written, or after its writer died). --json: everything."""
+    from .runinfo import describe
 
     try:
-        d = open_run(runfile)
+        info = describe(runfile)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
-    info = workflows.run_file_info(d)
-    display.print_info(console, info, as_json=as_json)
+    display.print_info(info, as_json=as_json)
 
 
 @app.command()
@@ -413,13 +421,15 @@ def repair(runfile: Annotated[Path, typer.Argument(help="a run file whose writer
            ) -> None:
     """Rebuild a run file whose writer died into a clean, closed file with all its completed points.
     The original is kept next to it as NAME.interrupted.h5."""
+    from .store import backups_of
     from .store import repair as _repair
 
     try:
         p = _repair(runfile)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
-    console.print(f"repaired: {p}", soft_wrap=True)
+    kept = backups_of(p)
+    print(f"repaired: {p}" + (f" (the original is kept as {kept[-1].name})" if kept else ""))
 
 
 # ============================================================================ export / serve (acq.export, acq.serve)

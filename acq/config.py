@@ -46,6 +46,8 @@ SAFETY_OPTIONS: dict[str, Option] = {
     "settle_s": Option(float, 60.0, min=0.0, max=3600.0, unit="s", doc="wait after a condition clears"),
     "poll_s": Option(float, 1.0, min=0.01, max=600.0, unit="s", doc="how often suspenders are checked"),
     "interlock": Option(bool, True, doc="suspend while the X-ray interlock is open"),
+    "max_suspension_s": Option(float, 3600.0, min=1.0, max=7 * 86400.0, unit="s",
+                               doc="a suspension lasting longer fails the run with its reason"),
 }
 LAB_OPTIONS: dict[str, Option] = {
     "name": Option(str, "sflab setup"),

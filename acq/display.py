@@ -134,12 +134,16 @@ def print_export(console: Console, res: dict[str, Any], dest: Path) -> int:
     return wrote
 
 
-def print_info(console: Console, info: dict[str, Any], *, as_json: bool = False) -> None:
+def print_info(info: dict[str, Any], *, as_json: bool = False) -> None:
+    """``sflab inspect``: the human summary of :func:`acq.runinfo.describe`, or all of it as JSON. Plain
+    ``print``: piped output never wraps a path."""
+    from .runinfo import summary_lines
+
     if as_json:
         print(json.dumps(info, default=str))
         return
-    for k, v in info.items():
-        console.print(f"[bold]{k}[/bold]: {v}")
+    for line in summary_lines(info):
+        print(line)
 
 
 def print_campaign(console: Console, campaign: Campaign) -> None:

@@ -152,6 +152,7 @@ class FakeXRay(_Fake, XRaySource):
         self._init_fake(log, world, fail)
         self.max_kV, self.max_W = max_kV, max_W
         self.keepalives = 0
+        self._expect_hv = False
 
     @property
     def interlock_closed(self) -> bool:
@@ -169,6 +170,7 @@ class FakeXRay(_Fake, XRaySource):
             raise SafetyError("xray: interlock open, HV on refused")
         self._cmd("hv_on")
         self.world.hv_on, self.world.kV, self.world.mA = True, kV, mA
+        self._expect_hv = True
         self._cmd("shutter_open")
         self.world.shutter_open = True
 
@@ -179,10 +181,16 @@ class FakeXRay(_Fake, XRaySource):
         self.world.kV = self.world.mA = 0.0
         self._cmd("hv_off")
         self.world.hv_on = False
+        self._expect_hv = False
 
     def keepalive(self) -> None:
+        """Like the Spellman's: a status poll that notices HV dropped behind our back."""
         self.keepalives += 1
         self.log.add(self.ROLE, "keepalive")
+        if self._expect_hv and not self.world.hv_on:
+            self._expect_hv = False
+            cause = "interlock opened" if not self.world.interlock_closed else "generator fault"
+            raise SafetyError(f"X-ray HV dropped: {cause}")
 
     def readback(self) -> dict[str, float]:
         w = self.world

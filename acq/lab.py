@@ -132,21 +132,20 @@ class Lab:
         names = roles if roles is not None else sorted(self.connected, key=ROLES.index)
         return {r: dict(self.roles[r].READBACKS) for r in names}
 
-    def make_safe_all(self, roles: Iterable[str] | None = None) -> dict[str, str]:
-        """Backstop: every role (default: every connected role) to its safe state, X-ray first.
-        Never raises; returns ``{role: "ok" | "failed: <error>"}``."""
-        todo = set(self.connected if roles is None else roles)
-        result: dict[str, str] = {}
-        for r in SAFETY_ORDER:
-            if r not in todo or r not in self.roles:
-                continue
-            try:
-                self.roles[r].make_safe()
-                result[r] = "ok"
-            except BaseException as exc:  # noqa: BLE001 - a failed role must not stop the others
-                log.error("backstop: making %s safe failed: %r", r, exc)
-                result[r] = f"failed: {type(exc).__name__}: {exc}"
+    def make_safe_all(self, roles: Iterable[str] | None = None, *,
+                      on_escalate: Any = None) -> dict[str, str]:
+        """Backstop: every role (default: every connected role) to its safe state, X-ray first, each
+        confirmed by a readback and retried with link resynchronisation (``acq.backstop``). Never
+        raises; returns ``{role: "ok" | "failed: <error>"}``; ``self.backstop_report`` has the details."""
+        from .backstop import BackstopReport, insist_safe
+
+        if on_escalate is None:
+            on_escalate = _stop_own_keepalive(self)
+        result, self.backstop_report = insist_safe(self, SAFETY_ORDER, roles, on_escalate=on_escalate)
+        assert isinstance(self.backstop_report, BackstopReport)
         return result
+
+    backstop_report: Any = None
 
     def close(self) -> None:
         for r in list(self.connected):
@@ -164,3 +163,16 @@ class Lab:
             except Exception as exc:
                 out[r] = {"backend": type(d).__name__, "error": str(exc)}
         return out
+
+
+def _stop_own_keepalive(lab: Lab) -> Any:
+    """Default escalation: a driver that runs its own keep-alive (``stop_keepalive()``) stops it, so
+    the X-ray generator's watchdog drops HV by itself."""
+    def esc(role: str) -> str:
+        drv = lab.roles.get(role)
+        stop = getattr(drv, "stop_keepalive", None)
+        if role == "xray" and callable(stop):
+            stop()
+            return "keep-alive stopped: the generator's watchdog drops HV"
+        return ""
+    return esc

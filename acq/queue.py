@@ -31,6 +31,7 @@ from typing import Any
 
 from .procedure import validate_parameters
 from .registry import procedure_class
+from .store import backups_of, find_source
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class QueueItem:
     n_points: int | None = None
     started: float | None = None    # lab time (POSIX s)
     finished: float | None = None
+    #: the operator asked to re-take the points of an unreadable run file (``sflab resume --retake``)
+    retake: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -358,20 +361,25 @@ class QueueWorker:
 
         index = self.queue.items.index(it)
         resume = False
-        path: Path
-        if it.run_file and Path(it.run_file).exists():
-            path = Path(it.run_file)
-            state = _file_state(path)
-            if state == "success":  # finished, the crash came before the queue said so
-                n = _n_points(path)
-                self.queue.mark(it.id, "done", n_points=n)
+        src = None
+        path = Path(it.run_file) if it.run_file else self.out_dir / self.filename(it, index)
+        if it.run_file and (path.exists() or backups_of(path)):
+            # crash recovery: continue from the most complete readable version (the file or a backup);
+            # an unreadable file is never taken for "nothing measured"
+            src, cands = find_source(path)
+            if src is not None and src.exit_status == "success" and src.path == path and not src.swmr_flagged:
+                self.queue.mark(it.id, "done", n_points=src.n_points)  # the crash came before the queue said so
                 self._publish_item(it)
                 return
-            resume = state != "unreadable"
-            if state == "unreadable":  # died while creating the skeleton: nothing was measured
-                os.replace(path, path.with_name(path.stem + ".unreadable.h5"))
-        else:
-            path = Path(it.run_file) if it.run_file else self.out_dir / self.filename(it, index)
+            if src is not None:
+                resume = True
+            elif not (it.retake or not _is_xray(it.procedure)):
+                tried = "; ".join(f"{c.path.name}: {c.problem}" for c in cands)
+                self.queue.mark(it.id, "failed", error=f"{path}: no readable version ({tried}); its points may "
+                                "have been taken under X-ray dose — re-take them only on purpose "
+                                "(sflab resume --retake)")
+                self._publish_item(it)
+                return
         try:
             cls = procedure_class(it.procedure)
             values, errs = validate_parameters(cls, it.parameters)
@@ -382,6 +390,10 @@ class QueueWorker:
                 self.before_item(it)
             runner = self.session.make_runner(proc, path, resume=resume, title=it.title,
                                               suspenders=self.session.suspenders())
+            # a file with no readable version and no X-ray dose (or an explicit --retake): start afresh,
+            # the unreadable file kept beside (the new file says so)
+            runner.retake = it.retake or (not resume and path.exists())
+            runner.resume_source = src if resume else None
         except Exception as exc:
             self.queue.mark(it.id, "failed", error=f"{type(exc).__name__}: {exc}")
             self._publish_item(it)
@@ -451,19 +463,11 @@ def _estimate(procedure: str, parameters: dict[str, Any]) -> float | None:
         return None
 
 
-def _file_state(path: Path) -> str:
-    from .store import open_run
-
+def _is_xray(procedure: str) -> bool:
+    """Whether a procedure exposes the sample to X-rays (unknown: assume it does)."""
     try:
-        return open_run(path).exit_status
+        cls = procedure_class(procedure)
     except Exception:
-        return "unreadable"
-
-
-def _n_points(path: Path) -> int | None:
-    from .store import open_run
-
-    try:
-        return open_run(path).n_points
-    except Exception:
-        return None
+        return True
+    x = getattr(cls, "XRAY", True)
+    return x if isinstance(x, bool) else True   # a per-instance property: assume dose

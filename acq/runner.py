@@ -6,8 +6,10 @@ Lifecycle: validate → connect → startup → (file) → execute → shutdown 
 * **Backstop.** Whatever ends a run — success, exception, abort, Ctrl-C, SIGTERM, GUI close — the
   runner calls ``lab.make_safe_all()``: every connected role to its safe state, X-ray first
   (shutter closed, HV off), then attenuator (maximum attenuation), heater (safe range), CCD and
-  tagger. A role whose safe-state command fails does not stop the others; the failure is recorded
-  in ``/entry/provenance/backstop`` and the event log. Procedures add cleanup in ``shutdown()``;
+  tagger — each retried with link resynchronisation until a readback confirms it (``acq.backstop``).
+  A role that fails does not stop the others; a role still not safe is escalated (X-ray: the
+  keep-alive stops, the generator's watchdog drops HV); all of it is recorded in
+  ``/entry/provenance/backstop`` and the event log. Procedures add cleanup in ``shutdown()``;
   they cannot skip the backstop (it is not theirs). SIGINT/SIGTERM are deferred while it runs.
 * **Keep-alive.** While the X-ray role is connected, ``xray.keepalive()`` runs every
   ``KEEPALIVE_S`` of lab time (``clock.call_every``), so a live engine satisfies the generator's
@@ -17,10 +19,16 @@ Lifecycle: validate → connect → startup → (file) → execute → shutdown 
 * **Suspenders** are conditions polled at checkpoints (at most every ``poll_s`` of lab time). When
   one trips, the run is suspended: X-ray safe, poll until every condition clears, wait
   ``settle_s`` (re-checking), restore the X-ray, continue. Each suspension is written to
-  ``/entry/provenance/suspensions``.
-* **Resume** (``Runner(..., resume=True)`` on an existing file): the completed points are copied
-  into a clean file at the same path (the original is kept as ``*.interrupted.h5``), the procedure
-  continues at the first incomplete point, and ``/entry/scan/resumed_at`` + the event log say so.
+  ``/entry/provenance/suspensions``; one longer than ``max_suspension_s`` fails the run with its reason.
+* **Watcher.** Every keep-alive period, during a point under X-rays: an HV drop (the keep-alive's status
+  poll; an opening interlock drops HV) or a count-rate overload (``Suspender.continuous``) is written at
+  once as a ``condition`` event, the point is flagged (``scan/flag``) and the run suspends at its next
+  checkpoint, where the between-point checks (interlock, temperature band) run as before.
+* **Resume** (``Runner(..., resume=True)``): the most complete readable version of the run (the file
+  or a backup) is copied beside the file and swapped in atomically (the original is kept as
+  ``*.interrupted.h5``), reopened, and the procedure continues at the first incomplete point;
+  ``/entry/scan/resumed_at`` + the event log say so. A run with no readable version is re-taken only
+  with ``retake=True`` (the operator's explicit request), recorded in the new file.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import math
 import os
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,16 +49,29 @@ from typing import Any
 
 import numpy as np
 
-from .clock import Clock
+from drivers.base import SafetyError
+
+from . import crashpoints
+from .clock import Clock, RealClock
 from .events import EventBus
 from .lab import Lab
 from .procedure import Procedure
-from .store import RunWriter, _backup_name, copy_completed, open_run, post_run_update
+from .store import (
+    RunData,
+    RunWriter,
+    _staging_name,
+    copy_run,
+    find_source,
+    open_run,
+    post_run_update,
+    set_aside,
+    swap_in,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Runner", "RunResult", "RunState", "Suspender", "AbortRun", "Interrupted", "ValidationError",
-           "temperature_band", "interlock_open", "count_rate_above", "handle_signals"]
+__all__ = ["Runner", "RunResult", "RunState", "Suspender", "SuspensionTimeout", "AbortRun", "Interrupted",
+           "ValidationError", "temperature_band", "interlock_open", "count_rate_above", "handle_signals"]
 
 
 class AbortRun(Exception):
@@ -87,6 +109,12 @@ class Suspender:
     check: Callable[[Lab], str | None]
     settle_s: float = 30.0
     poll_s: float = 1.0
+    #: also checked continuously during a point (every keep-alive period), not only between points
+    continuous: bool = False
+
+
+class SuspensionTimeout(RuntimeError):
+    """A suspension lasted longer than the run's ``max_suspension_s``: the run fails with the reason."""
 
 
 def temperature_band(band_K: float, *, settle_s: float = 60.0, poll_s: float = 1.0) -> Suspender:
@@ -121,6 +149,8 @@ def interlock_open(*, settle_s: float = 10.0, poll_s: float = 1.0) -> Suspender:
             return "X-ray interlock open"
         return None
 
+    # not polled continuously: during a point the generator drops HV when the interlock opens, and the
+    # keep-alive's status poll reports that drop ("interlock opened") without an extra query
     return Suspender("interlock_open", check, settle_s, poll_s)
 
 
@@ -130,9 +160,9 @@ def count_rate_above(limit_per_s: float, *, settle_s: float = 5.0, poll_s: float
     (channel 0 in the TCSPC role's numbering: the laser's 76 MHz, not photons) is not a detector."""
 
     def check(lab: Lab) -> str | None:
-        t = lab.get("tcspc")
-        if t is None or "tcspc" not in lab.connected:
-            return None
+        t: Any = lab.get("tcspc")
+        if t is None or "tcspc" not in lab.connected or getattr(t, "mode", "") is None:
+            return None   # a device not yet initialised is not counting (and must not be initialised here)
         rates = t.count_rates()
         hot = {k: v for k, v in rates.items() if k not in sync_channels and v > limit_per_s}
         if hot:
@@ -140,7 +170,7 @@ def count_rate_above(limit_per_s: float, *, settle_s: float = 5.0, poll_s: float
                    ", ".join(f"{k}={v:.3g}/s" for k, v in hot.items()) + f" (limit {limit_per_s:.3g}/s)"
         return None
 
-    return Suspender("count_rate_above", check, settle_s, poll_s)
+    return Suspender("count_rate_above", check, settle_s, poll_s, continuous=True)
 
 
 @dataclass
@@ -208,7 +238,8 @@ class Runner:
                  clock: Clock | None = None, bus: EventBus | None = None, suspenders: Sequence[Suspender] = (),
                  config_snapshot: Mapping[str, Any] | None = None,
                  sample: Mapping[str, Any] | None = None, resume: bool = False, analyze: bool = True,
-                 title: str = "", sidecar_dir: str | os.PathLike | None = None) -> None:
+                 title: str = "", sidecar_dir: str | os.PathLike | None = None, retake: bool = False,
+                 max_suspension_s: float = 3600.0) -> None:
         self.procedure = procedure
         self.lab = lab
         self.path = Path(path)
@@ -218,6 +249,12 @@ class Runner:
         self.config_snapshot = dict(config_snapshot or {})
         self.sample = dict(sample or {})
         self.resume_mode = resume
+        #: the operator asked explicitly to re-take points whose record is lost (never by default)
+        self.retake = retake
+        self._source: RunData | None = None
+        #: resume: the version of the run to continue from, when the caller has already chosen it
+        self.resume_source: RunData | None = None
+        self._t_shift = 0.0
         self.analyze = analyze
         self.title = title
         self.sidecar_dir = Path(sidecar_dir) if sidecar_dir else self.path.with_suffix("")
@@ -236,6 +273,13 @@ class Runner:
         self._last_poll = -math.inf
         self._keepalive: Any = None
         self.suspension_count = 0
+        #: a suspension longer than this (lab s) fails the run with its reason
+        self.max_suspension_s = float(max_suspension_s)
+        # conditions noticed by the watcher (keep-alive period) during a point: name -> reason
+        self._cond_lock = threading.Lock()
+        self._pending: dict[str, str] = {}      # not yet acted on (the next checkpoint suspends)
+        self._point_conds: dict[str, str] = {}  # tripped during the current point (it is flagged)
+        self._in_point = False
 
     # ------------------------------------------------------------------ control (any thread)
     def pause(self) -> None:
@@ -271,8 +315,18 @@ class Runner:
         assert self.writer is not None, "commit_point before the run file exists"
         roles = [r for r in self.procedure_roles() if r in self.lab.connected]
         rb = self.lab.readbacks(roles)
-        t = self.clock.now()
-        i = self.writer.append(self._buffer, rb, point_id=self.index, timestamp=t, sidecars=self._sidecars)
+        t = self._now()
+        with self._cond_lock:
+            conds, self._point_conds = self._point_conds, {}
+            self._in_point = False
+        i = self.writer.append(self._buffer, rb, point_id=self.index, timestamp=t,
+                               sidecars=self._sidecars, flag=1 if conds else 0)
+        if conds:
+            self._log("flag", f"point {self.index} flagged (kept, marked bad in scan/flag): "
+                      + "; ".join(f"{k}: {v}" for k, v in conds.items())
+                      + (" — not re-taken: it was under X-ray dose" if self.procedure.XRAY else ""),
+                      point=self.index, conditions=sorted(conds))
+        crashpoints.reached(f"run:point:{self.index}")
         summary = {s: {k: (v if np.ndim(v) == 0 else np.asarray(v)) for k, v in d.items()}
                    for s, d in self._buffer.items()}
         # subscriber point (acq.documents): `timestamp` is the file's scan/timestamp of this point, `sidecars`
@@ -298,6 +352,11 @@ class Runner:
             raise AbortRun(self._abort_reason)
         if self._pause.is_set():
             self._do_pause()
+        with self._cond_lock:
+            pending, self._pending = self._pending, {}
+        if pending:   # noticed during the point by the watcher: suspend now, whatever holds still
+            self._last_poll = self.clock.monotonic()
+            self._suspend(pending | self._tripped())
         if self.suspenders:
             now = self.clock.monotonic()
             poll = min(s.poll_s for s in self.suspenders)
@@ -308,6 +367,7 @@ class Runner:
                     self._suspend(tripped)
         if self._abort.is_set():
             raise AbortRun(self._abort_reason)
+        self._in_point = True
 
     def procedure_roles(self) -> list[str]:
         return list(self.procedure.ROLES) or list(self.lab.roles)
@@ -361,7 +421,7 @@ class Runner:
         return out
 
     def _suspend(self, tripped: dict[str, str]) -> None:
-        t0 = self.clock.now()
+        t0 = self._now()
         xs = self._xray_state()
         self._make_xray_safe()
         self.state = RunState.SUSPENDED
@@ -371,33 +431,47 @@ class Runner:
                   (" — X-ray made safe" if xs[0] else ""))
         self._publish("suspend", names=list(tripped), reason=reason, point=self.index)
         by_name = {s.name: s for s in self.suspenders}
-        poll = min(s.poll_s for s in self.suspenders)
+        poll = min((s.poll_s for s in self.suspenders), default=1.0)
+        m0 = self.clock.monotonic()
+
+        def over() -> None:
+            if self.clock.monotonic() - m0 > self.max_suspension_s:
+                why = (f"suspended for more than {self.max_suspension_s:g} s (lab) before point {self.index}: "
+                       f"{reason}" + (f"; still: {'; '.join(f'{k}: {v}' for k, v in tripped.items())}"
+                                      if tripped else ""))
+                self._record_suspension(t0, tripped, reason, timed_out=True)
+                raise SuspensionTimeout(why)
+
         while True:
             while tripped:
                 if self._abort.is_set():
                     self._record_suspension(t0, tripped, reason, aborted=True)
                     raise AbortRun(self._abort_reason)
+                over()
                 self.clock.sleep(poll)
                 tripped = self._tripped()
-            settle = max(by_name[n].settle_s for n in reason_names(reason, by_name))
+            names = [n for n in reason_names(reason, by_name) if n in by_name]
+            settle = max((by_name[n].settle_s for n in names), default=10.0)
             settle_end = self.clock.monotonic() + settle
             while self.clock.monotonic() < settle_end and not tripped:
                 if self._abort.is_set():
                     self._record_suspension(t0, {}, reason, aborted=True)
                     raise AbortRun(self._abort_reason)
-                self.clock.sleep(min(poll, settle_end - self.clock.monotonic()))
+                self.clock.sleep(max(1e-3, min(poll, settle_end - self.clock.monotonic())))
                 tripped = self._tripped()
             if not tripped:
                 break
+            over()
         self._restore_xray(xs)
         self.state = RunState.RUNNING
         dur = self._record_suspension(t0, {}, reason)
         self._publish("unsuspend", reason=reason, duration_s=dur, point=self.index)
 
-    def _record_suspension(self, t0: float, _tripped: dict, reason: str, aborted: bool = False) -> float:
-        t1 = self.clock.now()
+    def _record_suspension(self, t0: float, _tripped: dict, reason: str, aborted: bool = False,
+                           timed_out: bool = False) -> float:
+        t1 = self._now()
         rec = {"start": t0, "end": t1, "duration_s": t1 - t0, "reason": reason, "before_point": self.index,
-               "aborted": aborted}
+               "aborted": aborted, "timed_out": timed_out}
         if self.writer is not None:
             self.writer.log_suspension(rec)
         self._log("unsuspend", f"suspension over after {t1 - t0:.1f} s (lab): {reason}")
@@ -410,7 +484,7 @@ class Runner:
     def _log(self, kind: str, message: str, **data: Any) -> None:
         log.info("%s: %s", kind, message)
         if self.writer is not None:
-            self.writer.log_event(kind, message, t=self.clock.now(), **data)
+            self.writer.log_event(kind, message, t=self._now(), **data)
         self._publish("log", kind=kind, message=message)
 
     def _inject(self) -> None:
@@ -424,6 +498,11 @@ class Runner:
         p.runner = self
         p.sidecar_dir = self.sidecar_dir
 
+    def _now(self) -> float:
+        """Lab time for the run file: the clock's, shifted on resume so that a simulated clock that
+        restarted earlier than the recorded points never makes the file's timestamps go back."""
+        return self.clock.now() + self._t_shift
+
     def _open_writer(self, streams: Sequence[Any]) -> None:
         params = self.procedure.parameter_values()
         common = dict(procedure=type(self.procedure).__qualname__, parameters=params, streams=streams,
@@ -432,31 +511,62 @@ class Runner:
                       config=self.config_snapshot, sample=self.sample, title=self.title,
                       default_stream=self.procedure.DEFAULT_STREAM if streams else None,
                       start_time=self.clock.now())
-        if self.resume_mode:
-            src = open_run(self.path)
-            if src.procedure != common["procedure"]:
-                raise ValidationError([f"{self.path}: recorded by {src.procedure}, cannot resume it with "
-                                       f"{common['procedure']}"])
-            backup = _backup_name(self.path)
-            os.replace(self.path, backup)
-            self.run_uid = src.run_uid
-            self.writer = RunWriter(self.path, run_uid=src.run_uid, **common)
-            copy_completed(src, self.writer, streams)
-            for ev in src.events:
-                self.writer.log_event(ev.get("kind", "event"), ev.get("message", ""),
-                                      **{k: v for k, v in ev.items() if k not in ("kind", "message")})
-            for s in src.suspensions:
-                self.writer.log_suspension(s)
-            n = src.n_points
-            self.index = n
-            self.procedure.resume_from = n
-            dose = (f" Points 0..{n - 1} were taken under X-ray dose and are not re-taken."
-                    if self.procedure.XRAY and n else "")
-            self.writer.mark_resumed(n, f"resumed after '{src.exit_status}' at the first incomplete point {n} "
-                                        f"({n} completed points copied from {backup.name}, kept unchanged).{dose}")
-        else:
-            self.writer = RunWriter(self.path, **common)
-            self.run_uid = self.writer.run_uid
+        if self.resume_mode and self._source is not None:
+            self._resume_writer(self._source, streams)
+            return
+        note = ""
+        if self.path.exists():   # only with retake (validate refuses otherwise): keep it, start afresh
+            kept = set_aside(self.path)
+            note = (f"the operator asked to re-take the run: the earlier file was unreadable and is kept as "
+                    f"{kept.name}; its points (if any) are measured again"
+                    + (" — under X-ray dose again" if self.procedure.XRAY else ""))
+        self.writer = RunWriter(self.path, **common)
+        self.run_uid = self.writer.run_uid
+        if note:
+            self._log("retake", note)
+
+    def _resume_writer(self, src: RunData, streams: Sequence[Any]) -> None:
+        """Crash-safe resume: copy ``src`` beside the run file, swap it in atomically (the original is
+        kept as a backup), reopen it for writing and continue at the first incomplete point."""
+        recorded = {st.name: st for st in src.declarations}
+        for st in streams:
+            have = recorded.get(st.name)
+            if have is None:
+                raise ValidationError([f"{src.path}: has no stream {st.name!r}; cannot resume it with this "
+                                       f"version of {src.procedure}"])
+            shapes = {f.name: f.shape for f in have.fields}
+            for fl in st.fields:
+                if shapes.get(fl.name) != fl.shape:
+                    raise ValidationError([f"{src.path}: stream {st.name}/{fl.name} was recorded with shape "
+                                           f"{shapes.get(fl.name)}, the procedure now declares {fl.shape}"])
+        staged = _staging_name(self.path)
+        staged.unlink(missing_ok=True)   # a copy left by a resume that died: rebuilt from scratch
+        n = src.n_points
+        t_copy = time.time()   # the copy's own event is stamped no earlier than this
+        copy_run(src, staged, note=f"copied {n} completed points from {src.path.name} to resume the run")
+        backup = swap_in(staged, self.path)
+        self.writer = RunWriter.reopen(self.path)
+        crashpoints.reached("resume:reopened")
+        self.run_uid = src.run_uid
+        times = [float(e["t"]) for e in src.events if isinstance(e.get("t"), int | float)] + [t_copy]
+        if n:
+            times.append(float(src.timestamp[-1]))
+        last = max(times, default=0.0)
+        shift_note = ""
+        if self.clock.now() < last and not isinstance(self.clock, RealClock):
+            self._t_shift = last - self.clock.now() + 1e-3
+            shift_note = (f" The simulated lab clock restarted {self._t_shift:.1f} s before the last recorded "
+                          "time; later timestamps are shifted by that much so that time never goes back.")
+        self.index = n
+        self.procedure.resume_from = n
+        dose = (f" Points 0..{n - 1} were taken under X-ray dose and are not re-taken; point {n}, if it was "
+                "in progress when the run stopped, is measured again." if self.procedure.XRAY and n else "")
+        where = (f"copied from {src.path.name}, kept unchanged" if src.path != self.path
+                 else f"the original is kept unchanged as {backup.name if backup else '?'}")
+        self.writer.mark_resumed(n, f"resumed after '{src.exit_status}' at the first incomplete point {n} "
+                                    f"({n} completed points; {where}).{dose}{shift_note}",
+                                 t=self._now(), source=src.path.name, t_shift_s=self._t_shift)
+        crashpoints.reached("resume:marked")
 
     # ------------------------------------------------------------------ the run
     def validate(self) -> None:
@@ -469,12 +579,28 @@ class Runner:
         check = getattr(self.procedure, "validate", None)
         if callable(check):
             errors.extend(check(self.lab.config) or [])
-        if self.resume_mode and not self.path.exists():
-            errors.append(f"cannot resume: {self.path} does not exist")
-        if not self.resume_mode and self.path.exists():
+        if self.resume_mode:
+            errors.extend(self._choose_source())
+        elif self.path.exists() and not self.retake:
             errors.append(f"{self.path} exists; sflab never overwrites a run file")
         if errors:
             raise ValidationError(errors)
+
+    def _choose_source(self) -> list[str]:
+        """Resume: the most complete readable version of the run (the file or one of its backups)."""
+        src, cands = (self.resume_source, []) if self.resume_source is not None else find_source(self.path)
+        if src is None:
+            if self.retake:
+                return []
+            tried = "; ".join(f"{c.path.name}: {c.problem}" for c in cands)
+            dose = " under X-ray dose" if self.procedure.XRAY else ""
+            return [f"cannot resume {self.path}: no readable version of it ({tried}). Its points may have "
+                    f"been taken{dose}; re-take them only on purpose (sflab resume --retake)"]
+        if src.procedure != type(self.procedure).__qualname__:
+            return [f"{src.path}: recorded by {src.procedure}, cannot resume it with "
+                    f"{type(self.procedure).__qualname__}"]
+        self._source = src
+        return []
 
     def run(self) -> RunResult:
         status, error = "failed", None
@@ -522,7 +648,7 @@ class Runner:
                     if error is None:
                         error = f"shutdown: {type(exc).__name__}: {exc}"
                         status = "failed" if status == "success" else status
-                backstop = self.lab.make_safe_all()
+                backstop = self.lab.make_safe_all(on_escalate=self._escalate)
                 if self._keepalive is not None:
                     self._keepalive.cancel()
                     self._keepalive = None
@@ -534,10 +660,70 @@ class Runner:
                       backstop=backstop)
         return RunResult(self.path if self.writer else None, status, n, self.run_uid, error, backstop, analysis)
 
-    def _start_keepalive(self) -> None:
+    def _escalate(self, role: str) -> str:
+        """The backstop could not confirm ``role`` safe. For the X-ray: stop feeding the generator's
+        watchdog (the engine's keep-alive and the driver's own), so the generator drops HV by itself."""
+        if role != "xray":
+            return ""
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
         x = self.lab.get("xray")
-        if x is not None and "xray" in self.lab.connected and self._keepalive is None:
-            self._keepalive = self.clock.call_every(x.KEEPALIVE_S, x.keepalive, name="xray-keepalive")
+        stop = getattr(x, "stop_keepalive", None)
+        if callable(stop):
+            stop()
+        wd = getattr(x, "watchdog_s", None)
+        return ("keep-alive stopped: the generator's watchdog" + (f" ({wd:g} s)" if wd else "") +
+                " drops HV without us")
+
+    def _start_keepalive(self) -> None:
+        """The keep-alive and the watcher: every ``KEEPALIVE_S`` of lab time, feed the generator's
+        watchdog (its status poll notices an HV drop, e.g. when the interlock opens) and, during a
+        point under X-rays, check the continuous conditions (count rate)."""
+        if self._keepalive is not None:
+            return
+        x: Any = self.lab.get("xray")
+        if x is None or "xray" not in self.lab.connected:
+            return
+        period = float(x.KEEPALIVE_S)
+        self._keepalive = self.clock.call_every(period, self._watch, name="xray-keepalive")
+
+    def _watch(self) -> None:
+        x: Any = self.lab.get("xray")
+        if x is not None and "xray" in self.lab.connected:
+            try:
+                x.keepalive()
+            except SafetyError as exc:   # HV dropped behind our back (arc, interlock, watchdog)
+                self._condition("hv_drop", str(exc))
+            except Exception as exc:  # noqa: BLE001 - the keep-alive must keep going
+                log.warning("X-ray keep-alive failed: %s", exc)
+        # the continuous checks run while the sample is under X-rays (the generator expects HV on): the
+        # dose the issue is about, and the only time the instruments are not otherwise idle-safe to poll
+        if not self._in_point or self.state is not RunState.RUNNING or not getattr(x, "_expect_hv", False):
+            return
+        for s in self.suspenders:
+            if not s.continuous:
+                continue
+            try:
+                why = s.check(self.lab)
+            except Exception as exc:  # noqa: BLE001 - a failing check is for the checkpoint to judge
+                log.debug("continuous check %s failed: %s", s.name, exc)
+                continue
+            if why:
+                self._condition(s.name, why)
+
+    def _condition(self, name: str, reason: str) -> None:
+        """A condition noticed during the run: recorded at once, the point flagged, the run suspended
+        at its next checkpoint."""
+        with self._cond_lock:
+            new = name not in self._pending and name not in self._point_conds
+            self._pending[name] = reason
+            if self._in_point:
+                self._point_conds[name] = reason
+        if new:
+            where = f"during point {self.index}" if self._in_point else f"before point {self.index}"
+            self._log("condition", f"{name} {where}: {reason}", point=self.index, condition=name)
+            self._publish("condition", name=name, reason=reason, point=self.index)
 
     def _finish_file(self, status: str, error: str | None, backstop: dict[str, str]) -> None:
         if self.writer is None:
@@ -553,13 +739,17 @@ class Runner:
                 return
         try:
             failed = {r: v for r, v in backstop.items() if v != "ok"}
+            rep = getattr(self.lab, "backstop_report", None)
+            details = rep.as_dict() if rep is not None and hasattr(rep, "as_dict") else {}
             self._log("backstop", "all roles safe: " + ", ".join(backstop) if not failed else
                       "backstop FAILED for " + "; ".join(f"{r}: {v}" for r, v in failed.items()),
-                      roles=backstop)
+                      roles=backstop, **details)
+            for r, esc in details.get("escalations", {}).items():
+                self._log("escalation", f"{r} not confirmed safe by the backstop: {esc}", role=r)
             if error:
                 self._log("error" if status == "failed" else status, error)
             self._log("stop", f"exit status {status} after {self.index} points")
-            self.writer.finish(status, end_time=self.clock.now(), backstop=backstop)
+            self.writer.finish(status, end_time=self._now(), backstop=backstop)
         finally:
             self.writer.close()
 

@@ -63,7 +63,8 @@ class LabSession:
             path = self.data_dir / run_filename(type(procedure).__name__, sample=self.sample.get("name", ""))
         return Runner(procedure, self.lab, path, clock=self.clock, bus=self.bus,
                       suspenders=self.suspenders() if suspenders is None else suspenders,
-                      config_snapshot=self.config.snapshot(), sample=self.sample, resume=resume, title=title)
+                      config_snapshot=self.config.snapshot(), sample=self.sample, resume=resume, title=title,
+                      max_suspension_s=float(self.config.safety.get("max_suspension_s", 3600.0)))
 
     def make_safe(self) -> dict[str, str]:
         """The "make safe" button: every connected role to its safe state (same as the backstop)."""

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "BadInput", "exit_code",
            "campaign_exit", "open_session", "run_campaign", "resume_file", "replay_file", "demo_plan",
-           "demo_procedures", "engine_check", "sample_folder_name", "is_lab_config", "parse_params", "run_file_info",
+           "demo_procedures", "engine_check", "sample_folder_name", "is_lab_config", "parse_params",
            "setup_logging"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -119,12 +119,19 @@ def run_campaign(campaign: Campaign, console: Console, *, show: bool = True) -> 
 def resume_file(path: Path, console: Console, *, lab: Path | None, sim: bool | None, sample: str | None,
                 speed: str | None, faults: str | None, seed: int | None, show: bool) -> int:
     """Continue one run file on the lab its provenance names (options override)."""
+    from .store import find_source
+
+    rd, cands = find_source(path)
+    if rd is None:
+        raise BadInput(*(f"{c.path}: {c.problem}" for c in cands), f"{path}: no readable version to resume")
+    if rd.path != path:
+        console.print(f"{path}: unreadable; continuing from its most complete backup {rd.path.name} "
+                      f"({rd.n_points} points)", highlight=False, markup=False, soft_wrap=True)
     try:
-        rd = open_run(path)
         cls = procedure_class(rd.procedure)
-    except (OSError, ValueError, UnknownProcedure) as exc:
-        raise BadInput(f"{path}: {exc}") from None
-    if rd.exit_status == "success":
+    except UnknownProcedure as exc:
+        raise BadInput(f"{rd.path}: {exc}") from None
+    if rd.exit_status == "success" and rd.path == path:
         console.print(f"{path}: finished ({rd.n_points} points); nothing to resume", highlight=False)
         return EXIT_OK
     values, errs = validate_parameters(cls, rd.parameters)
@@ -137,6 +144,7 @@ def resume_file(path: Path, console: Console, *, lab: Path | None, sim: bool | N
     session = open_session(opts, path.parent)
     try:
         runner = session.make_runner(cls(**values), path, resume=True, title=f"{rd.procedure} (resumed)")
+        runner.resume_source = rd
         with handle_signals(runner):
             res = _run_with_progress(runner, session.bus, console, f"resume {path.name}", show)
     except ValidationError as exc:
@@ -147,16 +155,6 @@ def resume_file(path: Path, console: Console, *, lab: Path | None, sim: bool | N
     return exit_code(res.exit_status)
 
 
-def _is_run_file(path: Path) -> bool:
-    import h5py
-
-    try:
-        with h5py.File(path, "r", libver="latest", swmr=True) as f:
-            return "entry" in f and "scan" in f["entry"]
-    except OSError:
-        return False
-
-
 def replay_file(file: Path, console: Console, *, procedure: str | None, params: dict[str, Any],
                 sample: str | None, speed: str, seed: int | None, tcspc: str, out: Path) -> int:
     """Re-run a PTU / Photon-HDF5 recording (played by the simulated time tagger) or an sflab run file
@@ -165,9 +163,14 @@ def replay_file(file: Path, console: Console, *, procedure: str | None, params: 
 
     if not file.exists():
         raise BadInput(f"{file}: no such file")
+    from .store import is_run_file, recording_problem
+
+    problem = recording_problem(file)
+    if problem:
+        raise BadInput(f"{file}: {problem}")
     replay_tags: Path | None = None
     try:
-        if file.suffix == ".h5" and _is_run_file(file):
+        if file.suffix == ".h5" and is_run_file(file):
             rd = open_run(file)
             name = procedure or rd.procedure
             params = dict(rd.parameters) | params
@@ -229,15 +232,6 @@ def parse_params(items: list[str]) -> dict[str, Any]:
         except tomllib.TOMLDecodeError:
             out[k.strip()] = v.strip()
     return out
-
-
-def run_file_info(d: Any) -> dict[str, Any]:
-    """What ``sflab inspect`` shows of a run file (``acq.store.RunData``)."""
-    return {"path": str(d.path), "procedure": d.procedure, "exit_status": d.exit_status, "run_uid": d.run_uid,
-            "start_time": d.start_time, "end_time": d.end_time, "completed_points": d.n_points,
-            "streams": {k: {f: list(v.shape) for f, v in s.items()} for k, s in d.streams.items()},
-            "resumed_at": d.resumed_at, "suspensions": len(d.suspensions), "backstop": d.backstop,
-            "analysis": d.analysis}
 
 
 # ------------------------------------------------------------------------------------------- demo

@@ -11,6 +11,13 @@ clear errors and a bounded reconnect.
   late reply cannot be taken for the answer to the next question) and an operation marked
   ``retry=True`` is tried again, at most ``retries`` times; then the error is raised. Nothing waits
   longer than (retries + 1) × timeout.
+* **Stale replies.** An exchange that did not end cleanly — a garbage reply, or a write/read pair cut by
+  a signal (``KeyboardInterrupt``, SIGTERM) between the write and the read — may leave a reply in the
+  input buffer that the *next* question would take for its answer (a status reply read as the answer
+  to HV off). The link marks itself ``stale`` and, before its next exchange, resynchronises (:meth:`Link.resync`):
+  a link that can reconnect opens a fresh connection (a late reply goes to the old socket), and the
+  input buffer is flushed (pymeasure's ``flush_read_buffer``: everything already received is read and
+  discarded). ``resync()`` is also what the engine's backstop calls between safe-state attempts.
 """
 
 from __future__ import annotations
@@ -110,6 +117,9 @@ class Link:
         self.timeout_s = timeout_s
         self.retries = retries
         self.reconnects = 0
+        #: an exchange did not end cleanly: a stale reply may be waiting (cleared by :meth:`resync`)
+        self.stale = False
+        self.resyncs = 0
         self._inst: Any = None
         self.lock = threading.RLock()  # keep-alives may come from the clock's thread
 
@@ -148,7 +158,37 @@ class Link:
     def call(self, what: str, fn: Callable[[Any], T], *, retry: bool = True) -> T:
         """Run ``fn(instrument)``; translate failures (see module docstring)."""
         with self.lock:
-            return self._call(what, fn, retry)
+            if self.stale:
+                self.resync()
+            try:
+                return self._call(what, fn, retry)
+            except GarbageReply:
+                self.stale = True      # what came may be half a reply, or a reply to something else
+                raise
+            except BaseException as e:
+                if not isinstance(e, Exception):
+                    self.stale = True  # a signal cut the exchange between its write and its read
+                raise
+
+    def resync(self) -> None:
+        """Discard whatever stale replies may be waiting: reconnect if this link can, then flush the
+        input buffer. Never raises (a link that cannot be reached reports it on the next call)."""
+        with self.lock:
+            self.resyncs += 1
+            if self.factory is not None and self._inst is not None:
+                self.close()
+                try:
+                    self.open()
+                except DriverError as e:
+                    log.warning("%s: reconnect while resynchronising failed: %s", self.name, e)
+            inst = self._inst
+            if inst is not None:
+                try:
+                    inst.adapter.flush_read_buffer()
+                except Exception as e:  # noqa: BLE001 - not every adapter can; reconnecting did the job
+                    log.debug("%s: flush_read_buffer: %s", self.name, e)
+            self.stale = False
+            log.info("%s at %s: link resynchronised (stale replies discarded)", self.name, self.resource)
 
     def _call(self, what: str, fn: Callable[[Any], T], retry: bool) -> T:
         attempts = 1 + (self.retries if retry and self.factory is not None else 0)
