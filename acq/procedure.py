@@ -10,7 +10,8 @@ A procedure declares, before anything moves:
 and implements ``measure_point(index, point)``, which calls ``self.emit(stream, **fields)``. The
 runner injects ``lab``, ``clock``, ``emit``, ``checkpoint``, ``should_stop``, ``sleep`` and
 ``commit_point``. The default ``execute()`` walks ``points()`` from ``self.resume_from``, calling
-``checkpoint()`` before each point and committing it after ``measure_point`` returns. A procedure
+``checkpoint()`` before each point and committing it after ``measure_point`` returns; a point
+interrupted by a pause or suspension (:class:`RetakePoint`) is measured again. A procedure
 with logic that is not a list of points overrides ``execute()`` and calls ``commit_point()`` itself.
 """
 
@@ -34,7 +35,7 @@ from .store import Stream
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Procedure", "ParameterError", "validate_parameters", "parameter_schema", "FloatListParameter"]
+__all__ = ["Procedure", "RetakePoint", "ParameterError", "validate_parameters", "parameter_schema", "FloatListParameter"]
 
 
 class FloatListParameter(Parameter):
@@ -72,6 +73,15 @@ class FloatListParameter(Parameter):
             return ""
         u = f" {self.units}" if self.units else ""
         return ", ".join(f"{v:g}" for v in self._value) + u
+
+
+class RetakePoint(Exception):
+    """Raised inside a point when a pause or suspension interrupted it (mid-exposure, mid-wait): the
+    runner has discarded what the point emitted; :meth:`Procedure.execute` measures it again."""
+
+
+#: a point interrupted more often than this in a row fails the run (a pause loop cannot spin forever)
+MAX_RETAKES = 20
 
 
 class ParameterError(ValueError):
@@ -119,8 +129,15 @@ class Procedure(_PmProcedure):
         for i, p in enumerate(pts):
             if i < self.resume_from:
                 continue
-            self.checkpoint()
-            self.measure_point(i, p)
+            for attempt in range(MAX_RETAKES + 1):
+                self.checkpoint()
+                try:
+                    self.measure_point(i, p)
+                except RetakePoint:
+                    if attempt == MAX_RETAKES:
+                        raise RuntimeError(f"point {i} was interrupted {MAX_RETAKES + 1} times in a row") from None
+                    continue
+                break
             self.commit_point()
 
     def estimate(self) -> dict[str, float]:

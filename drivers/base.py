@@ -32,7 +32,12 @@ from typing import Any, ClassVar
 log = logging.getLogger(__name__)
 
 __all__ = ["Option", "OptionError", "Role", "WallClock", "DriverError", "SafetyError",
-           "validate_options"]
+           "validate_options", "CancelToken", "POLL_S"]
+
+#: longest blind stretch of any wait (lab seconds): every wait polls its cancellation token at
+#: least this often, so abort / pause / MAKE SAFE / suspenders / signals act within one poll
+#: (≤ 1 lab s; 0.5 lab s is also ≤ 0.5 s wall on the real clock)
+POLL_S = 0.5
 
 
 class DriverError(RuntimeError):
@@ -129,6 +134,43 @@ def validate_options(schema: Mapping[str, Option], options: Mapping[str, Any], *
     return out, errors
 
 
+class CancelToken:
+    """What every long wait of a driver polls: the one cancellation mechanism of sflab.
+
+    The owner (the run engine) installs ``hook``; ``poll()`` calls it. The hook returns to let the
+    wait go on, blocks while the run is paused or suspended, or raises to stop the wait (the
+    engine's abort exception, or its "retake the point" exception after a pause). ``poll(urgent=True)``
+    asks the owner to look at its conditions now (the generator saw HV drop: is the interlock
+    open?). Without a hook (a driver used on its own, or the backstop) ``poll()`` does nothing.
+
+    ``sleep(clock, seconds)`` is the only sleep a driver's wait may use for more than ``POLL_S``:
+    it sleeps in slices of at most ``POLL_S`` lab seconds and polls between them.
+    """
+
+    def __init__(self, hook: Callable[..., None] | None = None) -> None:
+        self.hook = hook
+        self.polls = 0
+
+    def poll(self, *, urgent: bool = False) -> None:
+        self.polls += 1
+        hook = self.hook
+        if hook is not None:
+            hook(urgent=urgent)
+
+    def sleep(self, clock: Any, seconds: float) -> None:
+        end = clock.monotonic() + max(float(seconds), 0.0)
+        while True:
+            self.poll()
+            left = end - clock.monotonic()
+            if left <= 0:
+                return
+            clock.sleep(min(left, POLL_S))
+
+
+#: the token of a role nobody watches (polling it does nothing)
+NO_CANCEL = CancelToken()
+
+
 class WallClock:
     """Fallback clock with the lab-clock interface, for drivers used outside sflab's engine."""
 
@@ -175,10 +217,18 @@ class Role:
     #: lab.toml options of this backend
     OPTIONS: ClassVar[dict[str, Option]] = {}
 
+    #: polled by every long wait of the backend (installed by the run engine, see CancelToken)
+    cancel: CancelToken = NO_CANCEL
+
     def __init__(self, resource: str = "", *, clock: Any = None, **options: Any) -> None:
         self.resource = resource
         self.clock = clock if clock is not None else WallClock()
         self.options = dict(options)
+        self.cancel = NO_CANCEL
+
+    def wait(self, seconds: float) -> None:
+        """Wait ``seconds`` of lab time, polling ``cancel`` at least every ``POLL_S``."""
+        self.cancel.sleep(self.clock, seconds)
 
     @classmethod
     def checked_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:

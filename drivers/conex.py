@@ -247,7 +247,7 @@ class ConexNDAttenuator(Attenuator):
                 raise DriverError(f"CONEX {what}: stage in state {st} ({STATES.get(st, 'unknown')})")
             if self.clock.monotonic() - t0 > self.opts["move_timeout_s"]:
                 raise DriverError(f"CONEX {what} did not finish within {self.opts['move_timeout_s']:g} s")
-            self.clock.sleep(self.opts["poll_s"])
+            self.wait(self.opts["poll_s"])
 
     def home(self) -> None:
         """Home the stage (``1OR``) and wait for READY."""

@@ -225,7 +225,7 @@ class SpellmanXRaySource(XRaySource):
             v = start + (end - start) * k / n
             self._set(**{which: v})
             if k < n:
-                self.clock.sleep(step_s)
+                self.wait(step_s)
 
     # -- role interface ------------------------------------------------------------------------
     def on(self, kV: float, mA: float) -> None:
@@ -274,6 +274,10 @@ class SpellmanXRaySource(XRaySource):
         t0 = self.clock.monotonic()
         while True:
             if not self.hv_on:
+                # let the engine look first: an open interlock is a suspension, not a failure
+                self.cancel.poll(urgent=True)
+                if not self.interlock_closed:
+                    raise SafetyError("X-ray HV dropped while ramping: interlock open")
                 raise SafetyError(f"HV dropped while ramping (faults: {self.faults()!r})")
             mkV, mmA = self.kV_mA
             if abs(mkV - kV) <= self.opts["kV_tolerance"] and abs(mmA - mA) <= self.opts["mA_tolerance"]:
@@ -281,7 +285,7 @@ class SpellmanXRaySource(XRaySource):
             if self.clock.monotonic() - t0 > self.opts["settle_timeout_s"]:
                 raise DriverError(f"generator did not reach {kV:g} kV / {mA:g} mA within "
                                   f"{self.opts['settle_timeout_s']:g} s (monitors {mkV:.3g} kV, {mmA:.3g} mA)")
-            self.clock.sleep(min(0.2, self.opts["ramp_step_s"]))
+            self.wait(min(0.2, self.opts["ramp_step_s"]))
 
     def off(self) -> None:
         """Safe sequence to off: shutter closed first, ramp mA then kV down, HV off, verified."""
