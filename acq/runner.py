@@ -548,6 +548,7 @@ class Runner:
         self.validate()   # raises before any instrument command
         self._inject()
         pts = None
+        self._links0 = self._link_counts()
         try:
             self._install_cancel(True)
             self.state = RunState.CONNECTING
@@ -639,10 +640,35 @@ class Runner:
                     self._log("error", error, role=role)
                 else:
                     self._log(status, error, by=self._abort_by)
+            self._log_link_faults()
             self._log("stop", f"exit status {status} after {self.index} points")
             self.writer.finish(status, end_time=self.clock.now(), backstop=backstop)
         finally:
             self.writer.close()
+
+    def _link_counts(self) -> dict[str, dict[str, int]]:
+        """``{role: {"timeout": n, "garbage": n, "failed_timeout": n, …}}`` over the role's links."""
+        out: dict[str, dict[str, int]] = {}
+        for r, drv in self.lab.roles.items():
+            links = [getattr(drv, "link", None), getattr(getattr(drv, "shutter", None), "link", None)]
+            c: dict[str, int] = {}
+            for ln in links:
+                for k, v in (getattr(ln, "faults", None) or {}).items():
+                    c[k] = c.get(k, 0) + int(v)
+                for k, v in (getattr(ln, "failures", None) or {}).items():
+                    c["failed_" + k] = c.get("failed_" + k, 0) + int(v)
+            out[r] = c
+        return out
+
+    def _log_link_faults(self) -> None:
+        """Transient link faults of this run (survived by a retry, or not), per role, in the event log."""
+        now, before = self._link_counts(), getattr(self, "_links0", {})
+        delta = {r: {k: v - before.get(r, {}).get(k, 0) for k, v in c.items() if v - before.get(r, {}).get(k, 0)}
+                 for r, c in now.items()}
+        delta = {r: c for r, c in delta.items() if c}
+        if delta:
+            text = "; ".join(f"{r}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())) for r, c in delta.items())
+            self._log("link", f"transient link faults retried with reconnection: {text}", counts=delta)
 
     def _analyze(self) -> dict[str, Any] | None:
         if not self.analyze:

@@ -313,12 +313,34 @@ class SpellmanXRaySource(XRaySource):
         except Exception as e:
             failures.append(f"setpoints to 0: {e}")
         try:
-            self.link.call("98,0 (HV off)", lambda i: setattr(i, "output_enabled", False))
+            self._hv_off_verified()
             self._expect_hv = False
         except Exception as e:
             failures.append(f"HV off: {e}")
         if failures:
             raise DriverError("X-ray make_safe incomplete: " + "; ".join(failures))
+
+    def _hv_off_verified(self) -> None:
+        """HV off, never repeated blindly: the command is sent once (``retry=False``); if it fails,
+        the HV state is read back over a fresh connection and the command is sent again only while
+        the generator still reports HV on — at most ``retries`` times; then the error is raised
+        (the backstop's escalation takes over)."""
+        try:
+            self.link.call("98,0 (HV off)", lambda i: setattr(i, "output_enabled", False), retry=False)
+            return
+        except (ReplyError, DriverError) as e:
+            last: Exception = e
+        for k in range(self.opts["retries"]):
+            try:
+                if not self.hv_on:   # a query: retried by the link; HV already off, nothing to send
+                    log.warning("HV off: reply lost, but the generator reports HV off (verified)")
+                    return
+                log.warning("HV off failed (%s); HV still reported on: sending HV off again (%d)", last, k + 1)
+                self.link.call("98,0 (HV off)", lambda i: setattr(i, "output_enabled", False), retry=False)
+                return
+            except (ReplyError, DriverError) as e:
+                last = e
+        raise last
 
     def keepalive(self) -> None:
         """Poll the status (feeds the watchdog); raise SafetyError if HV dropped unexpectedly."""
