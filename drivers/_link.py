@@ -192,9 +192,9 @@ class Link:
             if i + 1 < attempts:
                 try:
                     self.open()
-                except DriverError as oe:
+                except DriverError as oe:   # the reconnection itself failed: that costs an attempt
                     last = oe
-                    break
+                    self._inst = None
         kind = kinds[-1] if kinds else "timeout"
         self.failures[kind] = self.failures.get(kind, 0) + 1
         if kind == "garbage" and len(set(kinds)) == 1:
