@@ -149,15 +149,21 @@ def check(file: Annotated[Path, typer.Argument(help="a lab configuration (lab.to
     and errors are printed as file:line; a valid plan prints its runs with an estimate of lab time and
     disk space. Exit code 0 valid, 2 invalid."""
     if not file.exists():
-        err_console.print(f"[red]{file}: no such file[/red]")
+        err_console.print(f"{file}:0: no such file", style="red", markup=False, highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT)
-    text = file.read_text() if file.suffix != ".py" else ""
+    from .config import read_text_input
+
+    try:
+        text = read_text_input(file, "plan or lab configuration") if file.suffix != ".py" else ""
+    except ConfigError as exc:
+        err_console.print(exc.errors[0], style="red", soft_wrap=True, markup=False, highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     if file.suffix != ".py" and _is_lab_config(text):
         try:
             cfg = load_config(file)
         except ConfigError as exc:
             for e in exc.errors:
-                err_console.print(f"[red]{e}[/red]", soft_wrap=True)
+                err_console.print(e, style="red", soft_wrap=True, markup=False, highlight=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         console.print(f"[green]{file}: valid lab configuration[/green] ({cfg.lab['name']})", soft_wrap=True)
         t = Table()

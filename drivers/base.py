@@ -22,7 +22,9 @@ is ``None`` the backend uses :class:`WallClock`.
 
 from __future__ import annotations
 
+import difflib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -93,6 +95,9 @@ class Option:
             value = float(value)
         if bool not in types and isinstance(value, bool):
             raise OptionError(key, value, f"must be {self.describe()}, not a boolean")
+        if _non_finite(value):
+            raise OptionError(key, value, f"must be {self.describe()}; NaN and infinity are never allowed "
+                                          "(a NaN limit would disable the limit)")
         if not isinstance(value, types):
             names = " or ".join(t.__name__ for t in types)
             raise OptionError(key, value, f"must be a {names} ({self.describe()})")
@@ -108,6 +113,39 @@ class Option:
         return value
 
 
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return False
+
+
+def _suggest(word: str, options: Sequence[str]) -> str:
+    m = difflib.get_close_matches(word, list(options), n=1)
+    return f" — did you mean {m[0]!r}?" if m else ""
+
+
+def cross_check_options(values: Mapping[str, Any], *, prefix: str = "") -> list[OptionError]:
+    """Rules between options of one backend: every ``min_X`` must be below its ``max_X``, and the
+    ``*_below_K`` heater-range thresholds must increase (low below medium)."""
+    errors: list[OptionError] = []
+    for key, lo in values.items():
+        if not key.startswith("min_"):
+            continue
+        hi_key = "max_" + key[4:]
+        hi = values.get(hi_key)
+        if isinstance(lo, int | float) and isinstance(hi, int | float) and not lo < hi:
+            errors.append(OptionError(prefix + key, lo, f"must be below {prefix}{hi_key} = {hi!r}"))
+    lo, hi = values.get("low_range_below_K"), values.get("medium_range_below_K")
+    if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
+        errors.append(OptionError(prefix + "low_range_below_K", lo,
+                                  f"must not be above {prefix}medium_range_below_K = {hi!r}"))
+    return errors
+
+
 def validate_options(schema: Mapping[str, Option], options: Mapping[str, Any], *,
                      prefix: str = "") -> tuple[dict[str, Any], list[OptionError]]:
     """Check ``options`` against ``schema``. Returns (values with defaults filled in, errors).
@@ -119,7 +157,8 @@ def validate_options(schema: Mapping[str, Option], options: Mapping[str, Any], *
     for key, value in options.items():
         if key not in schema:
             allowed = ", ".join(sorted(schema)) or "none"
-            errors.append(OptionError(prefix + key, value, f"is not a known option (known: {allowed})"))
+            errors.append(OptionError(prefix + key, value, f"is not a known option (known: {allowed})"
+                                      f"{_suggest(key, sorted(schema))}"))
             continue
         try:
             out[key] = schema[key].check(prefix + key, value)
@@ -131,6 +170,8 @@ def validate_options(schema: Mapping[str, Option], options: Mapping[str, Any], *
                 errors.append(OptionError(prefix + key, None, f"is required ({opt.describe()})"))
             else:
                 out[key] = opt.default
+    if not errors:
+        errors.extend(cross_check_options(out, prefix=prefix))
     return out, errors
 
 
