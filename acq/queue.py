@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drivers.base import POLL_S
+
 from .procedure import validate_parameters
 from .registry import procedure_class
 
@@ -428,7 +430,7 @@ class QueueWorker:
                 self.queue.mark(it.id, self._abort_status)
                 self._publish_item(it)
                 return
-            clock.sleep(min(1.0 if seconds < 600 else 10.0, end - clock.monotonic()))
+            clock.sleep(min(POLL_S, end - clock.monotonic()))   # an abort acts within one poll
         self.queue.mark(it.id, "done", finished=clock.now())
         self._publish_item(it)
 

@@ -15,7 +15,7 @@ Lifecycle: validate → connect → startup → (file) → execute → shutdown 
 * **One cancellation mechanism.** Every long wait — a driver's (temperature stability, ramps, CCD
   exposures, TCSPC/g2 acquisitions, X-ray ramps: each polls its role's
   :class:`drivers.base.CancelToken`), the procedure's ``sleep()``, pause, suspensions and their
-  settle times — polls the runner at least every ``drivers.base.POLL_S`` (0.5 lab s). So abort,
+  settle times — polls the runner at least every ``drivers.base.POLL_S`` (0.25 lab s). So abort,
   pause, MAKE SAFE, suspenders and signals act within one poll wherever the run is. A pause or
   suspension *inside* a point (mid-exposure, mid-wait) discards what that point had emitted and
   retakes it after the resume (:class:`RetakePoint`), logged in the event log.

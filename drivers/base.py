@@ -38,8 +38,8 @@ __all__ = ["Option", "OptionError", "Role", "WallClock", "DriverError", "SafetyE
 
 #: longest blind stretch of any wait (lab seconds): every wait polls its cancellation token at
 #: least this often, so abort / pause / MAKE SAFE / suspenders / signals act within one poll
-#: (≤ 1 lab s; 0.5 lab s is also ≤ 0.5 s wall on the real clock)
-POLL_S = 0.5
+#: (≤ 1 lab s; 0.25 lab s keeps a poll well inside 0.5 s wall on the real clock)
+POLL_S = 0.25
 
 
 class DriverError(RuntimeError):
