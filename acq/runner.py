@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from drivers.base import POLL_S, CancelToken, Role
+from drivers.base import POLL_S, CancelToken, DriverError, Role
 
 from .events import EventBus
 from .lab import Lab
@@ -413,6 +413,10 @@ class Runner:
         for s in self.suspenders:
             try:
                 why = s.check(self.lab)
+            except DriverError:
+                # the role's link failed after its retries: a persistent fault, not a condition that
+                # clears — the run fails (backstop, role named) instead of staying suspended for ever
+                raise
             except Exception as exc:  # a broken check suspends rather than ignoring the condition
                 why = f"check failed: {exc}"
             if why:

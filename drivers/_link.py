@@ -168,7 +168,18 @@ class Link:
         kinds: list[str] = []
         for i in range(attempts):
             try:
-                out = fn(self.inst)
+                inst = self.inst
+            except DriverError as e:   # (re)connecting failed: a connection fault like any other
+                if self.factory is None:
+                    raise
+                kind, last = "timeout", e
+                kinds.append(kind)
+                log.warning("%s at %s: %s (attempt %d of %d)", self.name, self.resource, e, i + 1, attempts)
+                self._inst = None
+                self.reconnects += 1
+                continue
+            try:
+                out = fn(inst)
             except (ReplyError, LimitError):
                 raise
             except GarbageReply as e:
@@ -188,13 +199,7 @@ class Link:
             if self.factory is None:
                 break
             self.close()
-            self.reconnects += 1
-            if i + 1 < attempts:
-                try:
-                    self.open()
-                except DriverError as oe:   # the reconnection itself failed: that costs an attempt
-                    last = oe
-                    self._inst = None
+            self.reconnects += 1   # the next attempt reopens the link (``inst``)
         kind = kinds[-1] if kinds else "timeout"
         self.failures[kind] = self.failures.get(kind, 0) + 1
         if kind == "garbage" and len(set(kinds)) == 1:

@@ -380,6 +380,12 @@ class FluenceMixin:
             src = f"the calibration {c}"
         else:
             o = role_options(lab_config, "attenuator")
+            if c == "config" and lab_config is not None and "attenuator" in (getattr(lab_config, "roles", None) or {}) \
+                    and not o.get("full_power_W"):
+                return [Issue(f"{name}: calibration = 'config' but the attenuator has no full_power_W in the lab "
+                              "configuration (measure it, or run FluenceCalibration and use 'latest')",
+                              key="calibration", value=c, allowed="'latest', a calibration run file, or 'config' "
+                              "with attenuator.full_power_W set")]
             folder = (getattr(lab_config, "lab", None) or {}).get("data_dir")
             latest = find_latest_calibration(folder) if c == "latest" and folder and Path(folder).is_dir() else None
             if latest is not None:
