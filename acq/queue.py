@@ -291,17 +291,18 @@ class QueueWorker:
             r.resume()
         self._set_state("running" if self._alive() else self.state)
 
-    def abort(self, reason: str = "aborted by the user", status: str = "aborted") -> None:
-        """Stop the current run at its next checkpoint (backstop runs) and start no further item.
-        ``status="interrupted"`` leaves the item resumable by ``sflab resume``."""
+    def abort(self, reason: str = "aborted by the user", status: str = "aborted", *, by: str = "operator") -> None:
+        """Stop the current run within one poll (backstop runs) and start no further item.
+        ``status="interrupted"`` leaves the item resumable by ``sflab resume``; ``by`` says who."""
         if status not in ("aborted", "interrupted"):
             raise ValueError(f"status {status!r}: allowed 'aborted', 'interrupted'")
         self._abort_status = status
         self._abort.set()
         self._paused.clear()
+        self._abort_reason, self._abort_by = reason, by
         r = self.current_runner
         if r is not None:
-            r.abort(reason, status=status)
+            r.abort(reason, status=status, by=by)
         self._set_state("stopping")
 
     def interrupt(self, reason: str = "interrupted") -> None:
@@ -375,8 +376,11 @@ class QueueWorker:
         else:
             path = Path(it.run_file) if it.run_file else self.out_dir / self.filename(it, index)
         try:
+            from .plans import validate_run
+
             cls = procedure_class(it.procedure)
-            values, errs = validate_parameters(cls, it.parameters)
+            # the checks of `sflab check` (types, ranges, the lab's limits), again on start
+            values, errs = validate_run(it.procedure, it.parameters, getattr(self.session, "config", None))
             if errs:
                 raise ValidationError([str(e) for e in errs])
             proc = cls(**values)
@@ -385,9 +389,10 @@ class QueueWorker:
             runner = self.session.make_runner(proc, path, resume=resume, title=it.title,
                                               suspenders=self.session.suspenders())
         except Exception as exc:
-            self.queue.mark(it.id, "failed", error=f"{type(exc).__name__}: {exc}")
+            why = str(exc) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
+            self.queue.mark(it.id, "failed", error=f"not started: {why}")
             self._publish_item(it)
-            log.error("queue item %s (%s) not started: %s", it.id, it.procedure, exc)
+            log.error("queue item %s (%s) not started: %s", it.id, it.procedure, why)
             return
         self.queue.mark(it.id, "running", str(path), started=self.session.clock.now())
         self._publish_item(it)
@@ -396,7 +401,8 @@ class QueueWorker:
         if self._paused.is_set():
             runner.pause()
         if self._abort.is_set():
-            runner.abort("aborted before start", status=self._abort_status)
+            runner.abort(getattr(self, "_abort_reason", "aborted before start"), status=self._abort_status,
+                         by=getattr(self, "_abort_by", "operator"))
         try:
             res = runner.run()
         except ValidationError as exc:

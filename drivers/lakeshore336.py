@@ -30,7 +30,7 @@ from pymeasure.instruments.lakeshore.lakeshore_base import (
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.constants import Parity, StopBits
 
-from ._link import LINK_OPTIONS, Link, ReplyError, as_float, check_range
+from ._link import LINK_OPTIONS, GarbageReply, Link, ReplyError, as_float, check_range
 from .base import DriverError, Option
 from .cryostat import TemperatureController
 
@@ -215,7 +215,7 @@ class LakeShore336(LakeShore3xx):
         try:
             esr = int(raw)
         except ValueError:
-            raise ReplyError(f"garbage reply to *ESR?: {raw!r}") from None
+            raise GarbageReply(f"garbage reply to *ESR?: {raw!r}") from None
         bad = esr & (4 | 16 | 32)
         if bad:
             what = ", ".join(n for b, n in ((32, "command error"), (16, "execution error"),
