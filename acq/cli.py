@@ -471,6 +471,10 @@ def _print_campaign(campaign: Any) -> None:
         t.add_row(str(i), it.procedure, it.title, it.status, "" if it.n_points is None else str(it.n_points),
                   Path(it.run_file).name if it.run_file else "")
     console.print(t)
+    for i, it in enumerate(campaign.queue.items, 1):
+        if it.status in ("failed", "aborted", "interrupted") and it.error:
+            console.print(f"#{i} {it.procedure} {it.status}: {it.error}", style="red" if it.status == "failed"
+                          else "yellow", markup=False, highlight=False, soft_wrap=True)
     console.print(f"index: {campaign.index_path}   queue: {campaign.queue.path}", markup=False, highlight=False)
 
 
@@ -608,8 +612,18 @@ def _resume_file(path: Path, lab: Path | None, sim: bool | None, sample: str | N
         return EXIT_BAD_INPUT
     finally:
         session.close()
-    console.print(f"{path}: exit status {res.exit_status}, {res.n_points} points", highlight=False)
+    console.print(f"{path}: exit status {res.exit_status}, {res.n_points} points{_why(res)}", highlight=False,
+                  markup=False)
     return _exit_code(res.exit_status)
+
+
+def _why(res: Any) -> str:
+    """``; failed [role]: error`` / ``; aborted by who: why`` for a run that did not succeed."""
+    if res.exit_status == "success" or not res.error:
+        return ""
+    if res.exit_status == "failed":
+        return f" — error (role {res.role}): {res.error}" if res.role else f" — error: {res.error}"
+    return f" — {res.exit_status}" + (f" by {res.stopped_by}" if res.stopped_by else "") + f": {res.error}"
 
 
 # ============================================================================ analyze
@@ -909,8 +923,8 @@ def replay(file: Annotated[Path, typer.Argument(help="a PTU or Photon-HDF5 recor
         raise typer.Exit(EXIT_BAD_INPUT) from None
     finally:
         session.close()
-    console.print(f"replay of {file} ({name}) → {res.path}: exit status {res.exit_status}, {res.n_points} points",
-                  highlight=False, markup=False)
+    console.print(f"replay of {file} ({name}) → {res.path}: exit status {res.exit_status}, {res.n_points} points"
+                  f"{_why(res)}", highlight=False, markup=False)
     raise typer.Exit(_exit_code(res.exit_status))
 
 

@@ -32,7 +32,7 @@ from .base import DriverError, Option
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LimitError", "ReplyError", "Link", "check_range", "as_float", "LINK_OPTIONS"]
+__all__ = ["LimitError", "ReplyError", "GarbageReply", "Link", "check_range", "as_float", "LINK_OPTIONS"]
 
 T = TypeVar("T")
 

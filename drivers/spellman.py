@@ -27,7 +27,7 @@ from typing import Any
 
 from pymeasure.instruments.spellmanhv.spellmanXRV import ErrorCode, SpellmanXRV, StatusCode
 
-from ._link import LINK_OPTIONS, LimitError, Link, ReplyError, check_range
+from ._link import LINK_OPTIONS, GarbageReply, LimitError, Link, ReplyError, check_range
 from .base import DriverError, Option, SafetyError
 from .shutter import SC10, SC10Shutter
 from .xray import XRaySource
@@ -54,6 +54,8 @@ class SpellmanXRVLimited(SpellmanXRV):
         if got == "$":
             return []
         code = got.strip().rstrip(",")
+        if code not in ERROR_REPLIES:   # neither "$" nor an error the manual lists: a garbled reply
+            raise GarbageReply(f"garbage reply to a set command: {got!r}")
         raise ReplyError(f"Spellman refused: error {code} ({ERROR_REPLIES.get(code, 'unknown code')})", code=code)
 
     @property
