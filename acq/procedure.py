@@ -36,7 +36,8 @@ from .store import Stream
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Procedure", "RetakePoint", "Issue", "ParameterError", "validate_parameters", "parameter_schema", "FloatListParameter"]
+__all__ = ["Procedure", "RetakePoint", "Issue", "ParameterError", "validate_parameters", "parameter_schema",
+           "FloatListParameter"]
 
 
 class FloatListParameter(Parameter):

@@ -23,9 +23,9 @@ Lifecycle: validate → connect → startup → (file) → execute → shutdown 
   SIGTERM), whatever exception ends the run records the abort's status (``aborted`` with who and
   why, or ``interrupted``), never ``failed``; ``failed`` means something went wrong on its own, and
   its error names the role whose driver raised it (``RunResult.role``).
-* **Pause / resume / abort** take effect at ``checkpoint()`` and at every poll of a wait. Paused, the X-ray is made safe (unless
-  the procedure says ``SAFE_ON_PAUSE = False``) and restored on resume.
-* **Suspenders** are conditions polled at checkpoints (at most every ``poll_s`` of lab time). When
+* **Pause / resume / abort** take effect at ``checkpoint()`` and at every poll of a wait. Paused,
+  the X-ray is made safe (unless the procedure says ``SAFE_ON_PAUSE = False``) and restored on resume.
+* **Suspenders** are conditions polled at checkpoints and in every wait (at most every ``poll_s``). When
   one trips, the run is suspended: X-ray safe, poll until every condition clears, wait
   ``settle_s`` (re-checking), restore the X-ray, continue. Each suspension is written to
   ``/entry/provenance/suspensions``.

@@ -27,7 +27,7 @@ from acq.fakes import fake_lab_roles
 from acq.lab import Lab
 from acq.procedure import Procedure
 from acq.queue import QueueWorker, RunQueue
-from acq.runner import RunState, Runner, Suspender, handle_signals, interlock_open
+from acq.runner import Runner, RunState, Suspender, handle_signals, interlock_open
 from acq.store import Field, Stream, open_run
 from drivers.base import POLL_S
 
@@ -158,21 +158,20 @@ def test_every_wait_stops_within_one_poll(tmp_path, kind, control):
         assert ev and ev[-1].get("by") in ("operator", "MAKE SAFE", "GUI close"), d.events
 
 
-def test_suspender_settle_is_cancellable(tmp_path):
+@pytest.mark.parametrize("phase,t_abort", [("condition holds", 50.0), ("settle", 200.0)])
+def test_suspender_settle_is_cancellable(tmp_path, phase, t_abort):
     """An abort during a suspender's settle time (and while its condition holds) acts within one poll."""
-    for phase, t_abort in (("condition holds", 50.0), ("settle", 200.0)):
-        clock, lab, world, p, r, marks = _setup(tmp_path / phase.replace(" ", "_"), "procedure sleep",
-                                                [Suspender("interlock_open", interlock_open().check, 3600.0, 1.0)])
-        (tmp_path / phase.replace(" ", "_")).mkdir()
-        _at(clock, 10.0, lambda: setattr(world, "interlock_closed", False), marks)
-        clock.call_every(100.0, lambda: setattr(world, "interlock_closed", True))
-        ab: dict[str, float] = {}
-        _at(clock, t_abort, lambda: r.abort("aborted by the user"), ab)
-        res = r.run()
-        assert res.exit_status == "aborted"
-        assert 0 <= marks["stopped"] - ab["fired"] <= POLL_S + 1e-9, (phase, marks, ab)
-        d = open_run(res.path)
-        assert d.suspensions and d.suspensions[0]["aborted"]
+    clock, lab, world, p, r, marks = _setup(tmp_path, "procedure sleep",
+                                            [Suspender("interlock_open", interlock_open().check, 3600.0, 1.0)])
+    _at(clock, 10.0, lambda: setattr(world, "interlock_closed", False), marks)
+    clock.call_every(100.0, lambda: setattr(world, "interlock_closed", True))
+    ab: dict[str, float] = {}
+    _at(clock, t_abort, lambda: r.abort("aborted by the user"), ab)
+    res = r.run()
+    assert res.exit_status == "aborted"
+    assert 0 <= marks["stopped"] - ab["fired"] <= POLL_S + 1e-9, (phase, marks, ab)
+    d = open_run(res.path)
+    assert d.suspensions and d.suspensions[0]["aborted"]
 
 
 def test_plan_wait_stops_within_one_poll(tmp_path):
