@@ -111,7 +111,10 @@ def temperature_band(band_K: float, *, settle_s: float = 60.0, poll_s: float = 1
         cryo = lab.get("cryostat")
         if cryo is None or "cryostat" not in lab.connected:
             return None
-        rb = cryo.readback()
+        if isinstance(getattr(type(cryo), "setpoint", None), property):   # 2 queries, not all of readback()
+            rb = {"T_sample": cryo.temperature, "setpoint": cryo.setpoint}
+        else:
+            rb = cryo.readback()
         dev = abs(rb["T_sample"] - rb["setpoint"])
         if rb["setpoint"] != state["setpoint"]:
             state["setpoint"], state["armed"] = rb["setpoint"], False
