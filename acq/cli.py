@@ -3,13 +3,14 @@
 The work is in :mod:`acq.workflows` (run, resume, replay, demo), :mod:`acq.pipeline` (analysis),
 :mod:`acq.composition` (opening a lab), :mod:`acq.progress` and :mod:`acq.display` (output).
 Exit codes: 0 success, 1 run failed (or aborted), 2 bad input (nothing moved), 130 interrupted
-(Ctrl-C / SIGTERM; the backstop ran). With ``acq.composition`` this is the composition root: the only
-modules of ``acq`` that import ``simulators``; only this one imports ``gui`` (docs/decisions/0001, 0004).
+(Ctrl-C / SIGTERM; the backstop ran). ``sflab sim …`` is in :mod:`acq.cli_sim`; ``inspect``, ``repair``,
+``export`` and ``serve`` in :mod:`acq.cli_files`. The simulated lab is composed by :mod:`acq.composition`, the
+only module of ``acq`` that imports ``simulators``; this one is the only one that imports ``gui``
+(docs/decisions/0001, 0004).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -18,9 +19,8 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
-from . import display, workflows
+from . import cli_files, cli_sim, display, workflows
 from .composition import LabOptions, open_lab, resolve_sample, sim_check_config
 from .config import ConfigError, LabConfig, load_config
 from .workflows import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BadInput
@@ -32,14 +32,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
                   help="sflab — acquisition and superfluorescence analysis for the cryogenic scintillation "
                        "lab.\n\nExit codes: 0 success, 1 run failed, 2 bad input (nothing moved), 130 "
                        "interrupted.")
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-
-def _fail(*lines: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    for line in lines:
-        err_console.print(line, style="red", soft_wrap=True, markup=False, highlight=False)
-    raise typer.Exit(code)
+console, err_console, _fail = display.console, display.err_console, display.fail
 
 
 def _guarded_code(fn: Callable[[], Any]) -> Any:
@@ -92,10 +85,15 @@ def check(file: Annotated[Path, typer.Argument(help="a lab configuration (lab.to
     and errors are printed as file:line; a valid plan prints its runs with an estimate of lab time and
     disk space. Exit code 0 valid, 2 invalid."""
     from . import plans
+    from .config import read_text_input
 
     if not file.exists():
-        _fail(f"{file}: no such file")
-    if file.suffix != ".py" and workflows.is_lab_config(file.read_text()):
+        _fail(f"{file}:0: no such file")
+    try:
+        text = read_text_input(file, "plan or lab configuration") if file.suffix != ".py" else ""
+    except ConfigError as exc:
+        _fail(exc.errors[0])
+    if file.suffix != ".py" and workflows.is_lab_config(text):
         display.print_config(console, file, _load_config(file))
         return
     raise typer.Exit(plans.check_command(file, console, err_console, lab_config=_plan_lab_config(lab, sim=None)))
@@ -276,62 +274,6 @@ def replay(file: Annotated[Path, typer.Argument(help="a PTU or Photon-HDF5 recor
 
 
 # ============================================================================ sim serve
-sim_app = typer.Typer(no_args_is_help=True, help="The simulated lab on its own, for other programs.")
-app.add_typer(sim_app, name="sim")
-
-
-def _port(role: str) -> Any:
-    return typer.Option(f"--port-{role}", help=f"TCP port of the simulated {role} (0: any free port)")
-
-
-@sim_app.command("serve")
-def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or sample TOML file")] = "milano-2d-sl",
-              speed: Annotated[str, typer.Option(help="lab seconds per wall second, or 'max': as fast as the "
-                                                      "slowest client allows (see below)")] = "1",
-              max_step: Annotated[float, typer.Option(help="with --speed max: lab seconds a client may see pass "
-                                                          "between two of its requests")] = 2.0,
-              faults: FaultsOpt = None, seed: SeedOpt = 0,
-              port_cryostat: Annotated[int | None, _port("cryostat")] = None,
-              port_xray: Annotated[int | None, _port("xray")] = None,
-              port_shutter: Annotated[int | None, _port("shutter")] = None,
-              port_attenuator: Annotated[int | None, _port("attenuator")] = None,
-              port_powermeter: Annotated[int | None, _port("powermeter")] = None,
-              port_spectrometer: Annotated[int | None, _port("spectrometer")] = None) -> None:
-    """Serve the simulated lab on loopback until Ctrl-C or SIGTERM: Lake Shore 7777, Spellman 50001,
-    shutter 50002, CONEX 7778, PM100D 7779, ICL WebSocket 25010 by default. Prints one JSON line first
-    (role → host, port, resource, and the lab.toml tables to reach them).
-
-    Lab time always moves. With a number it runs at that many lab seconds per wall second. With
-    'max' it runs as fast as the slowest client allows: never more than --max-step lab seconds past
-    the latest request of any connected client (one that is silent for 2 s no longer counts), and
-    200 lab s per wall s with nobody talking — so a client polling a temperature sees it move."""
-    import simulators
-
-    from .clock import make_clock
-
-    roles = ("cryostat", "xray", "shutter", "attenuator", "powermeter", "spectrometer")
-    given = (port_cryostat, port_xray, port_shutter, port_attenuator, port_powermeter, port_spectrometer)
-    ports: dict[str, int | None] = {r: p for r, p in zip(roles, given, strict=True) if p is not None}
-    try:
-        clock = simulators.serve_clock(speed, step_s=max_step) or make_clock(speed)
-        code = simulators.serve(clock=clock, sample=_sample(sample), faults=faults, seed=seed, ports=ports)
-    except (ValueError, OSError) as exc:
-        _fail(f"sim serve: {exc}")
-    raise typer.Exit(code)
-
-
-@sim_app.command("python", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def sim_python(ctx: typer.Context,
-               script: Annotated[Path, typer.Argument(help="the Python script to run (its arguments follow)")]) -> None:
-    """Run a Python script in a simulated-lab environment: 'import TimeTagger' gives the emulated
-    Swabian Time Tagger on a simulated sample (switches: SFLAB_SIM_* variables, docs/simulator.md)."""
-    from simulators.shims import run_script
-
-    try:
-        code = run_script(str(script), list(ctx.args))
-    except FileNotFoundError as exc:
-        _fail(f"sim python: {exc}")
-    raise typer.Exit(code)
 
 
 # ============================================================================ gui
@@ -401,83 +343,11 @@ def demo(out: Annotated[Path, typer.Option(help="folder for the campaign (run fi
     raise typer.Exit(rc)
 
 
-# ============================================================================ run files
-@app.command()
-def inspect(runfile: Annotated[Path, typer.Argument(help="a run file")],
-            as_json: Annotated[bool, typer.Option("--json", help="the full record, machine-readable")] = False) -> None:
-    """Summarise a run file: status, points, streams, last error, and whether its writer is alive or it
-    needs `sflab repair` (also while it is being written, or after its writer died). --json: everything."""
-    from .runinfo import describe
-
-    try:
-        info = describe(runfile)
-    except (OSError, ValueError) as exc:
-        _fail(str(exc))
-    display.print_info(info, as_json=as_json)
-
-
-@app.command()
-def repair(runfile: Annotated[Path, typer.Argument(help="a run file whose writer died (kill -9, power cut)")]
-           ) -> None:
-    """Rebuild a run file whose writer died into a clean, closed file with all its completed points.
-    The original is kept next to it as NAME.interrupted.h5."""
-    from .store import backups_of
-    from .store import repair as _repair
-
-    try:
-        p = _repair(runfile)
-    except (OSError, ValueError) as exc:
-        _fail(str(exc))
-    kept = backups_of(p)
-    print(f"repaired: {p}" + (f" (the original is kept as {kept[-1].name})" if kept else ""))
-
-
-# ============================================================================ export / serve (acq.export, acq.serve)
-@app.command("export")
-def export_command(runfile: Annotated[Path, typer.Argument(help="a run file")],
-                   to: Annotated[list[str] | None, typer.Option("--to", help="ptu, photon-hdf5 or text (repeat for "
-                                                                             "several; default: all)")] = None,
-                   out: Annotated[Path | None, typer.Option(help="output folder (default: <run>.export next to "
-                                                                 "the run file)")] = None) -> None:
-    """Export a run for other tools: PTU (PicoQuant, tttrlib), Photon-HDF5, text columns (Origin, Igor).
-
-    PTU: one file per point's raw time tags (T2 for HBT tags, T3 for TCSPC tags). Text: every spectrum, decay
-    and g2 as tab-separated columns with a # header (units, temperature, fluence), plus the per-point
-    scalars. Formats the run has no data for are reported and skipped."""
-    from .export import FORMATS, export_run
-
-    dest = out or runfile.with_suffix(".export")
-    try:
-        res = export_run(runfile, dest, tuple(to or FORMATS))
-    except (OSError, ValueError) as exc:
-        _fail(f"export: {exc}")
-    raise typer.Exit(EXIT_OK if display.print_export(console, res, dest) else EXIT_BAD_INPUT)
-
-
-@app.command("serve")
-def serve_command(data: Annotated[Path, typer.Argument(help="the lab's data folder (campaign folders, run files)")],
-                  host: Annotated[str, typer.Option(help="address to listen on (loopback unless --expose)")]
-                  = "127.0.0.1",
-                  port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
-                  api_key: Annotated[str | None, typer.Option(envvar="SFLAB_SERVE_API_KEY",
-                                                              help="API key clients must send (letters and "
-                                                                   "digits; default: a new random key, printed)")]
-                  = None,
-                  expose: Annotated[bool, typer.Option(help="allow a non-loopback --host (the network sees the "
-                                                            "data, behind the API key)")] = False) -> None:
-    """Serve the data folder with Tiled: campaigns, run files, arrays and metadata, live points.
-
-    A colleague connects with `from tiled.client import from_uri; c = from_uri("http://HOST:PORT",
-    api_key="KEY")` (docs/serve-export.md). Prints one JSON line {"url", "api_key", "data"} when listening."""
-    from .serve import new_api_key, serve
-
-    key = api_key or new_api_key()
-    try:
-        serve(data, host=host, port=port, api_key=key, expose=expose,
-              ready=lambda url: print(json.dumps({"url": url, "api_key": key, "data": str(data.resolve())}),
-                                      flush=True))
-    except (OSError, ValueError) as exc:
-        _fail(f"serve: {exc}")
+# ============================================================================ sim, run files, data folders
+app.add_typer(cli_sim.sim_app, name="sim")
+for _name, _fn in (("inspect", cli_files.inspect), ("repair", cli_files.repair), ("export", cli_files.export_command),
+                   ("serve", cli_files.serve_command)):
+    app.command(_name)(_fn)
 
 
 def main() -> None:

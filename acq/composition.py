@@ -30,6 +30,7 @@ from .registry import UnknownProcedure, procedure_class
 from .session import LabSession
 
 __all__ = ["LabOptions", "open_lab", "sim_check_config", "sample_presets", "resolve_sample", "prepare_tcspc",
+           "serve_simulated_lab", "run_sim_script",
            "DEFAULT_SAMPLE"]
 
 DEFAULT_SAMPLE = "milano-2d-sl"
@@ -191,3 +192,22 @@ def resolve_sample(option: str | None, plan_sample: str = "") -> str:
     if plan_sample and (plan_sample in presets or (plan_sample.endswith(".toml") and Path(plan_sample).exists())):
         return plan_sample
     return DEFAULT_SAMPLE
+
+
+def serve_simulated_lab(*, speed: str, max_step: float, sample: str, faults: str | None, seed: int,
+                        ports: Mapping[str, int | None]) -> int:
+    """``sflab sim serve``: the simulated lab's protocol servers on loopback until Ctrl-C or SIGTERM, on the
+    clock outside clients pace (``simulators.serve_clock``: ``max`` = as fast as the slowest client
+    allows) or at ``speed`` lab s per wall s. Returns the exit code; ValueError / OSError on bad input."""
+    import simulators
+
+    clock = simulators.serve_clock(speed, step_s=max_step) or make_clock(speed)
+    return int(simulators.serve(clock=clock, sample=sample, faults=faults, seed=seed, ports=dict(ports)))
+
+
+def run_sim_script(script: Path, args: list[str]) -> int:
+    """``sflab sim python``: run ``script`` with ``import TimeTagger`` served by the emulated Swabian module
+    on a simulated sample (``simulators.shims``). FileNotFoundError when the script is missing."""
+    from simulators.shims import run_script
+
+    return int(run_script(str(script), list(args)))

@@ -26,7 +26,8 @@ from drivers.base import Option, validate_options
 
 from .lab import BACKENDS, ROLES, backend_class
 
-__all__ = ["ConfigError", "RoleConfig", "LabConfig", "load_config", "parse_config", "locate",
+__all__ = ["ConfigError", "RoleConfig", "LabConfig", "load_config", "parse_config", "locate", "read_text_input",
+           "resource_problem",
            "SAFETY_OPTIONS", "LAB_OPTIONS", "sim_config"]
 
 
@@ -55,6 +56,31 @@ LAB_OPTIONS: dict[str, Option] = {
     "operator": Option(str, ""),
 }
 _RESERVED = ("backend", "resource")
+
+
+def resource_problem(resource: str) -> str | None:
+    """Why a VISA / host:port resource cannot be right (a port outside 1–65535, an empty host), or
+    None. Other resource kinds (library paths, URLs of vendor servers, 'emulated') are not judged."""
+    r = resource.strip()
+    m = re.fullmatch(r"TCPIP\d*::([^:]*)::([^:]*)::SOCKET", r, re.IGNORECASE)
+    hp = re.fullmatch(r"([A-Za-z0-9_.\-]*):(\d+|[^/:]*)", r) if m is None and "://" not in r else None
+    wsm = re.fullmatch(r"wss?://([^:/]*):([^/]*)(/.*)?", r) if m is None and hp is None else None
+    got = m or hp or wsm
+    if got is None:
+        return None
+    host, port = got.group(1), got.group(2)
+    if not host:
+        return f"resource {resource!r} has no host"
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"resource {resource!r}: port {port!r} is not a TCP port (1–65535)"
+    return None
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    import difflib
+
+    m = difflib.get_close_matches(word, options, n=1)
+    return f" — did you mean {m[0]!r}?" if m else ""
 
 
 def locate(text: str, table: str, key: str | None = None) -> int:
@@ -130,7 +156,8 @@ def parse_config(text: str, path: str = "lab.toml", *, simulated: bool = False) 
     known_tables = {"lab", "safety", "sample", *ROLES}
     for k in raw:
         if k not in known_tables:
-            err(k, None, f"[{k}] is not a known section (known: {', '.join(sorted(known_tables))})")
+            err(k, None, f"[{k}] is not a known section (known: {', '.join(sorted(known_tables))})"
+                f"{_suggest(k, sorted(known_tables))}")
     sections: dict[str, dict[str, Any]] = {}
     for sec, schema in (("lab", LAB_OPTIONS), ("safety", SAFETY_OPTIONS)):
         tbl = raw.get(sec, {})
@@ -163,6 +190,10 @@ def parse_config(text: str, path: str = "lab.toml", *, simulated: bool = False) 
             err(role, "resource", f"{role}.resource = {resource!r} must be a string (a VISA resource, "
                 "host:port or library path)")
             continue
+        for rk in [k for k in tbl if k.endswith("resource")]:
+            why = resource_problem(tbl[rk]) if isinstance(tbl[rk], str) else None
+            if why:
+                err(role, rk, f"{role}.{rk}: {why}")
         opts = {k: v for k, v in tbl.items() if k not in _RESERVED}
         try:
             klass = backend_class(role, backend)
@@ -187,7 +218,29 @@ def load_config(path: str | Path) -> LabConfig:
     p = Path(path)
     if not p.exists():
         raise ConfigError([f"{p}: no such lab configuration file"])
-    return parse_config(p.read_text(), str(p))
+    return parse_config(read_text_input(p, "lab configuration"), str(p))
+
+
+def read_text_input(path: str | Path, what: str = "file") -> str:
+    """The text of a user's input file, or :class:`ConfigError` with one line saying why not
+    (a directory, unreadable, not UTF-8 text, binary) — never a traceback."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError([f"{p}:0: is a directory, not a {what}"])
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{p}:0: cannot read the {what}: {exc.strerror or exc}"]) from None
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw[:nul].count(b"\n") + 1
+        raise ConfigError([f"{p}:{line}: is binary, not a {what} (a NUL byte at offset {nul})"])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError([f"{p}:{line}: is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                           f"a {what} is a text file"]) from None
 
 
 def sim_config(roles: Mapping[str, Mapping[str, Any]], *, sample: Mapping[str, Any] | None = None,

@@ -10,8 +10,9 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -20,7 +21,19 @@ from .config import LabConfig
 from .pipeline import AnalysisResult
 
 __all__ = ["cell", "print_summary", "print_analysis", "print_campaign", "print_config", "print_info",
-           "print_export", "task_progress"]
+           "print_export", "task_progress", "why",
+           "console", "err_console", "fail"]
+
+#: the command line's two consoles (stdout for results, stderr for errors and progress)
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def fail(*lines: str, code: int = 2) -> NoReturn:
+    """Print ``lines`` as errors (never wrapping a path) and end the command with ``code`` (2: bad input)."""
+    for line in lines:
+        err_console.print(line, style="red", soft_wrap=True, markup=False, highlight=False)
+    raise typer.Exit(code)
 
 
 def cell(v: Any) -> str:
@@ -134,6 +147,15 @@ def print_export(console: Console, res: dict[str, Any], dest: Path) -> int:
     return wrote
 
 
+def why(res: Any) -> str:
+    """`` — error (role r): …`` / `` — aborted by who: why`` for a run (``RunResult``) that did not succeed."""
+    if res.exit_status == "success" or not res.error:
+        return ""
+    if res.exit_status == "failed":
+        return f" — error (role {res.role}): {res.error}" if res.role else f" — error: {res.error}"
+    return f" — {res.exit_status}" + (f" by {res.stopped_by}" if res.stopped_by else "") + f": {res.error}"
+
+
 def print_info(info: dict[str, Any], *, as_json: bool = False) -> None:
     """``sflab inspect``: the human summary of :func:`acq.runinfo.describe`, or all of it as JSON. Plain
     ``print``: piped output never wraps a path."""
@@ -154,6 +176,10 @@ def print_campaign(console: Console, campaign: Campaign) -> None:
         t.add_row(str(i), it.procedure, it.title, it.status, "" if it.n_points is None else str(it.n_points),
                   Path(it.run_file).name if it.run_file else "")
     console.print(t)
+    for i, it in enumerate(campaign.queue.items, 1):
+        if it.status in ("failed", "aborted", "interrupted") and it.error:
+            console.print(f"#{i} {it.procedure} {it.status}: {it.error}", style="red" if it.status == "failed"
+                          else "yellow", markup=False, highlight=False, soft_wrap=True)
     console.print(f"index: {campaign.index_path}   queue: {campaign.queue.path}", markup=False, highlight=False,
                   soft_wrap=True)
 

@@ -128,7 +128,7 @@ class FakeCryostat(_Fake, TemperatureController):
             if self.clock.monotonic() - t0 > timeout_s:
                 raise TimeoutError(f"cryostat: T = {self.world.T:.3f} K not within ±{band_K} K of "
                                    f"{kelvin} K after {timeout_s:.0f} s")
-            self.clock.sleep(poll_s)
+            self.wait(poll_s)
             held = held + poll_s if abs(self.world.T - kelvin) < band_K else 0.0
         return self.clock.monotonic() - t0
 
@@ -240,13 +240,13 @@ class FakeSpectrometer(_Fake, Spectrometer):
     def acquire(self, exposure_s: float | None = None) -> Spectrum:
         exposure_s = self.exposure_s if exposure_s is None else exposure_s
         self._cmd("acquire", exposure_s)
-        self.clock.sleep(exposure_s)
+        self.wait(exposure_s)
         return self._spectrum(exposure_s, False)
 
     def dark_frame(self, exposure_s: float | None = None) -> Spectrum:
         exposure_s = self.exposure_s if exposure_s is None else exposure_s
         self._cmd("dark_frame", exposure_s)
-        self.clock.sleep(exposure_s)
+        self.wait(exposure_s)
         return self._spectrum(exposure_s, True)
 
     def make_safe(self) -> None:
@@ -269,7 +269,7 @@ class FakeTCSPC(_Fake, TCSPC):
     def histogram(self, duration_s: float, *, channel: int | None = None, binwidth_ps: float | None = None,
                   n_bins: int | None = None) -> DecayHistogram:
         self._cmd("histogram", duration_s)
-        self.clock.sleep(duration_s)
+        self.wait(duration_s)
         bw, n_bins = binwidth_ps or 16.0, n_bins or 4096
         t = np.arange(n_bins) * bw
         tau = 200.0 + 2000.0 / (1.0 + math.exp(-(self.world.T - 80.0) / 20.0))
@@ -282,7 +282,7 @@ class FakeTCSPC(_Fake, TCSPC):
     def correlation(self, duration_s: float, ch1: int = 1, ch2: int = 2, binwidth_ps: float = 10.0,
                     n_bins: int = 2000) -> Correlation:
         self._cmd("correlation", duration_s)
-        self.clock.sleep(duration_s)
+        self.wait(duration_s)
         lag = (np.arange(n_bins) - n_bins // 2 + 0.5) * binwidth_ps
         r = self.world.count_rate
         flat = r * r * duration_s * binwidth_ps * 1e-12
@@ -293,7 +293,7 @@ class FakeTCSPC(_Fake, TCSPC):
 
     def stream(self, duration_s: float) -> TagStream:
         self._cmd("stream", duration_s)
-        self.clock.sleep(duration_s)
+        self.wait(duration_s)
         n = self.world.rng.poisson(self.world.count_rate * duration_s, size=2)
         t = [np.sort(self.world.rng.integers(0, int(duration_s * 1e12), k)) for k in n]
         ch = np.concatenate([np.full(n[0], 1), np.full(n[1], 2)]).astype(np.uint8)

@@ -44,19 +44,23 @@ import logging
 import math
 import re
 import runpy
+import sys
+import threading
+import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import LabConfig
-from .procedure import ParameterError, Procedure, validate_parameters
+from .config import ConfigError, LabConfig, read_text_input
+from .procedure import Issue, ParameterError, Procedure, validate_parameters
 from .registry import UnknownProcedure, procedure_class
 
 log = logging.getLogger(__name__)
 
 __all__ = ["PlannedRun", "Plan", "PlanBuilder", "load_plan", "check_plan", "check_command", "expand_range",
+           "validate_run", "MAX_RUNS", "SCRIPT_TIMEOUT_S",
            "WAIT", "instantiate", "cross_check", "generic_limits", "max_fluence", "format_duration", "format_bytes",
            "PLAN_KEYS", "STEP_KEYS"]
 
@@ -65,6 +69,15 @@ WAIT = "wait"
 PLAN_KEYS = ("sample", "title", "description", "defaults", "step")
 STEP_KEYS = ("procedure", "title", "loop", "wait_s", "note")
 _RANGE_KEYS = {"start", "stop", "num", "step", "log"}
+#: a plan may hold at most this many runs (a loop of 10⁶ runs is a mistake, not a campaign)
+MAX_RUNS = 10_000
+#: a Python plan script must build its list within this many seconds (wall) …
+SCRIPT_TIMEOUT_S = 5.0
+#: … and queue at most MAX_RUNS steps
+
+
+class PlanScriptError(Exception):
+    """A Python plan script broke a rule (time or size bound)."""
 
 
 @dataclass
@@ -330,10 +343,16 @@ class PlanBuilder:
 
     def run(self, procedure: str, *, title: str = "", **parameters: Any) -> None:
         """Queue one run of ``procedure`` with ``parameters`` (lists or range dicts allowed)."""
+        self._bound()
         self.steps.append(({"procedure": procedure, "title": title, **parameters}, self._line()))
+
+    def _bound(self) -> None:
+        if len(self.steps) >= MAX_RUNS:
+            raise PlanScriptError(f"the plan script queued more than {MAX_RUNS} steps (the limit of a plan)")
 
     def wait(self, seconds: float, *, note: str = "") -> None:
         """Wait this many lab seconds between runs (no instrument command)."""
+        self._bound()
         self.steps.append(({"wait_s": seconds, "note": note}, self._line()))
 
     @staticmethod
@@ -356,19 +375,24 @@ def load_plan(path: str | Path, lab_config: LabConfig | None = None, *, text: st
     path = Path(path)
     plan = Plan(path)
     if text is None and not path.exists():
-        plan.errors.append(f"{path}: no such plan file")
+        plan.errors.append(f"{path}:0: no such plan file")
         return plan
     if text is not None and path.suffix == ".py":
         plan.errors.append(f"{path}: a plan given as text must be TOML")
         return plan
-    raw_bytes = path.read_bytes() if text is None else text.encode("utf-8")
+    if text is None:
+        try:
+            text = read_text_input(path, "plan")
+        except ConfigError as exc:
+            plan.errors.extend(exc.errors)
+            return plan
+    raw_bytes = text.encode("utf-8")
     plan.sha256 = hashlib.sha256(raw_bytes).hexdigest()
     plan.source = raw_bytes
     if path.suffix == ".py":
         steps, defaults = _load_script(path, plan, lab_config)
         lines: _Lines | None = None
     else:
-        text = raw_bytes.decode("utf-8", "replace")
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -380,6 +404,9 @@ def load_plan(path: str | Path, lab_config: LabConfig | None = None, *, text: st
             if k not in PLAN_KEYS:
                 plan.errors.append(f"{path}:{lines.top(k)}: {k} = {raw[k]!r} is not a plan key (allowed: "
                                    f"{', '.join(PLAN_KEYS)}){_did_you_mean(k, PLAN_KEYS)}")
+        for k in ("sample", "title", "description"):
+            if k in raw and not isinstance(raw[k], str):
+                plan.errors.append(f"{path}:{lines.top(k)}: {k} = {raw[k]!r} must be a string")
         plan.sample = str(raw.get("sample", ""))
         plan.title = str(raw.get("title", ""))
         defaults = raw.get("defaults", {})
@@ -393,8 +420,15 @@ def load_plan(path: str | Path, lab_config: LabConfig | None = None, *, text: st
         steps = [(s, lines.step(i)) for i, s in enumerate(st)]
         if not steps and not plan.errors:
             plan.errors.append(f"{path}:1: the plan has no [[step]] (nothing to run)")
+        _check_defaults(plan, defaults, steps, lines)
+    _check_sample(plan, lines)
     for n, (step, line) in enumerate(steps):
+        if len(plan.runs) > MAX_RUNS:
+            plan.errors.append(f"{path}:{line}: the plan expands to more than {MAX_RUNS} runs (the limit of a plan)")
+            break
         _check_step(plan, n, step, line, defaults, lines, lab_config)
+    if not plan.errors:
+        _check_calibrations(plan, lab_config)
     if not plan.errors:
         log.info("plan %s: %d runs, %s lab time", path, len(plan.runs), format_duration(plan.lab_seconds))
     return plan
@@ -402,25 +436,134 @@ def load_plan(path: str | Path, lab_config: LabConfig | None = None, *, text: st
 
 def _load_script(path: Path, plan: Plan, lab_config: LabConfig | None) -> tuple[list, dict]:
     b = PlanBuilder(path, lab_config)
-    try:
+    outcome: dict[str, Any] = {}
+
+    def body() -> None:
         ns = runpy.run_path(str(path), run_name="sflab_plan")
         fn = ns.get("plan")
         if not callable(fn):
-            plan.errors.append(f"{path}:1: a Python plan defines plan(p) (p.run(...), p.wait(...), p.sample(...))")
-            return [], {}
+            outcome["missing"] = True
+            return
         fn(b)
-    except Exception as exc:  # the script is the user's: report where it failed
+
+    _run_bounded(body, outcome, path, SCRIPT_TIMEOUT_S)
+    exc = outcome.get("error")
+    if outcome.get("timeout"):
+        plan.errors.append(f"{path}:{outcome.get('line', 0)}: the plan script did not finish within "
+                           f"{SCRIPT_TIMEOUT_S:g} s (a plan script only builds the list of runs; an endless loop?)")
+        return [], {}
+    if outcome.get("missing"):
+        plan.errors.append(f"{path}:1: a Python plan defines plan(p) (p.run(...), p.wait(...), p.sample(...))")
+        return [], {}
+    if exc is not None:  # the script is the user's: report where it failed
         import traceback
 
         tb = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() == path.resolve()]
-        ln = tb[-1].lineno if tb else 0
-        plan.errors.append(f"{path}:{ln}: the plan script raised {type(exc).__name__}: {exc}")
+        ln = tb[-1].lineno if tb else (getattr(exc, "lineno", 0) or 0)
+        if isinstance(exc, SystemExit):
+            plan.errors.append(f"{path}:{ln}: the plan script called sys.exit({exc.code!r}); a plan script only "
+                               "builds the list of runs (it must not end the program)")
+        elif isinstance(exc, PlanScriptError):
+            plan.errors.append(f"{path}:{ln}: {exc}")
+        else:
+            plan.errors.append(f"{path}:{ln}: the plan script raised {type(exc).__name__}: {exc}")
         return [], {}
     plan.sample = b.sample_name
     plan.title = b.title or path.stem
     if not b.steps:
         plan.errors.append(f"{path}:1: the plan script queued nothing")
     return b.steps, {}
+
+
+class _ScriptTimeout(BaseException):
+    """Raised inside a plan script by the tracer when its time is up."""
+
+
+def _run_bounded(body: Callable[[], None], outcome: dict[str, Any], path: Path, timeout_s: float) -> None:
+    """Run a plan script's ``body`` on a daemon thread under a line tracer that stops it after
+    ``timeout_s`` (wall); a script blocked in C code (a long ``time.sleep``) is abandoned after the
+    bound. ``outcome`` gets ``error`` (the exception), ``timeout`` and the script ``line`` reached."""
+    deadline = time.monotonic() + timeout_s
+    target = str(path.resolve())
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:
+            if frame.f_code.co_filename == target or Path(frame.f_code.co_filename).resolve() == path.resolve():
+                outcome["line"] = frame.f_lineno
+            raise _ScriptTimeout
+        return tracer
+
+    def run() -> None:
+        sys.settrace(tracer)
+        try:
+            body()
+        except _ScriptTimeout:
+            outcome["timeout"] = True
+        except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt … are the script's errors
+            outcome["error"] = exc
+        finally:
+            sys.settrace(None)
+
+    t = threading.Thread(target=run, name="sflab-plan-script", daemon=True)
+    t.start()
+    t.join(timeout_s + 1.0)
+    if t.is_alive():
+        outcome["timeout"] = True
+
+
+def _check_defaults(plan: Plan, defaults: Mapping[str, Any], steps: Sequence[tuple[Any, int]],
+                    lines: _Lines | None) -> None:
+    """A ``[defaults]`` key that no step's procedure has is a typo, not a default: refuse it."""
+    if not defaults:
+        return
+    known: set[str] = set()
+    for step, _ln in steps:
+        name = step.get("procedure") if isinstance(step, dict) else None
+        if isinstance(name, str):
+            try:
+                known |= set(procedure_class(name).parameter_objects_cls())
+            except UnknownProcedure:
+                pass
+    for k, v in defaults.items():
+        if k not in known:
+            line = lines.table_key("defaults", k) if lines is not None else 0
+            plan.errors.append(f"{plan.path}:{line}: defaults.{k} = {v!r} is not a parameter of any procedure in "
+                               f"this plan{_did_you_mean(k, sorted(known))}")
+
+
+def _check_sample(plan: Plan, lines: _Lines | None) -> None:
+    """A sample given as a file (a path, or a name ending .toml / .json) must exist."""
+    s = plan.sample
+    if s and ("/" in s or "\\" in s or s.endswith((".toml", ".json"))):
+        p = Path(s) if Path(s).is_absolute() else plan.path.parent / s
+        if not p.is_file():
+            line = lines.top("sample") if lines is not None else 1
+            plan.errors.append(f"{plan.path}:{line}: sample = {s!r}: no such sample file ({p})")
+
+
+def _check_calibrations(plan: Plan, lab_config: LabConfig | None) -> None:
+    """A run whose fluences come from the latest calibration needs one: a FluenceCalibration step
+    earlier in the plan, or a successful calibration run in the lab's data folder."""
+    have = False
+    folder = (getattr(lab_config, "lab", None) or {}).get("data_dir") if lab_config is not None else None
+    for r in plan.runs:
+        if r.procedure == "FluenceCalibration":
+            have = True
+            continue
+        if r.is_wait or str(r.parameters.get("calibration", "")) != "latest":
+            continue
+        if "calibration" not in procedure_class(r.procedure).parameter_objects_cls() or have:
+            continue
+        if folder and Path(folder).is_dir():
+            import importlib
+
+            finder = getattr(importlib.import_module("procedures._common"), "find_latest_calibration", None)
+            if finder is None or finder(folder) is not None:
+                have = True
+                continue
+        plan.errors.append(f"{plan.path}:{r.line}: {r.procedure}: calibration = 'latest' but no FluenceCalibration "
+                           f"runs before it in this plan{f' and {folder} holds none' if folder else ''}; add a "
+                           "FluenceCalibration step first, or give calibration = <run file> or 'config'")
 
 
 def _check_step(plan: Plan, n: int, step: Any, line: int, defaults: Mapping[str, Any], lines: _Lines | None,
@@ -484,6 +627,10 @@ def _check_step(plan: Plan, n: int, step: Any, line: int, defaults: Mapping[str,
             plan.errors.append(f"{where_key('loop')}: loop.{k} is empty")
             return
         loop_vals[k] = vals
+    n_combos = math.prod(len(v) for v in loop_vals.values()) if loop_vals else 1
+    if n_combos + len(plan.runs) > MAX_RUNS:
+        plan.errors.append(f"{where_key('loop')}: loop gives {n_combos} runs; a plan holds at most {MAX_RUNS} runs")
+        return
     combos = list(itertools.product(*loop_vals.values())) if loop_vals else [()]
     base_title = str(step.get("title", "") or name)
     for combo in combos:
@@ -518,7 +665,15 @@ def _check_step(plan: Plan, n: int, step: Any, line: int, defaults: Mapping[str,
 
 def _locate_problem(msg: str, where_key: Callable[[str], str], line: int, path: Path,
                     keys: Sequence[str] = ()) -> str:
-    """``file:line`` for a cross-check message: the line of the parameter it is about, if it can tell."""
+    """``file:line`` for a cross-check message: the line of the parameter it is about — from the
+    record's ``key`` (an :class:`~acq.procedure.Issue`); only a hook that returns plain strings is
+    located by searching its text."""
+    key = getattr(msg, "key", "")
+    if key:
+        for k in keys:
+            if k == key or k.lower() == key.lower():
+                return where_key(k)
+        return f"{path}:{line}"
     for k in keys:
         if re.search(r"(?<![A-Za-z0-9_])" + re.escape(k) + r"(?![A-Za-z0-9_])", msg):
             return where_key(k)
@@ -554,6 +709,28 @@ def _n_points(proc: Procedure) -> int | None:
     except Exception:  # points() may need a connected lab; then the count is known at run time
         return None
     return None if pts is None else len(pts)
+
+
+def validate_run(procedure: str, parameters: Mapping[str, Any],
+                 lab_config: LabConfig | None = None) -> tuple[dict[str, Any], list[Issue]]:
+    """The checks ``sflab check`` makes of one step, for one run given as data (the GUI queue on add
+    and on start, ``acq.queue`` before a run): procedure name, every parameter's type and range,
+    the lab's limits (:func:`cross_check`). Returns (converted parameters, problems); the messages
+    are those of ``sflab check`` without the ``file:line:`` in front."""
+    try:
+        cls = procedure_class(procedure)
+    except UnknownProcedure as exc:
+        return {}, [Issue(f"procedure = {procedure!r}: {exc}", key="procedure", value=procedure)]
+    converted, errs = validate_parameters(cls, dict(parameters))
+    if errs:
+        schema = cls.parameter_objects_cls()
+        return converted, [Issue(_with_hint(e, schema), key=e.key, value=e.value, allowed=e.allowed) for e in errs]
+    try:
+        proc = instantiate(cls, converted)
+    except Exception as exc:
+        return converted, [Issue(f"{procedure}: cannot set these parameters: {exc}")]
+    problems = [p if isinstance(p, Issue) else Issue(p) for p in cross_check(proc, lab_config)]
+    return converted, problems
 
 
 def check_plan(path: str | Path, lab_config: LabConfig | None = None) -> tuple[list[PlannedRun], list[str]]:

@@ -10,13 +10,15 @@ A procedure declares, before anything moves:
 and implements ``measure_point(index, point)``, which calls ``self.emit(stream, **fields)``. The
 runner injects ``lab``, ``clock``, ``emit``, ``checkpoint``, ``should_stop``, ``sleep`` and
 ``commit_point``. The default ``execute()`` walks ``points()`` from ``self.resume_from``, calling
-``checkpoint()`` before each point and committing it after ``measure_point`` returns. A procedure
+``checkpoint()`` before each point and committing it after ``measure_point`` returns; a point
+interrupted by a pause or suspension (:class:`RetakePoint`) is measured again. A procedure
 with logic that is not a list of points overrides ``execute()`` and calls ``commit_point()`` itself.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -35,7 +37,8 @@ from .store import Stream
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Procedure", "ParameterError", "validate_parameters", "parameter_schema", "FloatListParameter"]
+__all__ = ["Procedure", "RetakePoint", "Issue", "ParameterError", "validate_parameters", "parameter_schema",
+           "FloatListParameter"]
 
 
 class FloatListParameter(Parameter):
@@ -73,6 +76,43 @@ class FloatListParameter(Parameter):
             return ""
         u = f" {self.units}" if self.units else ""
         return ", ".join(f"{v:g}" for v in self._value) + u
+
+
+class Issue(str):
+    """One validation problem as a record (it is also its message, a ``str``): ``key`` (the parameter
+    or option it is about), ``value``, ``allowed``, and ``file``/``line`` once located. Hooks return
+    these so that the plan checker places the error on the right line without parsing the text."""
+
+    key: str
+    value: Any
+    allowed: str
+    file: str
+    line: int
+
+    def __new__(cls, message: str, *, key: str = "", value: Any = None, allowed: str = "",
+                file: str = "", line: int = 0) -> Issue:
+        self = super().__new__(cls, message)
+        self.key, self.value, self.allowed, self.file, self.line = key, value, allowed, file, line
+        return self
+
+    def located(self, file: str, line: int) -> Issue:
+        """The same record with ``file:line: `` in front of its message."""
+        text = str.__str__(self)
+        return Issue(f"{file}:{line}: {text}", key=self.key, value=self.value, allowed=self.allowed,
+                     file=file, line=line)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message": str.__str__(self), "key": self.key, "value": repr(self.value) if self.value is not None
+                else None, "allowed": self.allowed, "file": self.file, "line": self.line}
+
+
+class RetakePoint(Exception):
+    """Raised inside a point when a pause or suspension interrupted it (mid-exposure, mid-wait): the
+    runner has discarded what the point emitted; :meth:`Procedure.execute` measures it again."""
+
+
+#: a point interrupted more often than this in a row fails the run (a pause loop cannot spin forever)
+MAX_RETAKES = 20
 
 
 class ParameterError(ValueError):
@@ -123,8 +163,15 @@ class Procedure(_PmProcedure):
         for i, p in enumerate(pts):
             if i < self.resume_from:
                 continue
-            self.checkpoint()
-            self.measure_point(i, p)
+            for attempt in range(MAX_RETAKES + 1):
+                self.checkpoint()
+                try:
+                    self.measure_point(i, p)
+                except RetakePoint:
+                    if attempt == MAX_RETAKES:
+                        raise RuntimeError(f"point {i} was interrupted {MAX_RETAKES + 1} times in a row") from None
+                    continue
+                break
             self.commit_point()
 
     def estimate(self) -> dict[str, float]:
@@ -179,12 +226,62 @@ def parameter_schema(cls: type[Procedure]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, str):
+        return "a string"
+    return f"a {type(value).__name__}"
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return False
+
+
+def _strict(p: Parameter, value: Any) -> None:
+    """Type rules pymeasure's ``convert`` is lenient about: no bool, string or list where a number
+    goes (``True`` would become 1, ``"20 K"`` would be parsed, 2.5 would be truncated to 2), no NaN
+    or infinity anywhere, integers where integers are asked, no list or table for a scalar."""
+    if _non_finite(value):
+        raise ValueError(f"{value!r} is not a finite number (NaN and infinity are never allowed)")
+    if isinstance(p, (FloatParameter, IntegerParameter)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{_kind(value)} is not a number")
+        if isinstance(p, IntegerParameter) and isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{value!r} is not an integer")
+    elif isinstance(p, FloatListParameter):
+        vals = value if isinstance(value, (list, tuple)) else [value]
+        for v in vals:
+            if isinstance(v, bool) or isinstance(v, (list, tuple, dict)) or (
+                    not isinstance(v, (int, float)) and not isinstance(value, str)):
+                raise ValueError(f"{v!r} ({_kind(v)}) is not a number")
+    elif isinstance(p, BooleanParameter):
+        if not isinstance(value, bool):
+            raise ValueError(f"{_kind(value)} is not true or false")
+    elif isinstance(p, VectorParameter):
+        if not isinstance(value, (list, tuple, str)):
+            raise ValueError(f"{_kind(value)} is not a list")
+    elif isinstance(value, (list, tuple, dict)):
+        raise ValueError(f"{_kind(value)} where a single value goes")
+
+
 def _check_one(p: Parameter, value: Any) -> Any:
-    """Like pymeasure's convert, but also for list-valued parameters (each element checked)."""
-    if isinstance(value, (list, tuple)) and not isinstance(p, (VectorParameter, ListParameter,
-                                                               FloatListParameter)):
-        return [p.convert(v) for v in value]
-    return p.convert(value)
+    """pymeasure's convert after the strict type rules of :func:`_strict`."""
+    _strict(p, value)
+    out = p.convert(value)
+    if _non_finite(out):
+        raise ValueError(f"{value!r} gives a value that is not finite")
+    return out
 
 
 def validate_parameters(cls: type[Procedure], values: Mapping[str, Any], *,

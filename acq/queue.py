@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drivers.base import POLL_S
+
 from .procedure import validate_parameters
 from .registry import procedure_class
 from .store import backups_of, find_source
@@ -292,17 +294,18 @@ class QueueWorker:
             r.resume()
         self._set_state("running" if self._alive() else self.state)
 
-    def abort(self, reason: str = "aborted by the user", status: str = "aborted") -> None:
-        """Stop the current run at its next checkpoint (backstop runs) and start no further item.
-        ``status="interrupted"`` leaves the item resumable by ``sflab resume``."""
+    def abort(self, reason: str = "aborted by the user", status: str = "aborted", *, by: str = "operator") -> None:
+        """Stop the current run within one poll (backstop runs) and start no further item.
+        ``status="interrupted"`` leaves the item resumable by ``sflab resume``; ``by`` says who."""
         if status not in ("aborted", "interrupted"):
             raise ValueError(f"status {status!r}: allowed 'aborted', 'interrupted'")
         self._abort_status = status
         self._abort.set()
         self._paused.clear()
+        self._abort_reason, self._abort_by = reason, by
         r = self.current_runner
         if r is not None:
-            r.abort(reason, status=status)
+            r.abort(reason, status=status, by=by)
         self._set_state("stopping")
 
     def interrupt(self, reason: str = "interrupted") -> None:
@@ -381,8 +384,11 @@ class QueueWorker:
                 self._publish_item(it)
                 return
         try:
+            from .plans import validate_run
+
             cls = procedure_class(it.procedure)
-            values, errs = validate_parameters(cls, it.parameters)
+            # the checks of `sflab check` (types, ranges, the lab's limits), again on start
+            values, errs = validate_run(it.procedure, it.parameters, getattr(self.session, "config", None))
             if errs:
                 raise ValidationError([str(e) for e in errs])
             proc = cls(**values)
@@ -395,9 +401,10 @@ class QueueWorker:
             runner.retake = it.retake or (not resume and path.exists())
             runner.resume_source = src if resume else None
         except Exception as exc:
-            self.queue.mark(it.id, "failed", error=f"{type(exc).__name__}: {exc}")
+            why = str(exc) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
+            self.queue.mark(it.id, "failed", error=f"not started: {why}")
             self._publish_item(it)
-            log.error("queue item %s (%s) not started: %s", it.id, it.procedure, exc)
+            log.error("queue item %s (%s) not started: %s", it.id, it.procedure, why)
             return
         self.queue.mark(it.id, "running", str(path), started=self.session.clock.now())
         self._publish_item(it)
@@ -406,7 +413,8 @@ class QueueWorker:
         if self._paused.is_set():
             runner.pause()
         if self._abort.is_set():
-            runner.abort("aborted before start", status=self._abort_status)
+            runner.abort(getattr(self, "_abort_reason", "aborted before start"), status=self._abort_status,
+                         by=getattr(self, "_abort_by", "operator"))
         try:
             res = runner.run()
         except ValidationError as exc:
@@ -440,7 +448,7 @@ class QueueWorker:
                 self.queue.mark(it.id, self._abort_status)
                 self._publish_item(it)
                 return
-            clock.sleep(min(1.0 if seconds < 600 else 10.0, end - clock.monotonic()))
+            clock.sleep(min(POLL_S, end - clock.monotonic()))   # an abort acts within one poll
         self.queue.mark(it.id, "done", finished=clock.now())
         self._publish_item(it)
 

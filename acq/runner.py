@@ -14,9 +14,20 @@ Lifecycle: validate → connect → startup → (file) → execute → shutdown 
 * **Keep-alive.** While the X-ray role is connected, ``xray.keepalive()`` runs every
   ``KEEPALIVE_S`` of lab time (``clock.call_every``), so a live engine satisfies the generator's
   watchdog and a dead one lets HV drop.
-* **Pause / resume / abort** take effect at ``checkpoint()``. Paused, the X-ray is made safe (unless
-  the procedure says ``SAFE_ON_PAUSE = False``) and restored on resume.
-* **Suspenders** are conditions polled at checkpoints (at most every ``poll_s`` of lab time). When
+* **One cancellation mechanism.** Every long wait — a driver's (temperature stability, ramps, CCD
+  exposures, TCSPC/g2 acquisitions, X-ray ramps: each polls its role's
+  :class:`drivers.base.CancelToken`), the procedure's ``sleep()``, pause, suspensions and their
+  settle times — polls the runner at least every ``drivers.base.POLL_S`` (0.25 lab s). So abort,
+  pause, MAKE SAFE, suspenders and signals act within one poll wherever the run is. A pause or
+  suspension *inside* a point (mid-exposure, mid-wait) discards what that point had emitted and
+  retakes it after the resume (:class:`RetakePoint`), logged in the event log.
+* **Exit status tells the truth.** Once an abort was asked for (operator, MAKE SAFE, window close,
+  SIGTERM), whatever exception ends the run records the abort's status (``aborted`` with who and
+  why, or ``interrupted``), never ``failed``; ``failed`` means something went wrong on its own, and
+  its error names the role whose driver raised it (``RunResult.role``).
+* **Pause / resume / abort** take effect at ``checkpoint()`` and at every poll of a wait. Paused,
+  the X-ray is made safe (unless the procedure says ``SAFE_ON_PAUSE = False``) and restored on resume.
+* **Suspenders** are conditions polled at checkpoints and in every wait (at most every ``poll_s``). When
   one trips, the run is suspended: X-ray safe, poll until every condition clears, wait
   ``settle_s`` (re-checking), restore the X-ray, continue. Each suspension is written to
   ``/entry/provenance/suspensions``; one longer than ``max_suspension_s`` fails the run with its reason.
@@ -49,13 +60,13 @@ from typing import Any
 
 import numpy as np
 
-from drivers.base import SafetyError
+from drivers.base import POLL_S, CancelToken, DriverError, Role, SafetyError
 
 from . import crashpoints
 from .clock import Clock, RealClock
 from .events import EventBus
 from .lab import Lab
-from .procedure import Procedure
+from .procedure import Procedure, RetakePoint
 from .store import (
     RunData,
     RunWriter,
@@ -71,7 +82,8 @@ from .store import (
 log = logging.getLogger(__name__)
 
 __all__ = ["Runner", "RunResult", "RunState", "Suspender", "SuspensionTimeout", "AbortRun", "Interrupted",
-           "ValidationError", "temperature_band", "interlock_open", "count_rate_above", "handle_signals"]
+           "ValidationError", "RetakePoint", "failing_role",
+           "temperature_band", "interlock_open", "count_rate_above", "handle_signals"]
 
 
 class AbortRun(Exception):
@@ -123,10 +135,13 @@ def temperature_band(band_K: float, *, settle_s: float = 60.0, poll_s: float = 1
     state: dict[str, Any] = {"armed": False, "setpoint": None}
 
     def check(lab: Lab) -> str | None:
-        cryo = lab.get("cryostat")
+        cryo: Any = lab.get("cryostat")   # a Lake Shore has .temperature/.setpoint properties; others readback()
         if cryo is None or "cryostat" not in lab.connected:
             return None
-        rb = cryo.readback()
+        if isinstance(getattr(type(cryo), "setpoint", None), property):   # 2 queries, not all of readback()
+            rb = {"T_sample": cryo.temperature, "setpoint": cryo.setpoint}
+        else:
+            rb = cryo.readback()
         dev = abs(rb["T_sample"] - rb["setpoint"])
         if rb["setpoint"] != state["setpoint"]:
             state["setpoint"], state["armed"] = rb["setpoint"], False
@@ -182,6 +197,10 @@ class RunResult:
     error: str | None = None
     backstop: dict[str, str] = field(default_factory=dict)
     analysis: dict[str, Any] | None = None
+    #: the role whose driver raised the error of a failed run ("" if not a driver's)
+    role: str = ""
+    #: who stopped an aborted / interrupted run (operator, MAKE SAFE, GUI close, signal)
+    stopped_by: str = ""
 
     @property
     def ok(self) -> bool:
@@ -268,9 +287,16 @@ class Runner:
         self._abort = threading.Event()
         self._abort_status = "aborted"
         self._abort_reason = ""
+        self._abort_by = ""
+        #: polled by every driver wait of this run (see module docstring)
+        self.cancel = CancelToken(self._wait_poll)
+        self._in_poll = False
+        self._in_point = False
+        self.retakes = 0
         self._pause = threading.Event()
         self._resume_evt = threading.Event()
         self._last_poll = -math.inf
+        self._pauses = 0
         self._keepalive: Any = None
         self.suspension_count = 0
         #: a suspension longer than this (lab s) fails the run with its reason
@@ -291,10 +317,15 @@ class Runner:
         self._pause.clear()
         self._resume_evt.set()
 
-    def abort(self, reason: str = "aborted by the user", *, status: str = "aborted") -> None:
-        """Stop at the next checkpoint; ``status`` is ``aborted`` or ``interrupted``."""
-        self._abort_reason = reason
-        self._abort_status = status
+    def abort(self, reason: str = "aborted by the user", *, status: str = "aborted", by: str = "operator") -> None:
+        """Stop within one poll (in any wait); ``status`` is ``aborted`` or ``interrupted``;
+        ``by`` says who (operator, MAKE SAFE, GUI close, SIGTERM…)."""
+        if status not in ("aborted", "interrupted"):
+            raise ValueError(f"abort status {status!r}: allowed 'aborted', 'interrupted'")
+        if not self._abort.is_set():
+            self._abort_reason = reason
+            self._abort_status = status
+            self._abort_by = by
         self._abort.set()
         self._resume_evt.set()
 
@@ -315,10 +346,10 @@ class Runner:
         assert self.writer is not None, "commit_point before the run file exists"
         roles = [r for r in self.procedure_roles() if r in self.lab.connected]
         rb = self.lab.readbacks(roles)
-        t = self._now()
         with self._cond_lock:
             conds, self._point_conds = self._point_conds, {}
             self._in_point = False
+        t = self._now()
         i = self.writer.append(self._buffer, rb, point_id=self.index, timestamp=t,
                                sidecars=self._sidecars, flag=1 if conds else 0)
         if conds:
@@ -335,9 +366,16 @@ class Runner:
                       readbacks=rb, lab_time=self.clock.now(), timestamp=t, sidecars=dict(self._sidecars))
         self._buffer, self._sidecars = {}, {}
         self.index += 1
+        self._in_point = False
         return i
 
     def _sleep(self, seconds: float) -> None:
+        """The procedure's ``sleep``: a wait that polls like a driver's (abort, pause, suspenders)."""
+        self.cancel.sleep(self.clock, seconds)
+
+    def _idle(self, seconds: float) -> None:
+        """Sleep in slices of at most ``POLL_S``, raising :class:`AbortRun` as soon as one is asked
+        (the waits of pause and suspension: nothing is measured, so nothing to retake)."""
         end = self.clock.monotonic() + seconds
         while True:
             if self._abort.is_set():
@@ -345,11 +383,37 @@ class Runner:
             left = end - self.clock.monotonic()
             if left <= 0:
                 return
-            self.clock.sleep(min(left, 1.0))
+            self.clock.sleep(min(left, POLL_S))
 
-    def _checkpoint(self) -> None:
+    def _wait_poll(self, *, urgent: bool = False) -> None:
+        """The hook of :attr:`cancel`: called by every wait at least every ``POLL_S``. Raises
+        :class:`AbortRun` once an abort was asked; pauses or suspends here (then raises
+        :class:`RetakePoint` if this was inside a point); ``urgent`` polls the suspenders now."""
         if self._abort.is_set():
             raise AbortRun(self._abort_reason)
+        if self._in_poll:  # a wait inside the pause/suspend handling itself (restoring the X-ray)
+            return
+        self._in_poll = True
+        try:
+            n = self.suspension_count + self._pauses
+            self._checkpoint(force=urgent, mid_point=True)
+            disturbed = self.suspension_count + self._pauses != n
+        finally:
+            self._in_poll = False
+        if disturbed and self._in_point:
+            self.retakes += 1
+            self._buffer, self._sidecars = {}, {}
+            with self._cond_lock:   # what the watcher saw belongs to the discarded attempt (events keep it)
+                self._point_conds = {}
+            self._log("retake", f"point {self.index} interrupted by a pause or suspension: its data so far are "
+                                "discarded and it is measured again")
+            raise RetakePoint(f"point {self.index} interrupted")
+
+    def _checkpoint(self, force: bool = False, mid_point: bool = False) -> None:
+        if self._abort.is_set():
+            raise AbortRun(self._abort_reason)
+        if not mid_point:
+            self._in_point = True   # the procedure's checkpoint: a point (or its preparation) begins
         if self._pause.is_set():
             self._do_pause()
         with self._cond_lock:
@@ -360,7 +424,7 @@ class Runner:
         if self.suspenders:
             now = self.clock.monotonic()
             poll = min(s.poll_s for s in self.suspenders)
-            if now - self._last_poll >= poll:
+            if force or now - self._last_poll >= poll:
                 self._last_poll = now
                 tripped = self._tripped()
                 if tripped:
@@ -397,7 +461,8 @@ class Runner:
         if self.procedure.SAFE_ON_PAUSE and xs[0]:
             self._make_xray_safe()
         self.state = RunState.PAUSED
-        self._log("pause", f"paused before point {self.index}" + (" (X-ray made safe)" if xs[0] else ""))
+        self._pauses += 1
+        self._log("pause", f"paused at point {self.index}" + (" (X-ray made safe)" if xs[0] else ""))
         self._publish("run.status", state="paused", point=self.index)
         while self._pause.is_set() and not self._abort.is_set():
             self._resume_evt.wait(0.1)
@@ -414,6 +479,10 @@ class Runner:
         for s in self.suspenders:
             try:
                 why = s.check(self.lab)
+            except DriverError:
+                # the role's link failed after its retries: a persistent fault, not a condition that
+                # clears — the run fails (backstop, role named) instead of staying suspended for ever
+                raise
             except Exception as exc:  # a broken check suspends rather than ignoring the condition
                 why = f"check failed: {exc}"
             if why:
@@ -444,20 +513,22 @@ class Runner:
 
         while True:
             while tripped:
-                if self._abort.is_set():
+                try:
+                    self._idle(poll)
+                except AbortRun:
                     self._record_suspension(t0, tripped, reason, aborted=True)
-                    raise AbortRun(self._abort_reason)
+                    raise
                 over()
-                self.clock.sleep(poll)
                 tripped = self._tripped()
             names = [n for n in reason_names(reason, by_name) if n in by_name]
             settle = max((by_name[n].settle_s for n in names), default=10.0)
             settle_end = self.clock.monotonic() + settle
             while self.clock.monotonic() < settle_end and not tripped:
-                if self._abort.is_set():
+                try:
+                    self._idle(min(poll, settle_end - self.clock.monotonic()))
+                except AbortRun:
                     self._record_suspension(t0, {}, reason, aborted=True)
-                    raise AbortRun(self._abort_reason)
-                self.clock.sleep(max(1e-3, min(poll, settle_end - self.clock.monotonic())))
+                    raise
                 tripped = self._tripped()
             if not tripped:
                 break
@@ -602,14 +673,20 @@ class Runner:
         self._source = src
         return []
 
+    def _install_cancel(self, on: bool) -> None:
+        for drv in self.lab.roles.values():
+            drv.cancel = self.cancel if on else Role.cancel
+
     def run(self) -> RunResult:
-        status, error = "failed", None
+        status, error, role = "failed", None, ""
         backstop: dict[str, str] = {}
         self.state = RunState.VALIDATING
         self.validate()   # raises before any instrument command
         self._inject()
         pts = None
+        self._links0 = self._link_counts()
         try:
+            self._install_cancel(True)
             self.state = RunState.CONNECTING
             self.lab.connect(self.procedure_roles())
             self._start_keepalive()
@@ -632,13 +709,23 @@ class Runner:
         except (KeyboardInterrupt, Interrupted) as exc:
             status = "interrupted"
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self._abort_by = self._abort_by or ("SIGTERM" if isinstance(exc, Interrupted) else "Ctrl-C")
         except ValidationError:
             raise
         except Exception as exc:
-            status = "failed"
-            error = f"{type(exc).__name__}: {exc}"
-            log.error("run failed:\n%s", traceback.format_exc())
+            if self._abort.is_set():
+                # the operator stopped the run; what broke on the way out is a consequence, not the cause
+                status = self._abort_status
+                error = self._abort_reason
+                log.info("run stopped (%s); the exception on the way out was %s: %s", error,
+                         type(exc).__name__, exc)
+            else:
+                status = "failed"
+                role = failing_role(exc)
+                error = (f"{role}: " if role else "") + f"{type(exc).__name__}: {exc}"
+                log.error("run failed:\n%s", traceback.format_exc())
         finally:
+            self._install_cancel(False)   # the backstop's own waits are never cancelled
             self.state = RunState.STOPPING
             with _deferred_signals():
                 try:
@@ -652,13 +739,15 @@ class Runner:
                 if self._keepalive is not None:
                     self._keepalive.cancel()
                     self._keepalive = None
-                self._finish_file(status, error, backstop)
+                self._finish_file(status, error, backstop, role)
         self.state = RunState.FINISHED
         analysis = self._analyze() if self.writer is not None else None
         n = self.index
+        by = self._abort_by if status in ("aborted", "interrupted") else ""
         self._publish("run.stop", exit_status=status, path=str(self.path), n_points=n, error=error,
-                      backstop=backstop)
-        return RunResult(self.path if self.writer else None, status, n, self.run_uid, error, backstop, analysis)
+                      backstop=backstop, role=role, stopped_by=by)
+        return RunResult(self.path if self.writer else None, status, n, self.run_uid, error, backstop, analysis,
+                         role=role, stopped_by=by)
 
     def _escalate(self, role: str) -> str:
         """The backstop could not confirm ``role`` safe. For the X-ray: stop feeding the generator's
@@ -725,7 +814,7 @@ class Runner:
             self._log("condition", f"{name} {where}: {reason}", point=self.index, condition=name)
             self._publish("condition", name=name, reason=reason, point=self.index)
 
-    def _finish_file(self, status: str, error: str | None, backstop: dict[str, str]) -> None:
+    def _finish_file(self, status: str, error: str | None, backstop: dict[str, str], role: str = "") -> None:
         if self.writer is None:
             # failed before the streams were known: still leave a record of what happened
             try:
@@ -747,11 +836,39 @@ class Runner:
             for r, esc in details.get("escalations", {}).items():
                 self._log("escalation", f"{r} not confirmed safe by the backstop: {esc}", role=r)
             if error:
-                self._log("error" if status == "failed" else status, error)
+                if status == "failed":
+                    self._log("error", error, role=role)
+                else:
+                    self._log(status, error, by=self._abort_by)
+            self._log_link_faults()
             self._log("stop", f"exit status {status} after {self.index} points")
             self.writer.finish(status, end_time=self._now(), backstop=backstop)
         finally:
             self.writer.close()
+
+    def _link_counts(self) -> dict[str, dict[str, int]]:
+        """``{role: {"timeout": n, "garbage": n, "failed_timeout": n, …}}`` over the role's links."""
+        out: dict[str, dict[str, int]] = {}
+        for r, drv in self.lab.roles.items():
+            links = [getattr(drv, "link", None), getattr(getattr(drv, "shutter", None), "link", None)]
+            c: dict[str, int] = {}
+            for ln in links:
+                for k, v in (getattr(ln, "faults", None) or {}).items():
+                    c[k] = c.get(k, 0) + int(v)
+                for k, v in (getattr(ln, "failures", None) or {}).items():
+                    c["failed_" + k] = c.get("failed_" + k, 0) + int(v)
+            out[r] = c
+        return out
+
+    def _log_link_faults(self) -> None:
+        """Transient link faults of this run (survived by a retry, or not), per role, in the event log."""
+        now, before = self._link_counts(), getattr(self, "_links0", {})
+        delta = {r: {k: v - before.get(r, {}).get(k, 0) for k, v in c.items() if v - before.get(r, {}).get(k, 0)}
+                 for r, c in now.items()}
+        delta = {r: c for r, c in delta.items() if c}
+        if delta:
+            text = "; ".join(f"{r}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())) for r, c in delta.items())
+            self._log("link", f"transient link faults retried with reconnection: {text}", counts=delta)
 
     def _analyze(self) -> dict[str, Any] | None:
         if not self.analyze:
@@ -776,3 +893,18 @@ class Runner:
 def reason_names(reason: str, by_name: Mapping[str, Suspender]) -> list[str]:
     names = [n for n in by_name if reason.startswith(n) or f"; {n}:" in reason]
     return names or list(by_name)
+
+
+def failing_role(exc: BaseException) -> str:
+    """The role whose driver raised ``exc``: the innermost traceback frame whose ``self`` is a
+    :class:`drivers.base.Role` (or whose message names an instrument of a role); "" if none."""
+    role = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        obj = tb.tb_frame.f_locals.get("self")
+        if isinstance(obj, Role) and obj.ROLE:
+            role = obj.ROLE
+        tb = tb.tb_next
+    if not role and exc.__cause__ is not None and exc.__cause__ is not exc:
+        role = failing_role(exc.__cause__)
+    return role

@@ -20,6 +20,7 @@ from .campaign import DEMO_PLAN, Campaign
 from .clock import make_clock
 from .composition import LabOptions, sim_check_config
 from .config import ConfigError
+from .display import why
 from .events import EventBus
 from .lab import Lab
 from .names import run_filename, safe_name
@@ -151,7 +152,8 @@ def resume_file(path: Path, console: Console, *, lab: Path | None, sim: bool | N
         raise BadInput(str(exc)) from None
     finally:
         session.close()
-    console.print(f"{path}: exit status {res.exit_status}, {res.n_points} points", highlight=False)
+    console.print(f"{path}: exit status {res.exit_status}, {res.n_points} points{why(res)}", highlight=False,
+                  markup=False, soft_wrap=True)
     return exit_code(res.exit_status)
 
 
@@ -203,7 +205,8 @@ def replay_file(file: Path, console: Console, *, procedure: str | None, params: 
         raise BadInput(str(exc)) from None
     finally:
         session.close()
-    console.print(f"replay of {file} ({name}) → {res.path}: exit status {res.exit_status}, {res.n_points} points",
+    console.print(f"replay of {file} ({name}) → {res.path}: exit status {res.exit_status}, {res.n_points} points"
+                  f"{why(res)}",
                   highlight=False, markup=False, soft_wrap=True)
     return exit_code(res.exit_status)
 

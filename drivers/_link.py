@@ -7,10 +7,17 @@ clear errors and a bounded reconnect.
   runs each operation, and turns what can go wrong on the wire into :class:`~drivers.base.DriverError`
   with the instrument, resource and operation in the text: a timeout (pyvisa-py also reports a
   connection closed by the peer as a timeout), a refused connection, a garbage reply (a value that
-  does not parse). After a timeout or lost connection the link is closed and reopened (so that a
-  late reply cannot be taken for the answer to the next question) and an operation marked
-  ``retry=True`` is tried again, at most ``retries`` times; then the error is raised. Nothing waits
-  longer than (retries + 1) × timeout.
+  does not parse). After a timeout, a lost connection or a garbage reply the link is closed and
+  reopened (so that a late reply cannot be taken for the answer to the next question) and an
+  operation marked ``retry=True`` is tried again, at most ``retries`` times (per role, the
+  ``retries`` option of ``lab.toml``); then the error is raised, naming the instrument, the
+  operation, the attempts and the last error. Nothing waits longer than (retries + 1) × timeout.
+  An instrument's own error reply (:class:`ReplyError`) and a refused value (:class:`LimitError`)
+  are never retried. ``Link.faults`` counts what was survived (``{"timeout": n, "garbage": n}``)
+  and ``Link.failures`` what was not; the run engine writes both to the run file's event log.
+* Operations that must not be repeated blindly (HV on; the make-safe commands of the backstop) are
+  called with ``retry=False``: a failure reaches the caller at once, which verifies the state
+  before doing anything again.
 * **Stale replies.** An exchange that did not end cleanly — a garbage reply, or a write/read pair cut by
   a signal (``KeyboardInterrupt``, SIGTERM) between the write and the read — may leave a reply in the
   input buffer that the *next* question would take for its answer (a status reply read as the answer
@@ -32,7 +39,7 @@ from .base import DriverError, Option
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LimitError", "ReplyError", "Link", "check_range", "as_float", "LINK_OPTIONS"]
+__all__ = ["LimitError", "ReplyError", "GarbageReply", "Link", "check_range", "as_float", "LINK_OPTIONS"]
 
 T = TypeVar("T")
 
@@ -55,7 +62,8 @@ class GarbageReply(DriverError):
 
 LINK_OPTIONS = {
     "timeout_s": Option(float, 2.0, min=0.05, max=60.0, unit="s", doc="reply timeout per message"),
-    "retries": Option(int, 1, min=0, max=5, doc="reconnect-and-retry attempts after a timeout or lost link"),
+    "retries": Option(int, 3, min=0, max=10,
+                      doc="reconnect-and-retry attempts after a timeout, a lost link or a garbage reply"),
 }
 
 
@@ -110,7 +118,7 @@ class Link:
     cannot reconnect."""
 
     def __init__(self, name: str, resource: str, factory: Callable[[], Any] | None, *,
-                 timeout_s: float = 2.0, retries: int = 1) -> None:
+                 timeout_s: float = 2.0, retries: int = 3) -> None:
         self.name = name
         self.resource = resource
         self.factory = factory
@@ -120,6 +128,10 @@ class Link:
         #: an exchange did not end cleanly: a stale reply may be waiting (cleared by :meth:`resync`)
         self.stale = False
         self.resyncs = 0
+        #: transient faults survived by a retry, by kind ("timeout", "garbage")
+        self.faults: dict[str, int] = {}
+        #: operations that failed after every attempt, by kind
+        self.failures: dict[str, int] = {}
         self._inst: Any = None
         self.lock = threading.RLock()  # keep-alives may come from the clock's thread
 
@@ -193,26 +205,45 @@ class Link:
     def _call(self, what: str, fn: Callable[[Any], T], retry: bool) -> T:
         attempts = 1 + (self.retries if retry and self.factory is not None else 0)
         last: BaseException | None = None
+        kinds: list[str] = []
         for i in range(attempts):
             try:
-                return fn(self.inst)
-            except (DriverError, LimitError):
+                inst = self.inst
+            except DriverError as e:   # (re)connecting failed: a connection fault like any other
+                if self.factory is None:
+                    raise
+                kind, last = "timeout", e
+                kinds.append(kind)
+                log.warning("%s at %s: %s (attempt %d of %d)", self.name, self.resource, e, i + 1, attempts)
+                self._inst = None
+                self.reconnects += 1
+                continue
+            try:
+                out = fn(inst)
+            except (ReplyError, LimitError):
+                raise
+            except GarbageReply as e:
+                kind, last = "garbage", e
+            except DriverError:
                 raise
             except Exception as e:
-                if not _is_timeout(e):
-                    raise GarbageReply(f"{self.name} at {self.resource}: garbage or unexpected reply to "
-                                       f"{what} ({type(e).__name__}: {e})") from e
-                last = e
-                log.warning("%s at %s: no reply to %s within %g s (attempt %d of %d); reconnecting",
-                            self.name, self.resource, what, self.timeout_s, i + 1, attempts)
-                if self.factory is not None:
-                    self.close()
-                    self.reconnects += 1
-                    if i + 1 < attempts:
-                        try:
-                            self.open()
-                        except DriverError as oe:
-                            last = oe
-                            break
-        raise DriverError(f"{self.name} at {self.resource}: no reply to {what} within {self.timeout_s:g} s "
-                          f"after {attempts} attempt(s) (timeout or connection lost: {last})")
+                kind, last = ("timeout" if _is_timeout(e) else "garbage"), e
+            else:
+                for k in kinds:
+                    self.faults[k] = self.faults.get(k, 0) + 1
+                return out
+            kinds.append(kind)
+            log.warning("%s at %s: %s on %s (attempt %d of %d: %s: %s)%s", self.name, self.resource,
+                        "no reply" if kind == "timeout" else "garbage reply", what, i + 1, attempts,
+                        type(last).__name__, last, "; reconnecting" if self.factory is not None else "")
+            if self.factory is None:
+                break
+            self.close()
+            self.reconnects += 1   # the next attempt reopens the link (``inst``)
+        kind = kinds[-1] if kinds else "timeout"
+        self.failures[kind] = self.failures.get(kind, 0) + 1
+        if kind == "garbage" and len(set(kinds)) == 1:
+            raise GarbageReply(f"{self.name} at {self.resource}: garbage or unexpected reply to {what} after "
+                               f"{len(kinds)} attempt(s) ({type(last).__name__}: {last})") from last
+        raise DriverError(f"{self.name} at {self.resource}: no valid reply to {what} within {self.timeout_s:g} s "
+                          f"after {len(kinds)} attempt(s) (timeout, connection lost or garbage: {last})") from last

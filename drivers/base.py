@@ -22,7 +22,9 @@ is ``None`` the backend uses :class:`WallClock`.
 
 from __future__ import annotations
 
+import difflib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +34,12 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 log = logging.getLogger(__name__)
 
 __all__ = ["Option", "OptionError", "Role", "WallClock", "DriverError", "SafetyError",
-           "validate_options"]
+           "validate_options", "CancelToken", "POLL_S"]
+
+#: longest blind stretch of any wait (lab seconds): every wait polls its cancellation token at
+#: least this often, so abort / pause / MAKE SAFE / suspenders / signals act within one poll
+#: (≤ 1 lab s; 0.25 lab s keeps a poll well inside 0.5 s wall on the real clock)
+POLL_S = 0.25
 
 
 class DriverError(RuntimeError):
@@ -88,6 +95,9 @@ class Option:
             value = float(value)
         if bool not in types and isinstance(value, bool):
             raise OptionError(key, value, f"must be {self.describe()}, not a boolean")
+        if _non_finite(value):
+            raise OptionError(key, value, f"must be {self.describe()}; NaN and infinity are never allowed "
+                                          "(a NaN limit would disable the limit)")
         if not isinstance(value, types):
             names = " or ".join(t.__name__ for t in types)
             raise OptionError(key, value, f"must be a {names} ({self.describe()})")
@@ -103,6 +113,39 @@ class Option:
         return value
 
 
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return False
+
+
+def _suggest(word: str, options: Sequence[str]) -> str:
+    m = difflib.get_close_matches(word, list(options), n=1)
+    return f" — did you mean {m[0]!r}?" if m else ""
+
+
+def cross_check_options(values: Mapping[str, Any], *, prefix: str = "") -> list[OptionError]:
+    """Rules between options of one backend: every ``min_X`` must be below its ``max_X``, and the
+    ``*_below_K`` heater-range thresholds must increase (low below medium)."""
+    errors: list[OptionError] = []
+    for key, lo in values.items():
+        if not key.startswith("min_"):
+            continue
+        hi_key = "max_" + key[4:]
+        hi = values.get(hi_key)
+        if isinstance(lo, int | float) and isinstance(hi, int | float) and not lo < hi:
+            errors.append(OptionError(prefix + key, lo, f"must be below {prefix}{hi_key} = {hi!r}"))
+    lo, hi = values.get("low_range_below_K"), values.get("medium_range_below_K")
+    if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
+        errors.append(OptionError(prefix + "low_range_below_K", lo,
+                                  f"must not be above {prefix}medium_range_below_K = {hi!r}"))
+    return errors
+
+
 def validate_options(schema: Mapping[str, Option], options: Mapping[str, Any], *,
                      prefix: str = "") -> tuple[dict[str, Any], list[OptionError]]:
     """Check ``options`` against ``schema``. Returns (values with defaults filled in, errors).
@@ -114,7 +157,8 @@ def validate_options(schema: Mapping[str, Option], options: Mapping[str, Any], *
     for key, value in options.items():
         if key not in schema:
             allowed = ", ".join(sorted(schema)) or "none"
-            errors.append(OptionError(prefix + key, value, f"is not a known option (known: {allowed})"))
+            errors.append(OptionError(prefix + key, value, f"is not a known option (known: {allowed})"
+                                      f"{_suggest(key, sorted(schema))}"))
             continue
         try:
             out[key] = schema[key].check(prefix + key, value)
@@ -126,6 +170,8 @@ def validate_options(schema: Mapping[str, Option], options: Mapping[str, Any], *
                 errors.append(OptionError(prefix + key, None, f"is required ({opt.describe()})"))
             else:
                 out[key] = opt.default
+    if not errors:
+        errors.extend(cross_check_options(out, prefix=prefix))
     return out, errors
 
 
@@ -155,6 +201,43 @@ class Clock(Protocol):
     def call_every(self, interval: float, fn: Callable[[], None], *, name: str = "") -> Cancellable:
         """Run ``fn`` every ``interval`` lab seconds until the returned handle is cancelled."""
         ...
+
+
+class CancelToken:
+    """What every long wait of a driver polls: the one cancellation mechanism of sflab.
+
+    The owner (the run engine) installs ``hook``; ``poll()`` calls it. The hook returns to let the
+    wait go on, blocks while the run is paused or suspended, or raises to stop the wait (the
+    engine's abort exception, or its "retake the point" exception after a pause). ``poll(urgent=True)``
+    asks the owner to look at its conditions now (the generator saw HV drop: is the interlock
+    open?). Without a hook (a driver used on its own, or the backstop) ``poll()`` does nothing.
+
+    ``sleep(clock, seconds)`` is the only sleep a driver's wait may use for more than ``POLL_S``:
+    it sleeps in slices of at most ``POLL_S`` lab seconds and polls between them.
+    """
+
+    def __init__(self, hook: Callable[..., None] | None = None) -> None:
+        self.hook = hook
+        self.polls = 0
+
+    def poll(self, *, urgent: bool = False) -> None:
+        self.polls += 1
+        hook = self.hook
+        if hook is not None:
+            hook(urgent=urgent)
+
+    def sleep(self, clock: Any, seconds: float) -> None:
+        end = clock.monotonic() + max(float(seconds), 0.0)
+        while True:
+            self.poll()
+            left = end - clock.monotonic()
+            if left <= 0:
+                return
+            clock.sleep(min(left, POLL_S))
+
+
+#: the token of a role nobody watches (polling it does nothing)
+NO_CANCEL = CancelToken()
 
 
 class WallClock:
@@ -203,10 +286,18 @@ class Role:
     #: lab.toml options of this backend
     OPTIONS: ClassVar[dict[str, Option]] = {}
 
+    #: polled by every long wait of the backend (installed by the run engine, see CancelToken)
+    cancel: CancelToken = NO_CANCEL
+
     def __init__(self, resource: str = "", *, clock: Clock | None = None, **options: Any) -> None:
         self.resource = resource
         self.clock = clock if clock is not None else WallClock()
         self.options = dict(options)
+        self.cancel = NO_CANCEL
+
+    def wait(self, seconds: float) -> None:
+        """Wait ``seconds`` of lab time, polling ``cancel`` at least every ``POLL_S``."""
+        self.cancel.sleep(self.clock, seconds)
 
     @classmethod
     def checked_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:

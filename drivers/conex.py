@@ -247,7 +247,7 @@ class ConexNDAttenuator(Attenuator):
                 raise DriverError(f"CONEX {what}: stage in state {st} ({STATES.get(st, 'unknown')})")
             if self.clock.monotonic() - t0 > self.opts["move_timeout_s"]:
                 raise DriverError(f"CONEX {what} did not finish within {self.opts['move_timeout_s']:g} s")
-            self.clock.sleep(self.opts["poll_s"])
+            self.wait(self.opts["poll_s"])
 
     def home(self) -> None:
         """Home the stage (``1OR``) and wait for READY."""
@@ -258,11 +258,17 @@ class ConexNDAttenuator(Attenuator):
         """Move to ``angle`` (validated against min_deg/max_deg first) and wait until there."""
         a = check_range("angle", angle, self.opts["min_deg"], self.opts["max_deg"], "deg",
                         "the attenuator's min_deg/max_deg options")
-        self.link.call(f"1PA{a:.5f}", lambda i: setattr(i, "target", a))
-        self._wait_ready(f"move to {a:g}°")
-        pos = self.angle
-        if abs(pos - a) > self.opts["tolerance_deg"]:
-            raise DriverError(f"CONEX stopped at {pos:.4f}°, asked {a:.4f}°")
+        # ``1PA`` has no reply: a message lost on the way is seen only as a stage that did not move.
+        # A move is idempotent, so it is sent again (at most ``retries`` times) while the position
+        # read back says the stage is not there.
+        for attempt in range(self.opts["retries"] + 1):
+            self.link.call(f"1PA{a:.5f}", lambda i: setattr(i, "target", a))
+            self._wait_ready(f"move to {a:g}°")
+            pos = self.angle
+            if abs(pos - a) <= self.opts["tolerance_deg"]:
+                return
+            log.warning("CONEX stopped at %.4f°, asked %.4f° (attempt %d): moving again", pos, a, attempt + 1)
+        raise DriverError(f"CONEX stopped at {pos:.4f}°, asked {a:.4f}°")
 
     # -- role interface --------------------------------------------------------------------------
     def set_transmission(self, transmission: float) -> None:

@@ -29,4 +29,5 @@ class TemperatureController(Role):
     def wait_stable(self, kelvin: float, *, band_K: float = 0.1, hold_s: float = 60.0,
                     timeout_s: float = 3600.0, poll_s: float = 1.0) -> float:
         """Wait on the clock until |T - kelvin| < band for hold_s; return the time waited (s).
-        Raises TimeoutError naming the last reading when timeout_s passes."""
+        Raises TimeoutError naming the last reading when timeout_s passes. Must poll ``self.cancel``
+        at least every ``POLL_S`` lab seconds (``self.wait`` does)."""

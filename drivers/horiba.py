@@ -160,7 +160,7 @@ class HoribaSpectrometer(Spectrometer):
         except DriverError:
             self._stop_loop()
             raise
-        self.clock.sleep(self.options["icl_settle_s"])
+        self.wait(self.options["icl_settle_s"])
         self._run(self.dm.discover_devices())
         monos, ccds = self.dm.monochromators, self.dm.charge_coupled_devices
         if len(monos) <= self.options["mono_index"] or len(ccds) <= self.options["ccd_index"]:
@@ -236,7 +236,7 @@ class HoribaSpectrometer(Spectrometer):
         while self._run(self.mono.is_busy()):
             if self.clock.monotonic() > t_end:
                 raise DriverError(f"monochromator still busy after {timeout_s:g} s")
-            self.clock.sleep(self.options["poll_s"])
+            self.wait(self.options["poll_s"])
 
     # -- monochromator ------------------------------------------------------------------------------
     @property
@@ -395,13 +395,19 @@ class HoribaSpectrometer(Spectrometer):
         temp = self.ccd_temperature
         center = self.center_nm
         self._run(self.ccd.acquisition_start(open_shutter=open_shutter))
-        self.clock.sleep(t_exp)
-        t_end = self.clock.monotonic() + t_exp + 600.0
-        while self._run(self.ccd.get_acquisition_busy()):
-            if self.clock.monotonic() > t_end:
+        try:
+            self.wait(t_exp)   # polls the cancellation token: a stop ends the exposure within one poll
+            t_end = self.clock.monotonic() + t_exp + 600.0
+            while self._run(self.ccd.get_acquisition_busy()):
+                if self.clock.monotonic() > t_end:
+                    raise DriverError("CCD acquisition did not finish")
+                self.wait(self.options["poll_s"])
+        except BaseException:
+            try:
                 self._run(self.ccd.acquisition_abort())
-                raise DriverError("CCD acquisition did not finish")
-            self.clock.sleep(self.options["poll_s"])
+            except Exception as exc:  # noqa: BLE001 - the original error is the one to report
+                log.warning("CCD acquisition abort failed: %s", exc)
+            raise
         data = self._run(self.ccd.get_acquisition_data(), timeout=max(60.0, self.options["command_timeout_s"]))
         try:
             acq = data["acquisition"][0]

@@ -30,7 +30,7 @@ from pymeasure.instruments.lakeshore.lakeshore_base import (
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.constants import Parity, StopBits
 
-from ._link import LINK_OPTIONS, Link, ReplyError, as_float, check_range
+from ._link import LINK_OPTIONS, GarbageReply, Link, ReplyError, as_float, check_range
 from .base import Clock, DriverError, Option
 from .cryostat import TemperatureController
 
@@ -215,7 +215,7 @@ class LakeShore336(LakeShore3xx):
         try:
             esr = int(raw)
         except ValueError:
-            raise ReplyError(f"garbage reply to *ESR?: {raw!r}") from None
+            raise GarbageReply(f"garbage reply to *ESR?: {raw!r}") from None
         bad = esr & (4 | 16 | 32)
         if bad:
             what = ", ".join(n for b, n in ((32, "command error"), (16, "execution error"),
@@ -372,7 +372,9 @@ class LakeShore336Controller(TemperatureController):
     def wait_stable(self, kelvin: float, *, band_K: float = 0.1, hold_s: float = 60.0,
                     timeout_s: float = 3600.0, poll_s: float = 1.0) -> float:
         """Wait on the lab clock until the sample stays within ``band_K`` of ``kelvin`` for
-        ``hold_s``; return the lab seconds waited. Raises TimeoutError naming the last reading."""
+        ``hold_s``; return the lab seconds waited. Raises TimeoutError naming the last reading.
+        Polls the role's cancellation token between readings (at least every ``POLL_S``), so an
+        abort, pause, MAKE SAFE or suspender acts within one poll, not at the end of the wait."""
         check_range("band_K", band_K, 1e-4, 100, "K")
         check_range("hold_s", hold_s, 0, 1e6, "s")
         check_range("timeout_s", timeout_s, 0, 1e7, "s")
@@ -392,7 +394,7 @@ class LakeShore336Controller(TemperatureController):
             if t - t0 >= timeout_s:
                 raise TimeoutError(f"cryostat not stable at {kelvin:g} K ± {band_K:g} K for {hold_s:g} s "
                                    f"within {timeout_s:g} s; last reading {T:.3f} K")
-            clock.sleep(poll_s)
+            self.wait(poll_s)
 
     def readback(self) -> dict[str, float]:
         return {"T_sample": self.temperature, "T_sensor": self.sensor_temperature,

@@ -238,7 +238,7 @@ class PicoHarp300(TCSPC):
             lib("PH_CTCStatus", dev, ctypes.byref(status))
             if status.value:
                 break
-            self.clock.sleep(poll)
+            self.wait(poll)   # polls the cancellation token; the caller's finally stops the measurement
 
     def _fifo(self, mode: int, duration_s: float) -> tuple[np.ndarray, float]:
         """Run a T2/T3 measurement and return all FIFO records and the elapsed time (s)."""

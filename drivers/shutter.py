@@ -140,7 +140,9 @@ class SC10Shutter:
             if i.enabled != want_open:
                 i.toggle()
 
-        self.link.call(f"{what} shutter", do, retry=False)
+        # ``do`` reads the state before it toggles, so repeating it after a lost reply (over a fresh
+        # connection) is a verified retry: a toggle that did arrive is not toggled back
+        self.link.call(f"{what} shutter", do)
         closed = self.is_closed
         if closed == want_open:
             raise DriverError(f"shutter did not {what}: closed? = {int(closed)}"

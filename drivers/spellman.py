@@ -27,7 +27,7 @@ from typing import Any
 
 from pymeasure.instruments.spellmanhv.spellmanXRV import ErrorCode, SpellmanXRV, StatusCode
 
-from ._link import LINK_OPTIONS, LimitError, Link, ReplyError, check_range
+from ._link import LINK_OPTIONS, GarbageReply, LimitError, Link, ReplyError, check_range
 from .base import Clock, DriverError, Option, SafetyError
 from .shutter import SC10, SC10Shutter
 from .xray import XRaySource
@@ -54,6 +54,8 @@ class SpellmanXRVLimited(SpellmanXRV):
         if got == "$":
             return []
         code = got.strip().rstrip(",")
+        if code not in ERROR_REPLIES:   # neither "$" nor an error the manual lists: a garbled reply
+            raise GarbageReply(f"garbage reply to a set command: {got!r}")
         raise ReplyError(f"Spellman refused: error {code} ({ERROR_REPLIES.get(code, 'unknown code')})", code=code)
 
     @property
@@ -225,7 +227,7 @@ class SpellmanXRaySource(XRaySource):
             v = start + (end - start) * k / n
             self._set(**{which: v})
             if k < n:
-                self.clock.sleep(step_s)
+                self.wait(step_s)
 
     # -- role interface ------------------------------------------------------------------------
     def on(self, kV: float, mA: float) -> None:
@@ -274,6 +276,10 @@ class SpellmanXRaySource(XRaySource):
         t0 = self.clock.monotonic()
         while True:
             if not self.hv_on:
+                # let the engine look first: an open interlock is a suspension, not a failure
+                self.cancel.poll(urgent=True)
+                if not self.interlock_closed:
+                    raise SafetyError("X-ray HV dropped while ramping: interlock open")
                 raise SafetyError(f"HV dropped while ramping (faults: {self.faults()!r})")
             mkV, mmA = self.kV_mA
             if abs(mkV - kV) <= self.opts["kV_tolerance"] and abs(mmA - mA) <= self.opts["mA_tolerance"]:
@@ -281,7 +287,7 @@ class SpellmanXRaySource(XRaySource):
             if self.clock.monotonic() - t0 > self.opts["settle_timeout_s"]:
                 raise DriverError(f"generator did not reach {kV:g} kV / {mA:g} mA within "
                                   f"{self.opts['settle_timeout_s']:g} s (monitors {mkV:.3g} kV, {mmA:.3g} mA)")
-            self.clock.sleep(min(0.2, self.opts["ramp_step_s"]))
+            self.wait(min(0.2, self.opts["ramp_step_s"]))
 
     def off(self) -> None:
         """Safe sequence to off: shutter closed first, ramp mA then kV down, HV off, verified."""
@@ -309,12 +315,34 @@ class SpellmanXRaySource(XRaySource):
         except Exception as e:
             failures.append(f"setpoints to 0: {e}")
         try:
-            self.link.call("98,0 (HV off)", lambda i: setattr(i, "output_enabled", False))
+            self._hv_off_verified()
             self._expect_hv = False
         except Exception as e:
             failures.append(f"HV off: {e}")
         if failures:
             raise DriverError("X-ray make_safe incomplete: " + "; ".join(failures))
+
+    def _hv_off_verified(self) -> None:
+        """HV off, never repeated blindly: the command is sent once (``retry=False``); if it fails,
+        the HV state is read back over a fresh connection and the command is sent again only while
+        the generator still reports HV on — at most ``retries`` times; then the error is raised
+        (the backstop's escalation takes over)."""
+        try:
+            self.link.call("98,0 (HV off)", lambda i: setattr(i, "output_enabled", False), retry=False)
+            return
+        except (ReplyError, DriverError) as e:
+            last: Exception = e
+        for k in range(self.opts["retries"]):
+            try:
+                if not self.hv_on:   # a query: retried by the link; HV already off, nothing to send
+                    log.warning("HV off: reply lost, but the generator reports HV off (verified)")
+                    return
+                log.warning("HV off failed (%s); HV still reported on: sending HV off again (%d)", last, k + 1)
+                self.link.call("98,0 (HV off)", lambda i: setattr(i, "output_enabled", False), retry=False)
+                return
+            except (ReplyError, DriverError) as e:
+                last = e
+        raise last
 
     def keepalive(self) -> None:
         """Poll the status (feeds the watchdog); raise SafetyError if HV dropped unexpectedly."""

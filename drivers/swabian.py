@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Clock, DriverError, Option, OptionError
+from .base import POLL_S, Clock, DriverError, Option, OptionError
 from .tcspc import TCSPC, Correlation, DecayHistogram, TagStream, check_duration, validate_backend_options
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,16 @@ class SwabianTimeTagger(TCSPC):
             for m in measurements:
                 m.startFor(int(duration_ps))
             for m in measurements:
-                m.waitUntilFinished()
+                # wait in slices so the cancellation token is polled (a stop ends it within one poll)
+                while not m.waitUntilFinished(int(POLL_S * 1000)):
+                    self.cancel.poll()
+        except BaseException:
+            for m in measurements:
+                try:
+                    m.stop()
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("stopping %s: %s", m, exc)
+            raise
         finally:
             self._active = []
 

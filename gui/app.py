@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import gc
 import logging
+import math
 import signal
 import sys
 import threading
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MainWindow", "main"]
 
+#: the MAKE SAFE keyboard shortcut (application-wide: works from any tab or dock)
+MAKE_SAFE_KEY = "Ctrl+Shift+S"
+XRAY_ON_STYLE = "QLabel { background: #c62828; color: white; font-weight: bold; padding: 3px 8px; }"
+XRAY_OFF_STYLE = "QLabel { color: #555; padding: 3px 8px; }"
 MAKE_SAFE_STYLE = ("QPushButton { background: #c62828; color: white; font-size: 18px; font-weight: bold; "
                    "padding: 10px 28px; border-radius: 6px; border: 2px solid #7f0000; }"
                    "QPushButton:pressed { background: #7f0000; }")
@@ -57,6 +62,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker = QueueWorker(session, self.queue)
         self.ask_close: Callable[[], bool] = self._ask_close
         self._closed = False
+        #: set by SIGTERM / SIGINT: closing then never asks (a dialog nobody answers would hang it)
+        self.close_by_signal = False
         self._safe_results: collections.deque = collections.deque()
         self.last_run_file: str | None = None
         self.current_run_file: str | None = None
@@ -79,13 +86,26 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.setMovable(False)
         tb.setFloatable(False)
         self.addToolBar(QtCore.Qt.TopToolBarArea, tb)
-        self.safe_btn = QtWidgets.QPushButton("⚠  MAKE SAFE")
+        self.safe_btn = QtWidgets.QPushButton(f"⚠  MAKE SAFE ({MAKE_SAFE_KEY})")
         self.safe_btn.setObjectName("make_safe")
         self.safe_btn.setToolTip("X-ray shutter closed and HV off, attenuator dark, heater to its safe range; "
-                                 "aborts the running run and stops the queue")
+                                 f"aborts the running run and stops the queue. Shortcut {MAKE_SAFE_KEY} "
+                                 "from any tab.")
         self.safe_btn.setStyleSheet(MAKE_SAFE_STYLE)
         self.safe_btn.clicked.connect(self.make_safe)
         tb.addWidget(self.safe_btn)
+        # MAKE SAFE from anywhere in the application (any tab, any dock with the focus)
+        self.safe_shortcut = QtWidgets.QShortcut(QtGui.QKeySequence(MAKE_SAFE_KEY), self)
+        self.safe_shortcut.setContext(QtCore.Qt.ApplicationShortcut)
+        self.safe_shortcut.activated.connect(self.make_safe)
+        tb.addSeparator()
+        # the X-ray banner: red whenever HV may be on, with kV, mA, shutter and the readback's age
+        self.xray_banner = QtWidgets.QLabel("")
+        self.xray_banner.setObjectName("xray_banner")
+        self.xray_banner.setContentsMargins(8, 2, 8, 2)
+        tb.addWidget(self.xray_banner)
+        self._xray_rb: dict[str, float] | None = None
+        self._xray_t: float | None = None
         tb.addSeparator()
         self.state_label = QtWidgets.QLabel("idle")
         self.state_label.setObjectName("run_state")
@@ -146,6 +166,8 @@ class MainWindow(QtWidgets.QMainWindow):
         p.queueEvent.connect(lambda _ev: self.queue_panel.refresh())
         p.tick.connect(self.on_tick)
         self.io.readbacks.connect(self.model.add_readbacks)
+        self.io.readbacks.connect(self.on_xray_readback)
+        self.instruments.manual.connect(self.append_log)
         self.queue_panel.message.connect(self.say)
         self.browser.useParameters.connect(self.use_parameters)
         self._ticks = 0
@@ -153,6 +175,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if auto_connect:
             self.io.connect_all()
         self.resize(1500, 950)
+        self.setMinimumSize(0, 0)
+        self.update_xray_banner()
         self.freeze_heap()
 
     @staticmethod
@@ -163,6 +187,37 @@ class MainWindow(QtWidgets.QMainWindow):
         and when a run starts, so the collections during a run only scan what that run allocates."""
         gc.collect()
         gc.freeze()
+
+    # ------------------------------------------------------------------ X-ray banner
+    def on_xray_readback(self, rb: dict[str, dict[str, float]], t: float) -> None:
+        if "xray" in rb:
+            self._xray_rb, self._xray_t = dict(rb["xray"]), float(t)
+            self.update_xray_banner()
+
+    def update_xray_banner(self) -> None:
+        """Red and explicit whenever HV may be on (reported on, or unknown while the X-ray is
+        connected); the readback's age says how fresh that is."""
+        x_connected = "xray" in getattr(self.session.lab, "connected", set())
+        rb, t = self._xray_rb, self._xray_t
+        age = "" if t is None else f" · readback {max(self.session.clock.now() - t, 0.0):.1f} s ago"
+        if rb is None or not x_connected:
+            if x_connected:
+                self.xray_banner.setText("X-RAY: HV STATE UNKNOWN (no readback yet)")
+                self.xray_banner.setStyleSheet(XRAY_ON_STYLE)
+            else:
+                self.xray_banner.setText("X-ray not connected")
+                self.xray_banner.setStyleSheet(XRAY_OFF_STYLE)
+            return
+        hv = rb.get("hv_on", math.nan)
+        kV, mA, sh = rb.get("kV", math.nan), rb.get("mA", math.nan), rb.get("shutter_open", math.nan)
+        shutter = "OPEN" if sh == 1.0 else ("closed" if sh == 0.0 else "unknown")
+        if hv == 0.0:
+            self.xray_banner.setText(f"X-ray HV off · shutter {shutter}{age}")
+            self.xray_banner.setStyleSheet(XRAY_OFF_STYLE)
+            return
+        state = "ON" if hv == 1.0 else "STATE UNKNOWN"
+        self.xray_banner.setText(f"☢ X-RAY HV {state} · {kV:.1f} kV · {mA:.2f} mA · shutter {shutter}{age}")
+        self.xray_banner.setStyleSheet(XRAY_ON_STYLE)
 
     # ------------------------------------------------------------------ helpers
     def run_active(self) -> bool:
@@ -222,6 +277,9 @@ class MainWindow(QtWidgets.QMainWindow):
         last = batch[-1].data
         if last.get("readbacks"):
             self._point_readbacks = last["readbacks"]   # shown on the next slow tick (≈3 Hz)
+            if "xray" in last["readbacks"]:
+                self._xray_rb = dict(last["readbacks"]["xray"])
+                self._xray_t = float(last.get("lab_time", batch[-1].time))
         self.queue_panel.on_point(int(last.get("point_id", 0)) + 1, last.get("n_points"),
                                   float(last.get("lab_time", batch[-1].time)))
 
@@ -231,10 +289,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_exit = dict(d)
         self.queue_panel.on_run_stop()
         failed = {r: v for r, v in (d.get("backstop") or {}).items() if v != "ok"}
-        self.append_log(f"run ended: {d.get('exit_status')} after {d.get('n_points')} points"
-                        + (f" ({d['error']})" if d.get("error") else "")
+        status = d.get("exit_status", "idle")
+        why = d.get("error") or ""
+        who = f" by {d['stopped_by']}" if d.get("stopped_by") else ""
+        role = f" [{d['role']}]" if d.get("role") else ""
+        self.append_log(f"run ended: {status}{who} after {d.get('n_points')} points"
+                        + (f"{role} ({why})" if why else "")
                         + ("; backstop: all roles safe" if not failed else f"; BACKSTOP FAILED: {failed}"), ev.time)
-        self.set_state(d.get("exit_status", "idle"), "backstop ok" if not failed else f"BACKSTOP FAILED: {failed}")
+        safe = "backstop ok" if not failed else f"BACKSTOP FAILED: {failed}"
+        self.set_state(status, (f"{why} — " if why and status != "success" else "") + safe)
         self.browser.rescan()
 
     def on_analysis(self, ev: Any) -> None:
@@ -246,6 +309,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.tabs.currentWidget() is self.live or self._ticks % 8 == 0:
             self.live.refresh()
         if self._ticks % 5 == 0:
+            self.update_xray_banner()
             if self._point_readbacks is not None:
                 self.instruments.on_readbacks(self._point_readbacks)
                 self._point_readbacks = None
@@ -274,7 +338,7 @@ class MainWindow(QtWidgets.QMainWindow):
         on a thread of its own, so a busy instrument thread cannot delay it."""
         self.append_log("MAKE SAFE pressed")
         if self.run_active():
-            self.worker.abort("MAKE SAFE pressed in the GUI")
+            self.worker.abort("MAKE SAFE pressed in the GUI", by="MAKE SAFE")
         self.io.stop_keepalive()
 
         def work() -> None:
@@ -307,13 +371,15 @@ class MainWindow(QtWidgets.QMainWindow):
             event.accept()
             return
         if self.run_active():
-            if not self.ask_close():
+            if not self.close_by_signal and not self.ask_close():
                 self.append_log("close cancelled: the run continues (its backstop runs when it ends)")
                 event.ignore()
                 return
-            self.append_log("closing: aborting the run")
-            self.worker.abort("the GUI was closed", status="interrupted")
-            self._wait(lambda: not worker_busy(self.worker), 120.0)
+            self.append_log("closing: interrupting the run (resumable)")
+            self.worker.abort("SIGTERM" if self.close_by_signal else "the GUI was closed", status="interrupted",
+                              by="SIGTERM" if self.close_by_signal else "GUI close")
+            # every wait polls the runner (drivers.base.POLL_S), so the run ends within a poll or two
+            self._wait(lambda: not worker_busy(self.worker), 30.0)
         self.shutdown()
         event.accept()
 
@@ -359,8 +425,12 @@ def main(open_session: Callable[[], Any], queue_path: Path) -> int:
         win = MainWindow(session, Path(queue_path))
         win.show()
         # Ctrl-C / SIGTERM close the window (the close path runs the backstop)
+        def on_signal(*_a: Any) -> None:
+            win.close_by_signal = True          # no dialog: nobody is there to answer it
+            QtCore.QTimer.singleShot(0, win.close)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_a: QtCore.QTimer.singleShot(0, win.close))
+            signal.signal(sig, on_signal)
         wake = QtCore.QTimer()
         wake.timeout.connect(lambda: None)   # lets Python run signal handlers while Qt waits
         wake.start(200)

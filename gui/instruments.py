@@ -152,17 +152,27 @@ class InstrumentPanel(QtWidgets.QGroupBox):
         self.message.setText(text)
         self.message.setStyleSheet(ERR_STYLE if error else "color: #555")
 
+    #: called with one line for the event log for every manual command and its outcome (InstrumentsView)
+    journal: Callable[[str], None] | None = None
+
     def run(self, what: str, fn: Callable[[], Any], done: Callable[[], None] | None = None) -> None:
-        """Run a manual command on the instrument thread; report the outcome in the panel."""
+        """Run a manual command on the instrument thread; report the outcome in the panel and the
+        event log (every manual command is journaled)."""
         self.say(f"{what} …")
+        if self.journal is not None:
+            self.journal(f"manual command: {self.role}: {what}")
 
         def cb(_res: Any, err: BaseException | None) -> None:
             if err is None:
                 self.say(f"{what}: done")
+                if self.journal is not None:
+                    self.journal(f"manual command: {self.role}: {what}: done")
                 if done:
                     done()
             else:
                 self.say(f"{what} refused: {err}", error=True)
+                if self.journal is not None:
+                    self.journal(f"manual command: {self.role}: {what}: REFUSED ({err})")
 
         self.io.submit(fn, cb, what=f"{self.role}: {what}")
 
@@ -336,7 +346,10 @@ def make_panel(role: str, driver: Any, io: InstrumentIO) -> InstrumentPanel:
 
 
 class InstrumentsView(QtWidgets.QScrollArea):
-    """All role panels in a scrollable column, wired to the instrument thread's readbacks."""
+    """All role panels in a scrollable column, wired to the instrument thread's readbacks.
+    ``manual`` carries one event-log line per manual command and per outcome."""
+
+    manual = QtCore.Signal(str)
 
     def __init__(self, session: Any, io: InstrumentIO, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -350,6 +363,7 @@ class InstrumentsView(QtWidgets.QScrollArea):
 
         for role in sorted(session.lab.roles, key=lambda r: ROLES.index(r) if r in ROLES else 99):
             p = make_panel(role, session.lab.roles[role], io)
+            p.journal = self.manual.emit
             self.panels[role] = p
             lay.addWidget(p)
             if role in session.lab.connected:

@@ -76,6 +76,8 @@ class QueuePanel(QtWidgets.QWidget):
         from acq.registry import procedures as registry_procedures
 
         self.session, self.queue, self.worker = session, queue, worker
+        #: the problems of the last refused add / start (the same messages as `sflab check`)
+        self.last_refusal: list[str] = []
         self.procedures = (procedures or registry_procedures)()
         self._start_via = start_via or (lambda fn: fn())
         self.form: ParameterForm | None = None
@@ -238,10 +240,24 @@ class QueuePanel(QtWidgets.QWidget):
             self.message.emit(f"not added: {exc}")
             return None
         proc = self.proc_box.currentText()
+        problems = self.check_run(proc, values)
+        if problems:
+            self.last_refusal = problems
+            self.message.emit(f"not added: {problems[0]}" + (f" (and {len(problems) - 1} more)"
+                                                              if len(problems) > 1 else ""))
+            return None
         item = self.queue.add(proc, values, title=self.title_edit.text().strip())
         self.message.emit(f"queued {proc}" + (f" “{item.title}”" if item.title else ""))
         self.refresh()
         return item
+
+    def check_run(self, procedure: str, values: dict[str, Any]) -> list[str]:
+        """The checks of ``sflab check`` for one run (``acq.plans.validate_run``): parameter types and
+        ranges and the lab's limits; the messages are the same."""
+        from acq.plans import validate_run
+
+        _conv, problems = validate_run(procedure, values, getattr(self.session, "config", None))
+        return [str(p) for p in problems]
 
     # ------------------------------------------------------------------ queue editing
     def selected_id(self) -> str | None:
@@ -322,6 +338,13 @@ class QueuePanel(QtWidgets.QWidget):
         if self.queue.next_queued() is None:
             self.message.emit("nothing queued")
             return
+        for it in self.queue.items:   # on start too: the lab (its limits) may differ from when it was added
+            if it.status in ("queued", "interrupted") and it.procedure != "wait":
+                problems = self.check_run(it.procedure, it.parameters)
+                if problems:
+                    self.last_refusal = problems
+                    self.message.emit(f"not started: item {it.id} ({it.procedure}): {problems[0]}")
+                    return
 
         def go() -> None:
             try:
@@ -383,7 +406,9 @@ class QueuePanel(QtWidgets.QWidget):
             self.table.setRowCount(len(items))
         for r, it in enumerate(items):
             params = ", ".join(f"{k}={v}" for k, v in it.parameters.items())
-            cells = [it.status, it.procedure, it.title, params, format_duration(it.estimate_s),
+            status = it.status if it.status not in ("failed", "aborted") or not it.error else \
+                f"{it.status}: {it.error}"
+            cells = [status, it.procedure, it.title, params, format_duration(it.estimate_s),
                      Path(it.run_file).name if it.run_file else ""]
             for c, text in enumerate(cells):
                 cell = self.table.item(r, c)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, Parameter
 
-from acq.procedure import Procedure
+from acq.procedure import Issue, Procedure
 from acq.store import Field, open_run
 
 log = logging.getLogger(__name__)
@@ -192,28 +192,34 @@ class LabProcedure(Procedure):
         return {"T_set": float(self._T_now if self._T_now is not None else math.nan),
                 "T_K": float(self.lab.cryostat.temperature), "stable": int(self._stable)}
 
-    def validate_temperatures(self, lab_config: Any, temps: list[float]) -> list[str]:
+    def validate_temperatures(self, lab_config: Any, temps: list[float], key: str = "") -> list[str]:
         o = role_options(lab_config, "cryostat")
-        errs = []
+        errs: list[str] = []
         lo, hi = o.get("min_K"), o.get("max_K")
+        key = key or ("temperatures" if "temperatures" in self.parameter_objects_cls() else "temperature")
         for T in temps:
             if lo is not None and T < lo:
-                errs.append(f"{type(self).__name__}: T = {T:g} K is below the cryostat's min_K = {lo:g} K")
+                errs.append(Issue(f"{type(self).__name__}: T = {T:g} K is below the cryostat's min_K = {lo:g} K",
+                                  key=key, value=T, allowed=f"≥ {lo:g} K (cryostat.min_K)"))
             if hi is not None and T > hi:
-                errs.append(f"{type(self).__name__}: T = {T:g} K is above the cryostat's max_K = {hi:g} K")
+                errs.append(Issue(f"{type(self).__name__}: T = {T:g} K is above the cryostat's max_K = {hi:g} K",
+                                  key=key, value=T, allowed=f"≤ {hi:g} K (cryostat.max_K)"))
         return errs
 
     def validate_xray(self, lab_config: Any, kV: float, mA: float) -> list[str]:
         o = role_options(lab_config, "xray")
-        errs = []
+        errs: list[str] = []
         name = type(self).__name__
         if o.get("max_kV") is not None and kV > o["max_kV"]:
-            errs.append(f"{name}: {kV:g} kV is above the X-ray source's max_kV = {o['max_kV']:g} kV")
+            errs.append(Issue(f"{name}: {kV:g} kV is above the X-ray source's max_kV = {o['max_kV']:g} kV",
+                              key="kV", value=kV, allowed=f"≤ {o['max_kV']:g} kV (xray.max_kV)"))
         if o.get("max_mA") is not None and mA > o["max_mA"]:
-            errs.append(f"{name}: {mA:g} mA is above the X-ray source's max_mA = {o['max_mA']:g} mA")
+            errs.append(Issue(f"{name}: {mA:g} mA is above the X-ray source's max_mA = {o['max_mA']:g} mA",
+                              key="mA", value=mA, allowed=f"≤ {o['max_mA']:g} mA (xray.max_mA)"))
         if o.get("max_power_W") is not None and kV * mA > o["max_power_W"]:
-            errs.append(f"{name}: {kV:g} kV × {mA:g} mA = {kV * mA:g} W is above the tube rating "
-                        f"max_power_W = {o['max_power_W']:g} W")
+            errs.append(Issue(f"{name}: {kV:g} kV × {mA:g} mA = {kV * mA:g} W is above the tube rating "
+                              f"max_power_W = {o['max_power_W']:g} W", key="mA", value=mA,
+                              allowed=f"kV × mA ≤ {o['max_power_W']:g} W (xray.max_power_W)"))
         return errs
 
     def validate(self, lab_config: Any) -> list[str]:
@@ -373,11 +379,19 @@ class FluenceMixin:
             try:
                 cal = load_calibration(c)
             except (OSError, ValueError) as exc:
-                return [f"{name}: calibration = {c!r}: {exc}"]
+                why = "no such file" if not Path(c).exists() else str(exc)
+                return [Issue(f"{name}: calibration = {c!r}: {why}", key="calibration", value=c,
+                              allowed="an existing FluenceCalibration run file, 'latest' or 'config'")]
             lo, hi = cal.fluence_range
             src = f"the calibration {c}"
         else:
             o = role_options(lab_config, "attenuator")
+            if c == "config" and lab_config is not None and "attenuator" in (getattr(lab_config, "roles", None) or {}) \
+                    and not o.get("full_power_W"):
+                return [Issue(f"{name}: calibration = 'config' but the attenuator has no full_power_W in the lab "
+                              "configuration (measure it, or run FluenceCalibration and use 'latest')",
+                              key="calibration", value=c, allowed="'latest', a calibration run file, or 'config' "
+                              "with attenuator.full_power_W set")]
             folder = (getattr(lab_config, "lab", None) or {}).get("data_dir")
             latest = find_latest_calibration(folder) if c == "latest" and folder and Path(folder).is_dir() else None
             if latest is not None:
@@ -392,11 +406,12 @@ class FluenceMixin:
                 tmax = max(float(r[1]) for r in table)
                 hi = o["full_power_W"] * tmax / o.get("rep_rate_Hz", 76e6) / o.get("spot_area_cm2", 7.85e-5) * 1e6
                 src = "the laser's full power through the attenuator (lab.toml)"
-        errs = []
+        errs: list[str] = []
         if hi is not None:
             for f in fluences:
                 if f > hi * (1 + 1e-9):
-                    errs.append(f"{name}: fluence {f:g} µJ/cm² is above the maximum {hi:.3g} µJ/cm² of {src}")
+                    errs.append(Issue(f"{name}: fluence {f:g} µJ/cm² is above the maximum {hi:.3g} µJ/cm² of {src}",
+                                      key="fluences", value=f, allowed=f"≤ {hi:.3g} µJ/cm²"))
         return errs
 
 

@@ -22,10 +22,15 @@ def test_expand_range():
 
 def test_loops_defaults_waits_and_estimate(tmp_path):
     p = tmp_path / "p.toml"
-    p.write_text('sample = "s"\n[defaults]\nhold = 5\nnot_a_parameter_anywhere = 1\n'
-                 '[[step]]\nprocedure = "EngineCheck"\nloop = {kV = [20, 30], exposure = [1, 2]}\n'
-                 'temperatures = {start = 100, stop = 20, num = 3}\n'
-                 '[[step]]\nwait_s = 600\nnote = "pause"\n')
+    text = ('sample = "s"\n[defaults]\nhold = 5\n'
+            '[[step]]\nprocedure = "EngineCheck"\nloop = {kV = [20, 30], exposure = [1, 2]}\n'
+            'temperatures = {start = 100, stop = 20, num = 3}\n'
+            '[[step]]\nwait_s = 600\nnote = "pause"\n')
+    p.write_text(text.replace("hold = 5\n", "hold = 5\nhodl = 1\n"))
+    # a [defaults] key no procedure of the plan has is a typo, not silently ignored
+    assert [e.split(": ", 1)[1] for e in load_plan(p).errors] == [
+        "defaults.hodl = 1 is not a parameter of any procedure in this plan — did you mean 'hold'?"]
+    p.write_text(text)
     plan = load_plan(p)
     assert plan.errors == []
     runs = [r for r in plan.runs if not r.is_wait]

@@ -57,7 +57,7 @@ class Series(Procedure):
                        ("T", "."))]
 
     def measure_point(self, index, point):
-        hook = self.hooks.get(index)
+        hook = self.hooks.pop(index, None)  # once: a retaken point does not repeat the event
         if hook:
             hook(self)
         self.lab.xray.on(30.0, 0.5)

@@ -19,6 +19,7 @@ sample = "milano-2d-sl"
 procedure = "PLTemperatureSeries"
 temperatures = [295, 80, 20]
 fluences = [0.5, 2.0]
+calibration = "config"
 [[step]]
 procedure = "RLTemperatureSeries"
 temperatures = [180, 20]
@@ -33,8 +34,8 @@ MISTAKES = [
      ["PLTemperatureSeries", "2 K is below the cryostat's min_K = 4 K"]),
     ("fluence above the laser's maximum", GOOD.replace("[0.5, 2.0]", "[0.5, 2.0, 50.0]"), 5,
      ["fluence 50", "above the maximum"]),
-    ("kV above the tube rating", GOOD.replace("kV = 20", "kV = 65"), 9, ["65 kV", "max_kV = 50"]),
-    ("typo in a procedure name", GOOD.replace('"RLTemperatureSeries"', '"RLTemperatureSerie"'), 7,
+    ("kV above the tube rating", GOOD.replace("kV = 20", "kV = 65"), 10, ["65 kV", "max_kV = 50"]),
+    ("typo in a procedure name", GOOD.replace('"RLTemperatureSeries"', '"RLTemperatureSerie"'), 8,
      ["unknown procedure 'RLTemperatureSerie'", "did you mean 'RLTemperatureSeries'"]),
     ("unknown plan key", "smaple = 'x'\n" + GOOD, 1, ["smaple", "is not a plan key", "did you mean 'sample'"]),
     ("bad range", GOOD.replace("[295, 80, 20]", "{start = 295, stop = 20}"), 4, ["a range needs num or step"]),

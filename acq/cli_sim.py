@@ -1,0 +1,67 @@
+"""``sflab sim …`` — the simulated lab on its own, for other programs (QCoDeS, pymeasure, horiba-sdk, scripts
+written for the Swabian ``TimeTagger`` API). Parses and prints; the lab is composed by :mod:`acq.composition`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .composition import resolve_sample, run_sim_script, serve_simulated_lab
+from .display import fail as _fail
+
+__all__ = ["sim_app"]
+
+sim_app = typer.Typer(no_args_is_help=True, help="The simulated lab on its own, for other programs.")
+
+
+def _port(role: str) -> Any:
+    return typer.Option(f"--port-{role}", help=f"TCP port of the simulated {role} (0: any free port)")
+
+
+@sim_app.command("serve")
+def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or sample TOML file")] = "milano-2d-sl",
+              speed: Annotated[str, typer.Option(help="lab seconds per wall second, or 'max': as fast as the "
+                                                      "slowest client allows (see below)")] = "1",
+              max_step: Annotated[float, typer.Option(help="with --speed max: lab seconds a client may see pass "
+                                                          "between two of its requests")] = 2.0,
+              faults: Annotated[str | None, typer.Option(help="simulated faults, e.g. 'xray.garbage=0.05'")] = None,
+              seed: Annotated[int, typer.Option(help="random seed of the simulated lab")] = 0,
+              port_cryostat: Annotated[int | None, _port("cryostat")] = None,
+              port_xray: Annotated[int | None, _port("xray")] = None,
+              port_shutter: Annotated[int | None, _port("shutter")] = None,
+              port_attenuator: Annotated[int | None, _port("attenuator")] = None,
+              port_powermeter: Annotated[int | None, _port("powermeter")] = None,
+              port_spectrometer: Annotated[int | None, _port("spectrometer")] = None) -> None:
+    """Serve the simulated lab on loopback until Ctrl-C or SIGTERM: Lake Shore 7777, Spellman 50001,
+    shutter 50002, CONEX 7778, PM100D 7779, ICL WebSocket 25010 by default. Prints one JSON line first
+    (role → host, port, resource, and the lab.toml tables to reach them).
+
+    Lab time always moves. With a number it runs at that many lab seconds per wall second. With
+    'max' it runs as fast as the slowest client allows: never more than --max-step lab seconds past
+    the latest request of any connected client (one that is silent for 2 s no longer counts), and
+    200 lab s per wall s with nobody talking — so a client polling a temperature sees it move."""
+    roles = ("cryostat", "xray", "shutter", "attenuator", "powermeter", "spectrometer")
+    given = (port_cryostat, port_xray, port_shutter, port_attenuator, port_powermeter, port_spectrometer)
+    ports: dict[str, int | None] = {r: p for r, p in zip(roles, given, strict=True) if p is not None}
+    try:
+        code = serve_simulated_lab(speed=speed, max_step=max_step, sample=resolve_sample(sample), faults=faults,
+                                   seed=seed, ports=ports)
+    except (ValueError, OSError) as exc:
+        _fail(f"sim serve: {exc}")
+    raise typer.Exit(code)
+
+
+@sim_app.command("python", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sim_python(ctx: typer.Context,
+               script: Annotated[Path, typer.Argument(help="the Python script to run (its arguments follow)")]) -> None:
+    """Run a Python script whose 'import TimeTagger' gets the emulated Swabian tagger.
+
+    The emulated Swabian Time Tagger runs on a simulated sample (switches: SFLAB_SIM_* variables,
+    docs/simulator.md)."""
+    try:
+        code = run_sim_script(script, list(ctx.args))
+    except FileNotFoundError as exc:
+        _fail(f"sim python: {exc}")
+    raise typer.Exit(code)
