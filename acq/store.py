@@ -24,7 +24,7 @@ normally first (HDF5 then refuses a truncated file at once) and uses ``swmr=True
 files; anything that is not a complete run file raises :class:`RunFileError` naming the file and the
 problem. ``sflab resume`` and :func:`repair` share one crash-safe copy path (:func:`copy_run` beside the
 file, :func:`swap_in` with an atomic rename; the original kept as a backup) —
-docs/decisions/0004-crash-safe-resume-and-readers.md, docs/run-files.md.
+docs/decisions/0008-crash-safe-resume-and-readers.md, docs/run-files.md.
 """
 
 from __future__ import annotations

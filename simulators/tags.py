@@ -335,6 +335,10 @@ class _Light:
     t_tail_ps: float           # how far back emission of earlier pulses/events can reach
 
 
+#: the emission-time profile of :meth:`TagSource.light` with ``timing=False``: every photon within 1 ps
+_PROMPT = (np.array([0.0, 1.0]), np.array([0.0, 1.0]))
+
+
 class TagSource:
     """Tag streams and exact-statistics histograms from a sample and a detector chain."""
 
@@ -382,10 +386,16 @@ class TagSource:
             return np.array([0.0, 1.0]), np.array([0.0, 1.0])
         return t, cdf
 
-    def light(self, cond: Conditions, arm: str, filter_nm: tuple[float, float] | None = None) -> _Light:
-        """Detected-photon model for arm ``"tcspc"`` (detector 1 only) or ``"hbt"`` (both)."""
+    def light(self, cond: Conditions, arm: str, filter_nm: tuple[float, float] | None = None, *,
+              timing: bool = True) -> _Light:
+        """Detected-photon model for arm ``"tcspc"`` (detector 1 only) or ``"hbt"`` (both).
+
+        ``timing=False`` keeps every photon number and rate but replaces the emission-time profile by
+        prompt emission (:data:`_PROMPT`): for the rate meters, whose count in a 10 ms gate does not
+        depend on a sub-ns to ns profile (the detectors' dead time and the pulse period are longer),
+        and whose profile would otherwise be rebuilt at every reading as the temperature drifts."""
         filt = self.detectors.filter_nm if filter_nm is None else filter_nm
-        key = (tuple(sorted(cond.to_dict().items())), arm, filt)
+        key = (tuple(sorted(cond.to_dict().items())), arm, filt, timing)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
@@ -411,7 +421,7 @@ class TagSource:
             mu = eff * s.p("excitation", "n_nc_spot") * sum(w.values())
             period = 1e12 / cond.rep_rate_Hz
             if mu > 0:
-                cdf_l = self._mixture(ex, w)
+                cdf_l = self._mixture(ex, w) if timing else _PROMPT
                 t_tail = max(t_tail, float(cdf_l[0][-1]))
         R = s.xray_rate(cond)
         mean_c = 0.0
@@ -422,7 +432,7 @@ class TagSource:
             w = {b: exx.bands[b].photons_per_nc * tr[b] for b in BANDS}
             mean_c = eff * s.xray_excitations_per_event() * sum(w.values()) / exx.N
             if mean_c > 0:
-                cdf_x = self._mixture(exx, w)
+                cdf_x = self._mixture(exx, w) if timing else _PROMPT
                 t_tail = max(t_tail, float(cdf_x[0][-1]))
         light = _Light(period, mu, cdf_l, R * 1e-12, mean_c, s.p("xray", "E_dep_shape"), cdf_x, t_tail)
         if len(self._cache) > 64:
@@ -537,18 +547,20 @@ class TagSource:
                                self.detectors.sync_offset_ps)
 
     def tcspc_stream(self, cond: Conditions, duration_s: float, *, syncs: str = "all",
-                     filter_nm: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     filter_nm: tuple[float, float] | None = None, timing: bool = True
+                     ) -> tuple[np.ndarray, np.ndarray]:
         """Pulsed-laser TCSPC: sync (channel 0) and detector 1 (channel 1) tags over ``duration_s``.
 
         ``syncs="all"`` lists every laser pulse (a T2 stream: 76 M tags per lab second at 76 MHz);
         ``"conditional"`` only the sync preceding each detector tag (the Swabian conditional filter /
         PicoHarp T3 view). CW X-ray photons, if the tube is on, arrive uncorrelated with the sync.
+        ``timing=False``: see :meth:`light` (rate meters).
         """
         if syncs not in _SYNC_MODES:
             raise ValueError(f"syncs must be one of {_SYNC_MODES}")
         dur = float(duration_s) * 1e12
         seeds = self._next_seeds()
-        light = self.light(cond, "tcspc", filter_nm)
+        light = self.light(cond, "tcspc", filter_nm, timing=timing)
         raw = self._photons(light, dur, seeds, 1.0)
         rng = np.random.default_rng(seeds[2])
         clicks = self._clicks(raw, dur, (1,), rng)
@@ -561,11 +573,12 @@ class TagSource:
         return self._finish(clicks, _conditional_syncs(clicks[1], period, off), dur)
 
     def hbt_stream(self, cond: Conditions, duration_s: float, *,
-                   filter_nm: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   filter_nm: tuple[float, float] | None = None, timing: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray]:
         """Two detectors behind the fibre beamsplitter (channels 1 and 2), no sync."""
         dur = float(duration_s) * 1e12
         seeds = self._next_seeds()
-        light = self.light(cond, "hbt", filter_nm)
+        light = self.light(cond, "hbt", filter_nm, timing=timing)
         d = self.detectors
         p1 = d.split_to_1 * d.spads[0].efficiency
         p1 /= p1 + (1 - d.split_to_1) * d.spads[1].efficiency

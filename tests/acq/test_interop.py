@@ -220,4 +220,4 @@ def test_export_command(kinds, tmp_path):
     r = CliRunner().invoke(cli.app, ["export", str(kinds["pl"]), "--to", "xls"])
     assert r.exit_code == 2 and "unknown export format 'xls'" in r.output and "choose from ptu" in r.output
     r = CliRunner().invoke(cli.app, ["export", str(tmp_path / "missing.h5")])
-    assert r.exit_code == 2 and "no run file" in r.output
+    assert r.exit_code == 2 and "missing.h5: no such file" in r.output

@@ -73,7 +73,9 @@ def test_qcodes_lakeshore336_snapshot_ramp_and_blocking_t(paced):
             assert 4.5 < a["temperature"]["value"] < 5.5
             out = ls.output_1
             out.output_range("high")
-            out.setpoint_ramp_rate(100.0)
+            # 10 K/min: the 75 K ramp lasts 450 lab s, more than 20 of the clock's 20-lab-s steps, so however
+            # slowly this client polls (the clock never runs a step past its latest request) it sees the ramp
+            out.setpoint_ramp_rate(10.0)
             out.setpoint_ramp_enabled(True)
             out.setpoint(80.0)
             assert out.setpoint_ramp_status() in (True, 1)          # the setpoint ramps in lab time
