@@ -53,6 +53,12 @@ def test_gui_gets_a_session_factory(monkeypatch, tmp_path):
     fake = types.ModuleType("gui.app")
     fake.main = lambda open_session, queue_path: got.update(factory=open_session, queue=queue_path) or 0
     monkeypatch.setitem(sys.modules, "gui.app", fake)
+    # and on the package too: once another test of this worker imported the real gui.app, `from gui import
+    # app` finds it as the package's attribute, and the real main() would open a window and wait in Qt's
+    # event loop for ever (what hung CI for 90 min: a Qt loop is out of reach of a signal-based timeout)
+    import gui
+
+    monkeypatch.setattr(gui, "app", fake, raising=False)
     r = runner.invoke(cli.app, ["gui", "--queue", str(tmp_path / "q.json")])
     assert r.exit_code == 0, r.output
     assert callable(got["factory"]) and got["queue"] == tmp_path / "q.json"
