@@ -34,7 +34,33 @@ from drivers.tcspc import TagStream
 
 log = logging.getLogger(__name__)
 
-__all__ = ["write_sidecar", "sidecar_path", "validate_sidecar", "tcspc_from_t2"]
+__all__ = ["write_sidecar", "sidecar_path", "validate_sidecar", "tcspc_from_t2", "phconvert_hdf5"]
+
+
+def phconvert_hdf5() -> Any:
+    """``phconvert.hdf5``, imported without phconvert's PicoQuant reader compiling its numba kernels.
+
+    ``import phconvert`` imports ``phconvert.pqreader``, which compiles four numba functions eagerly
+    (explicit signatures, no cache) when numba is installed: 16 s of every process that writes or
+    checks a sidecar (profile of ``sflab demo``, December 2026), for a reader sflab never uses (PTU
+    files are read with ptufile). While phconvert is first imported, ``import numba`` is made to fail,
+    so pqreader takes its documented pure-NumPy path; ``numba`` itself is untouched for everyone else.
+    """
+    import sys
+
+    if "phconvert.hdf5" not in sys.modules:
+        saved = sys.modules.get("numba")
+        sys.modules["numba"] = None  # type: ignore[assignment]   # `import numba` raises ImportError
+        try:
+            import phconvert  # noqa: F401
+        finally:
+            if saved is None:
+                del sys.modules["numba"]
+            else:
+                sys.modules["numba"] = saved
+    from phconvert import hdf5
+
+    return hdf5
 
 
 def sidecar_path(run_file: str | os.PathLike, point_id: int, stream: str = "tags") -> Path:
@@ -72,7 +98,7 @@ def write_sidecar(path: str | os.PathLike, stream: TagStream, *, kind: str | Non
     sync tags and a sync period, else ``"hbt"``). ``user`` is stored under ``/user/sflab``
     (values that are not numbers, strings or arrays are stored as JSON text).
     """
-    from phconvert import hdf5 as ph5
+    ph5 = phconvert_hdf5()
 
     path = Path(path)
     ch = np.asarray(stream.channel)
@@ -164,8 +190,8 @@ def write_sidecar(path: str | os.PathLike, stream: TagStream, *, kind: str | Non
 def validate_sidecar(path: str | os.PathLike) -> None:
     """Raise ``phconvert.hdf5.Invalid_PhotonHDF5`` if the file is not valid Photon-HDF5."""
     import tables
-    from phconvert import hdf5 as ph5
 
+    ph5 = phconvert_hdf5()
     with tables.open_file(str(path)) as f:
         ph5.assert_valid_photon_hdf5(f, warnings=False)
 
