@@ -748,7 +748,8 @@ def check_command(file: Path, console: Any, err_console: Any, *, lab_config: Lab
     if plan.errors:
         for e in plan.errors:
             err_console.print(e, style="red", soft_wrap=True, markup=False, highlight=False)
-        err_console.print(f"{file}: {len(plan.errors)} error(s); nothing was run", style="red", markup=False)
+        err_console.print(f"{file}: {len(plan.errors)} error(s); nothing was run", style="red", markup=False,
+                          highlight=False, soft_wrap=True)
         return 2
     t = Table(title=f"{file}: {plan.title or 'plan'} — sample {plan.sample or '(not named)'}")
     for col, just in (("#", "right"), ("procedure", "left"), ("title", "left"), ("points", "right"),

@@ -391,6 +391,12 @@ class Runner:
         :class:`RetakePoint` if this was inside a point); ``urgent`` polls the suspenders now."""
         if self._abort.is_set():
             raise AbortRun(self._abort_reason)
+        if self.state is not RunState.RUNNING:
+            # connecting and the procedure's startup (homing a stage, the first cool-down): abort acts
+            # here, pause and suspenders from the procedure's first point on — a condition of the set-up
+            # before the run (say a count rate with the attenuator not yet in place) must not hold the
+            # connection itself suspended (an HBT run waited for ever in the CONEX homing)
+            return
         if self._in_poll:  # a wait inside the pause/suspend handling itself (restoring the X-ray)
             return
         self._in_poll = True

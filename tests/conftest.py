@@ -16,6 +16,8 @@ LONGEST_FIRST = (
     "tests/procedures/test_xray.py",             # ~40
     "tests/procedures/test_pl.py",               # ~30
     "tests/integration/test_fault_campaign.py",  # ~30
+    "tests/gui/test_stop_and_validate.py",       # ~35
+    "tests/integration/test_fuzz_inputs.py",     # ~25
     "tests/gui/test_sim_session.py",             # ~20
     "tests/acq/test_kill_campaign.py",           # ~20
     "tests/analysis/test_verdict_presets.py",    # ~20
