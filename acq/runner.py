@@ -401,12 +401,18 @@ class Runner:
             return
         self._in_poll = True
         try:
-            n = self.suspension_count + self._pauses
+            n_susp, n_pause = self.suspension_count, self._pauses
             self._checkpoint(force=urgent, mid_point=True)
-            disturbed = self.suspension_count + self._pauses != n
+            suspended, paused = self.suspension_count != n_susp, self._pauses != n_pause
         finally:
             self._in_poll = False
-        if disturbed and self._in_point:
+        if suspended and not paused and self._in_point and self.procedure.XRAY:
+            # under X-rays the point is kept, not retaken (that would repeat its dose: decision 0008);
+            # the wait goes on after the suspension and the point is flagged in scan/flag (decision 0009)
+            with self._cond_lock:
+                self._point_conds.setdefault("suspended", "suspended during the point")
+            return   # commit_point logs the flag (with the conditions) once
+        if (suspended or paused) and self._in_point:
             self.retakes += 1
             self._buffer, self._sidecars = {}, {}
             with self._cond_lock:   # what the watcher saw belongs to the discarded attempt (events keep it)

@@ -347,16 +347,24 @@ class TagSource:
         self.detectors = detectors if detectors is not None else default_detectors()
         self.seed = int(seed)
         self._calls = 0
+        self._meter_calls = 0
         self._lock = threading.Lock()  # vendor layers may call from several threads
         self._cache: dict[tuple, _Light] = {}
         self._icdf_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     # ---- seeds ------------------------------------------------------------------------------------
-    def _next_seeds(self, n: int = 4) -> list[int]:
+    def _next_seeds(self, n: int = 4, *, meter: bool = False) -> list[int]:
+        """Seeds of the next stream. The rate meters (``timing=False``) draw from a stream of their own,
+        so the measured data do not depend on how often something read the count rate."""
         with self._lock:
-            call = self._calls
-            self._calls += 1
-        return [int(x) for x in np.random.SeedSequence([self.seed, call]).generate_state(n, np.uint32)]
+            if meter:
+                call = self._meter_calls
+                self._meter_calls += 1
+            else:
+                call = self._calls
+                self._calls += 1
+        key = [self.seed, 1, call] if meter else [self.seed, call]
+        return [int(x) for x in np.random.SeedSequence(key).generate_state(n, np.uint32)]
 
     # ---- light -----------------------------------------------------------------------------------
     def _band_transmission(self, cond: Conditions, ex: Excited, filter_nm: tuple[float, float] | None
@@ -559,7 +567,7 @@ class TagSource:
         if syncs not in _SYNC_MODES:
             raise ValueError(f"syncs must be one of {_SYNC_MODES}")
         dur = float(duration_s) * 1e12
-        seeds = self._next_seeds()
+        seeds = self._next_seeds(meter=not timing)
         light = self.light(cond, "tcspc", filter_nm, timing=timing)
         raw = self._photons(light, dur, seeds, 1.0)
         rng = np.random.default_rng(seeds[2])
@@ -577,7 +585,7 @@ class TagSource:
                    ) -> tuple[np.ndarray, np.ndarray]:
         """Two detectors behind the fibre beamsplitter (channels 1 and 2), no sync."""
         dur = float(duration_s) * 1e12
-        seeds = self._next_seeds()
+        seeds = self._next_seeds(meter=not timing)
         light = self.light(cond, "hbt", filter_nm, timing=timing)
         d = self.detectors
         p1 = d.split_to_1 * d.spads[0].efficiency

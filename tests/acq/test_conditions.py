@@ -58,7 +58,8 @@ def test_interlock_opening_mid_point_event_flag_and_suspension(tmp_path):
     assert len(flag) == 1 and flag[0]["point"] == 2 and "not re-taken" in flag[0]["message"]
     assert len(d.suspensions) == 1
     s = d.suspensions[0]
-    assert s["before_point"] == 3 and "interlock" in s["reason"] and s["duration_s"] >= 5.0
+    # the suspension acts within the point (decision 0009: every wait polls), which is kept, not retaken
+    assert s["before_point"] == 2 and "interlock" in s["reason"] and s["duration_s"] >= 5.0
     assert not s["timed_out"]
 
 
