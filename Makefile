@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 # make test skips the tests marked slow (pull studies, the GUI memory study, the overnight kill-and-resume,
+# the fault campaign's three link faults (test_transient_faults_are_survived covers those on every role),
 # the second demo: they would take it past 5 minutes on 2 cores); make test-all runs everything
 # A hung test can never hold CI: each test has its own timeout (pyproject: timeout_method = thread, so a
 # hang inside C code or a Qt event loop is cut too; xdist names the test, the stack dump stays in the

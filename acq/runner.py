@@ -18,9 +18,11 @@ Lifecycle: validate → connect → startup → (file) → execute → shutdown 
   exposures, TCSPC/g2 acquisitions, X-ray ramps: each polls its role's
   :class:`drivers.base.CancelToken`), the procedure's ``sleep()``, pause, suspensions and their
   settle times — polls the runner at least every ``drivers.base.POLL_S`` (0.25 lab s). So abort,
-  pause, MAKE SAFE, suspenders and signals act within one poll wherever the run is. A pause or
-  suspension *inside* a point (mid-exposure, mid-wait) discards what that point had emitted and
-  retakes it after the resume (:class:`RetakePoint`), logged in the event log.
+  pause, MAKE SAFE, suspenders and signals act within one poll wherever the run is (pause and
+  suspenders from the procedure's first point; while connecting, abort only). A pause *inside* a
+  point (mid-exposure, mid-wait), or a suspension inside a point without X-rays, discards what that
+  point had emitted and retakes it after the resume (:class:`RetakePoint`), logged in the event log;
+  a suspension inside an X-ray point keeps it, flagged in ``scan/flag`` (its dose is not repeated).
 * **Exit status tells the truth.** Once an abort was asked for (operator, MAKE SAFE, window close,
   SIGTERM), whatever exception ends the run records the abort's status (``aborted`` with who and
   why, or ``interrupted``), never ``failed``; ``failed`` means something went wrong on its own, and
@@ -440,6 +442,12 @@ class Runner:
                 self._last_poll = now
                 tripped = self._tripped()
                 if tripped:
+                    if mid_point and self._in_point:   # seen during a point: recorded as the watcher would
+                        for name, why in tripped.items():
+                            self._condition(name, why)
+                        with self._cond_lock:
+                            for name in tripped:
+                                self._pending.pop(name, None)   # acted on here, not again at the checkpoint
                     self._suspend(tripped)
         if self._abort.is_set():
             raise AbortRun(self._abort_reason)

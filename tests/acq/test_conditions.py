@@ -98,4 +98,5 @@ def test_count_rate_overload_mid_point_is_flagged_and_suspends(tmp_path):
     np.testing.assert_array_equal(d.flags, [0, 1, 0])
     (cond,) = [e for e in d.events if e["kind"] == "condition"]
     assert cond["condition"] == "count_rate_above" and cond["point"] == 1 and "rate_ch1" in cond["message"]
-    assert len(d.suspensions) == 1 and d.suspensions[0]["before_point"] == 2
+    # suspended within the point (decision 0009), which is kept and flagged, not retaken
+    assert len(d.suspensions) == 1 and d.suspensions[0]["before_point"] == 1
