@@ -346,9 +346,6 @@ def export_run(runfile: str | Path, out_dir: str | Path, formats: tuple[str, ...
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
+    from .plugins import distribution_version   # the one home of importlib (decision 0005)
 
-        return version("sflab")
-    except Exception:  # noqa: BLE001 - not installed as a distribution
-        return "0"
+    return distribution_version("sflab") or "0"

@@ -555,9 +555,12 @@ def _check_calibrations(plan: Plan, lab_config: LabConfig | None) -> None:
         if "calibration" not in procedure_class(r.procedure).parameter_objects_cls() or have:
             continue
         if folder and Path(folder).is_dir():
-            import importlib
+            from .plugins import load_object  # acq may not import procedures: the documented plugin point
 
-            finder = getattr(importlib.import_module("procedures._common"), "find_latest_calibration", None)
+            try:
+                finder = load_object("procedures._common", "find_latest_calibration")
+            except (ImportError, AttributeError):
+                finder = None
             if finder is None or finder(folder) is not None:
                 have = True
                 continue
