@@ -346,6 +346,6 @@ def export_run(runfile: str | Path, out_dir: str | Path, formats: tuple[str, ...
 
 
 def _version() -> str:
-    from .plugins import distribution_version   # the one home of importlib (decision 0005)
+    from .plugins import distribution_version  # the one plugin point (decision 0005)
 
     return distribution_version("sflab") or "0"
