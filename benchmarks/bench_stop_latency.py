@@ -22,7 +22,7 @@ from acq.runner import RunState, handle_signals
 from acq.store import Field, Stream
 from drivers.base import POLL_S
 
-T0 = 1.5        # lab s into the wait when the control fires
+T0 = 1.5        # lab s into the wait (after the lab connected and the point began) when the control fires
 LONG = 600.0
 
 
@@ -53,7 +53,10 @@ class OneWait(Procedure):
     def streams(self) -> list[Stream]:
         return [Stream("s", (Field("x", (), "f8"),), "x", ("x",))]
 
+    started: threading.Event
+
     def measure_point(self, index: int, point: Any) -> None:
+        self.started.set()   # the control fires T0 after the wait begins, not while the lab connects
         WAITS[self.kind](self)
         self.emit("s", x=1.0)
 
@@ -64,6 +67,7 @@ def one(session: Any, folder: Path, kind: str, control: str) -> tuple[float, flo
     clock = session.clock
     p = OneWait()
     p.kind = kind
+    p.started = threading.Event()
     susp = [interlock_open(settle_s=5.0, poll_s=1.0)] if control == "suspender" else []
     r = session.make_runner(p, folder / f"{abs(hash((kind, control)))}.h5", suspenders=susp)
     r.analyze = False
@@ -83,7 +87,11 @@ def one(session: Any, folder: Path, kind: str, control: str) -> tuple[float, flo
         r.abort("benchmark over", by="benchmark")
 
     def fire() -> None:
+        if not p.started.wait(120.0):
+            return   # the run ended (or hangs) before its wait began: reported below
         time.sleep(T0)
+        if r.state in (RunState.STOPPING, RunState.FINISHED):
+            return   # the wait failed on its own before the control (a SIGTERM now would hit the benchmark)
         marks["lab0"], marks["wall0"] = clock.monotonic(), time.monotonic()
         if control == "abort":
             r.abort("aborted by the user")
