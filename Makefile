@@ -38,11 +38,11 @@ lint: $(STAMP)
 # A hung test can never hold CI: each test has its own timeout (pyproject: timeout_method = thread, so a
 # hang inside C code or a Qt event loop is cut too; xdist names the test, the stack dump stays in the
 # worker), and the whole
-# pytest run is cut after 20 min (the suite takes about 4.5 min on 2 idle cores). A worker cut by its
+# pytest run is cut after 30 min (the suite takes about 5.5 min on 2 idle cores). A worker cut by its
 # timeout is not replaced (--max-worker-restart=0): under --dist loadfile xdist can stall for ever after
 # replacing a crashed worker (pytest-xdist issues 784, 1313), and the crashed test is reported by name.
 test: lint
-	timeout --kill-after=30 1200 $(VENV)/bin/pytest -n 2 --dist loadfile --max-worker-restart=0 -m "not slow" --durations=15 $(PYTEST_ARGS)
+	timeout --kill-after=30 1800 $(VENV)/bin/pytest -n 2 --dist loadfile --max-worker-restart=0 -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 test-all: lint
 	$(VENV)/bin/pytest -n 2 --dist loadfile --max-worker-restart=0 --durations=15 $(PYTEST_ARGS)
