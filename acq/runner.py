@@ -444,10 +444,7 @@ class Runner:
                 if tripped:
                     if mid_point and self._in_point:   # seen during a point: recorded as the watcher would
                         for name, why in tripped.items():
-                            self._condition(name, why)
-                        with self._cond_lock:
-                            for name in tripped:
-                                self._pending.pop(name, None)   # acted on here, not again at the checkpoint
+                            self._condition(name, why, suspend_later=False)
                     self._suspend(tripped)
         if self._abort.is_set():
             raise AbortRun(self._abort_reason)
@@ -821,12 +818,13 @@ class Runner:
             if why:
                 self._condition(s.name, why)
 
-    def _condition(self, name: str, reason: str) -> None:
+    def _condition(self, name: str, reason: str, *, suspend_later: bool = True) -> None:
         """A condition noticed during the run: recorded at once, the point flagged, the run suspended
-        at its next checkpoint."""
+        at its next checkpoint (``suspend_later=False``: the caller suspends now)."""
         with self._cond_lock:
             new = name not in self._pending and name not in self._point_conds
-            self._pending[name] = reason
+            if suspend_later:
+                self._pending[name] = reason
             if self._in_point:
                 self._point_conds[name] = reason
         if new:

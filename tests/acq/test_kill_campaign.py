@@ -64,34 +64,47 @@ class Dosed(Procedure):
         self.emit("spectrum", counts=counts, T=point["T"])
 
 
-def _attempt(folder: Path, spec: str | None) -> int:
+def _fake_session(data_dir: Path) -> LabSession:
+    """A session on fresh in-memory fakes: a re-taken point would differ (the RNG is seeded by the pid)."""
+    clock = SimClock()
+    roles, _log, world = fake_lab_roles(clock)
+    world.rng = np.random.default_rng(os.getpid())
+    world.tau_s = 2.0                                 # a quick stage: the test is about the file
+    cfg = parse_config('[lab]\nname = "fake"\n', "<fake>")
+    return LabSession(Lab(roles, clock=clock, config=cfg), clock, cfg, EventBus(clock), data_dir)
+
+
+def _forked(spec: str | None, body) -> int:
+    """``body()`` (returning an exit code) in a forked child with crash hook ``spec``; its exit code."""
     pid = os.fork()
-    if pid == 0:  # child: one `sflab run` / `sflab resume` of the campaign, on fresh fakes
+    if pid == 0:
         code = 1
         try:
             if spec:
                 os.environ[crashpoints.ENV] = spec
             else:
                 os.environ.pop(crashpoints.ENV, None)
-            clock = SimClock()
-            roles, _log, world = fake_lab_roles(clock)
-            world.rng = np.random.default_rng(os.getpid())   # a re-taken point would differ
-            world.tau_s = 2.0                                 # a quick stage: the test is about the file
-            cfg = parse_config('[lab]\nname = "fake"\n', "<fake>")
-            s = LabSession(Lab(roles, clock=clock, config=cfg), clock, cfg, EventBus(clock), folder)
-            q = RunQueue(folder / "queue.json")
-            w = QueueWorker(s, q, out_dir=folder, filename=lambda it, i: "run.h5")
-            try:
-                with handle_signals():
-                    w.run_here()
-                # as `sflab run` exits: 130 when a run was interrupted (resumable), else 0
-                code = SIGNALLED if any(it.status == "interrupted" for it in q.items) else DONE
-            except BaseException:   # SIGTERM / Ctrl-C: the runner recorded 'interrupted'
-                code = SIGNALLED
+            code = body()
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
+
+
+def _attempt(folder: Path, spec: str | None) -> int:
+    """One `sflab run` / `sflab resume` of the campaign, on fresh fakes, in a forked child."""
+    def body() -> int:
+        q = RunQueue(folder / "queue.json")
+        w = QueueWorker(_fake_session(folder), q, out_dir=folder, filename=lambda it, i: "run.h5")
+        try:
+            with handle_signals():
+                w.run_here()
+            # as `sflab run` exits: 130 when a run was interrupted (resumable), else 0
+            return SIGNALLED if any(it.status == "interrupted" for it in q.items) else DONE
+        except BaseException:   # SIGTERM / Ctrl-C: the runner recorded 'interrupted'
+            return SIGNALLED
+
+    return _forked(spec, body)
 
 
 def _hashes(d) -> dict[int, str]:
@@ -209,36 +222,19 @@ n = 5
 def _cli(folder: Path, args: list[str], spec: str | None) -> int:
     """``sflab <args>`` in a forked child: the real command (argument parsing, campaign, queue worker,
     signal handling, exit code) on the in-memory fakes instead of the simulated lab's servers."""
-    from acq import cli
+    from acq import cli, workflows
 
-    pid = os.fork()
-    if pid == 0:
-        code = 1
+    def body() -> int:
+        # the one place the commands open a lab (acq.workflows.open_session)
+        workflows.open_session = lambda _opts, data_dir, **_kw: _fake_session(data_dir)  # type: ignore[assignment]
         try:
-            if spec:
-                os.environ[crashpoints.ENV] = spec
-            else:
-                os.environ.pop(crashpoints.ENV, None)
+            return int(cli.app(args, standalone_mode=False) or 0)   # click returns typer.Exit's code
+        except SystemExit as e:
+            return int(e.code or 0)
+        except Exception as e:  # click's standalone_mode=False hands back typer.Exit's code
+            return int(getattr(e, "exit_code", 1))
 
-            def fake_session(_o, data_dir):
-                clock = SimClock()
-                roles, _log, world = fake_lab_roles(clock)
-                world.rng = np.random.default_rng(os.getpid())
-                world.tau_s = 2.0
-                cfg = parse_config('[lab]\nname = "fake"\n', "<fake>")
-                return LabSession(Lab(roles, clock=clock, config=cfg), clock, cfg, EventBus(clock), data_dir)
-
-            cli._open_from_options = fake_session
-            try:
-                code = int(cli.app(args, standalone_mode=False) or 0)   # click returns typer.Exit's code
-            except SystemExit as e:
-                code = int(e.code or 0)
-            except Exception as e:  # click's standalone_mode=False hands back typer.Exit's code
-                code = getattr(e, "exit_code", 1)
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    return _forked(spec, body)
 
 
 @pytest.mark.timeout(240)
