@@ -192,6 +192,7 @@ class _Device:
         self.binning = 0
         self.stop_ovfl = (0, 65535)
         self.rate_gate_t = -math.inf
+        self.rate_reading: tuple[int, dict[int, float]] | None = None   # (gate number, rates)
         self.reset_meas()
 
     def reset_meas(self) -> None:
@@ -265,6 +266,17 @@ class EmulatedPHLib:
     def _now(self) -> float:
         return float(self.clock.monotonic())
 
+    RATE_GATE_S = 0.1
+
+    def _gate_rates(self, d: Any) -> dict[int, float]:
+        """The rate meters' reading: they count in 100 ms gates (PHLib manual, PH_GetCountRate: "wait at
+        least 100 ms to get a new reading"), so every read within one gate (the sync channel, then the
+        input, then the warnings) returns the same completed gate, simulated once."""
+        gate = math.floor((self._now() - d.rate_gate_t) / self.RATE_GATE_S) if d.rate_gate_t > -math.inf else 0
+        if d.rate_reading is None or d.rate_reading[0] != gate:
+            d.rate_reading = (gate, self.feed.rates())
+        return d.rate_reading[1]
+
     def _afap(self) -> bool:
         return bool(getattr(self.clock, "afap", False))
 
@@ -321,6 +333,7 @@ class EmulatedPHLib:
             d.calibrated = False
             d.reset_meas()
             d.rate_gate_t = self._now()
+            d.rate_reading = None
             return OK
 
     def PH_GetHardwareInfo(self, devidx: Any, model: Any, partno: Any, version: Any = None) -> int:
@@ -381,6 +394,7 @@ class EmulatedPHLib:
             return E_INVALID_ARGUMENT
         d.sync_div = v
         d.rate_gate_t = self._now()
+        d.rate_reading = None
         return OK
 
     def PH_SetSyncOffset(self, devidx: Any, offset: Any) -> int:
@@ -459,10 +473,10 @@ class EmulatedPHLib:
         ch = _int(channel)
         if ch not in (0, 1):
             return E_INVALID_ARGUMENT
-        if self._now() - d.rate_gate_t < 0.1:
+        if self._now() - d.rate_gate_t < self.RATE_GATE_S:
             _put(rate, 0)  # the rate meters need 100 ms after Initialize / SetSyncDiv
             return OK
-        rates = self.feed.rates()
+        rates = self._gate_rates(d)
         if ch == 0:
             value = rates.get(0, 0.0)
         else:
@@ -491,7 +505,7 @@ class EmulatedPHLib:
         d = self._device(devidx, need_init=True)
         if isinstance(d, int):
             return d
-        rates = self.feed.rates()
+        rates = self._gate_rates(d)
         sync = rates.get(0, 0.0)
         inp = sum(v for k, v in rates.items() if k >= 1)
         w = 0

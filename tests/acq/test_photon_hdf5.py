@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from acq.clock import SimClock
-from acq.photon_hdf5 import sidecar_path, validate_sidecar, write_sidecar
+from acq.photon_hdf5 import phconvert_hdf5, sidecar_path, validate_sidecar, write_sidecar
 from drivers.picoharp300 import PicoHarp300
 from drivers.swabian import SwabianTimeTagger
 from drivers.tcspc import TagStream
@@ -17,7 +17,6 @@ from simulators.replay import load_photon_hdf5, replay_phlib
 from simulators.timetagger import make_module
 from simulators.vendor import PhysicsFeed
 
-phconvert = pytest.importorskip("phconvert")
 tables = pytest.importorskip("tables")
 
 T3_FILE = Path("/work/shared/data/picoquant/hydraharp/v20_t3.ptu")
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def _read(path: Path) -> dict:
     with tables.open_file(str(path)) as f:
-        phconvert.hdf5.assert_valid_photon_hdf5(f, warnings=False)
+        phconvert_hdf5().assert_valid_photon_hdf5(f, warnings=False)
         pd = f.root.photon_data
         dets = pd.detectors.read() if "detectors" in pd else np.ones(pd.timestamps.shape, np.uint8)
         out = {"timestamps": pd.timestamps.read(), "detectors": dets,

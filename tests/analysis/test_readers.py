@@ -43,7 +43,11 @@ def test_v30_header_numbers() -> None:
 
 
 def test_phconvert_agrees_on_t3() -> None:
-    phconvert = pytest.importorskip("phconvert")
+    from acq.photon_hdf5 import phconvert_hdf5
+
+    phconvert_hdf5()    # phconvert as sflab imports it: pqreader's pure-NumPy path, no 10 s numba compile
+    import phconvert
+
     path = DATA / "hydraharp" / "v20_t3.ptu"
     ts, det, nt, meta = phconvert.pqreader.load_ptu(str(path))[:4]
     tt = read_ptu(path)

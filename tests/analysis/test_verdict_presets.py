@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-sample_mod = pytest.importorskip("simulators.sample")
-from analysis.sf import FAIL, PASS, Evidence, assess  # noqa: E402
-from simulators.ccd import CCD  # noqa: E402
-from simulators.detectors import Detectors, picoharp_hybrid, streak_like  # noqa: E402
-from simulators.optics import Spectrograph  # noqa: E402
-from simulators.tags import TagSource  # noqa: E402
+import simulators.sample as sample_mod
+from analysis.sf import FAIL, PASS, Evidence, assess
+from simulators.ccd import CCD
+from simulators.detectors import Detectors, picoharp_hybrid, streak_like
+from simulators.optics import Spectrograph
+from simulators.tags import TagSource
 
 Sample, Conditions = sample_mod.Sample, sample_mod.Conditions
 HC = 1239.84198

@@ -12,10 +12,6 @@ from drivers.base import DriverError, OptionError
 from drivers.horiba import HoribaSpectrometer
 from simulators.icl_server import IclServer
 
-pytest.importorskip("horiba_sdk")
-for _mod in ("simulators.sample", "simulators.optics", "simulators.ccd"):
-    pytest.importorskip(_mod, reason=f"{_mod} (sample physics / detector chain) not there yet")
-
 pytestmark = pytest.mark.timeout(60)
 
 

@@ -7,18 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from horiba_sdk.core.acquisition_format import AcquisitionFormat
+from horiba_sdk.core.timer_resolution import TimerResolution
+from horiba_sdk.core.x_axis_conversion_type import XAxisConversionType
+from horiba_sdk.devices.device_manager import DeviceManager
 
 from acq.clock import SimClock
 from simulators.icl_server import IclServer
-
-pytest.importorskip("horiba_sdk")
-for _mod in ("simulators.sample", "simulators.optics", "simulators.ccd"):
-    pytest.importorskip(_mod, reason=f"{_mod} (sample physics / detector chain) not there yet")
-
-from horiba_sdk.core.acquisition_format import AcquisitionFormat  # noqa: E402
-from horiba_sdk.core.timer_resolution import TimerResolution  # noqa: E402
-from horiba_sdk.core.x_axis_conversion_type import XAxisConversionType  # noqa: E402
-from horiba_sdk.devices.device_manager import DeviceManager  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -135,3 +135,18 @@ def test_ringing_option(sl):
     dy = np.diff(hi)
     peaks = np.nonzero((dy[:-1] > 0) & (dy[1:] <= 0))[0]
     assert len(peaks) >= 2
+
+
+@pytest.mark.parametrize("tau_D,tau_sf,ring,period_rel", [(40.0, 8.0, 0.0, 1.0), (120.0, 30.0, 0.4, 1.6),
+                                                          (2.0, 0.7, 0.25, 2.5), (0.0, 5.0, 0.0, 1.0)])
+def test_sf_norm_closed_form_matches_numerical_quadrature(tau_D, tau_sf, ring, period_rel):
+    """The burst's normalisation (closed form) against scipy's adaptive quadrature of the shape itself."""
+    from scipy.integrate import quad
+
+    from simulators.sample import _sf_norm, _sf_shape
+
+    t_end = tau_D + 60 * tau_sf + (4 * period_rel * tau_sf if ring > 0 else 0)
+    brk = sorted({tau_D, *(tau_D + k * period_rel * tau_sf for k in range(1, 4))} - {0.0})
+    num, _ = quad(lambda t: float(_sf_shape(np.array([t]), tau_D, tau_sf, ring, period_rel)[0]),
+                  0.0, t_end, points=brk, limit=400, epsabs=1e-10, epsrel=1e-10)
+    assert _sf_norm(tau_D, tau_sf, ring, period_rel) == pytest.approx(num, rel=1e-8)

@@ -5,6 +5,8 @@ assertion is on wall time (figures: benchmarks/bench_sim_serve.py, make bench)."
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +21,32 @@ from tests.drivers.simlab import sim_lab
 
 pytestmark = pytest.mark.timeout(90)
 ROOT = Path(__file__).resolve().parents[2]
+
+
+HTRSET_GROUP = {f"{out}.{p}" for out in ("output_1", "output_2", "output_3", "output_4")
+                for p in ("output_type", "output_heater_resistance", "output_max_current",
+                          "output_max_user_current", "output_display")}
+
+
+@contextlib.contextmanager
+def _qcodes_warnings():
+    """The "<submodule>.<parameter>" names QCoDeS' snapshot logs as "Could not update parameter"."""
+    failed: set[str] = set()
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            msg = record.getMessage()
+            if "Could not update parameter" in msg:
+                sub = msg.split("(")[0].strip("[").rsplit("_", 2)
+                failed.add(f"{sub[-2]}_{sub[-1]}.{msg.rsplit(':', 1)[1].strip()}")
+
+    handler = Catch(level=logging.WARNING)
+    log = logging.getLogger("qcodes.instrument.instrument_base")
+    log.addHandler(handler)
+    try:
+        yield failed
+    finally:
+        log.removeHandler(handler)
 
 
 @pytest.fixture
@@ -66,7 +94,12 @@ def test_qcodes_lakeshore336_snapshot_ramp_and_blocking_t(paced):
         # only), so those queries time out as they would on the instrument; keep that short here
         ls = lakeshore.LakeshoreModel336("ls336_test", servers["cryostat"].resource, visalib="@py", timeout=0.3)
         try:
-            snap = ls.snapshot(update=True)
+            with _qcodes_warnings() as failed:
+                snap = ls.snapshot(update=True)
+            # the only parameters QCoDeS 0.58 cannot update are its heater-setup group, which asks the Model
+            # 335 form of HTRSET? (5 fields, outputs 1-4) of a 336 that answers 4 fields for outputs 1-2 only
+            # (manual ch. 6; the upstream fix is QCoDeS PR 8520). Anything else failing is a server defect.
+            assert failed and failed <= HTRSET_GROUP, failed - HTRSET_GROUP
             a = snap["submodules"]["A"]["parameters"]
             assert a["sensor_type"]["value"] == "diode" and a["units"]["value"] == "kelvin"
             assert a["curve_number"]["value"] == 2 and a["curve_name"]["value"].strip() == "DT-670"

@@ -45,7 +45,6 @@ def test_conditions_follow_the_lab():
 
 
 def test_conditions_object_from_sample_module():
-    pytest.importorskip("simulators.sample")
     w = World(SimClock(), tick_s=0)
     cond = w.conditions()
     assert cond.T_K == pytest.approx(5.0, abs=0.1)
