@@ -17,7 +17,8 @@ sim_app = typer.Typer(no_args_is_help=True, help="The simulated lab on its own, 
 
 
 def _port(role: str) -> Any:
-    return typer.Option(f"--port-{role}", help=f"TCP port of the simulated {role} (0: any free port)")
+    name = role.replace("_", " ")
+    return typer.Option(f"--port-{role.replace('_', '-')}", help=f"TCP port of the simulated {name} (0: any free port)")
 
 
 @sim_app.command("serve")
