@@ -19,7 +19,7 @@ every setting when the next call needs another mode):
   the histogram is the sync offset (``PH_SetSyncOffset``, "emulates a cable delay" on the start,
   here a negative one: ±99 999 ps) plus a real cable on the stop input (``hbt_stop_cable_ps``).
   Each start records the *first* stop after it within the 65 536 bins, so the counts are the
-  all-pairs ones times the probability of no earlier stop (≈ e^{−S₂·h}; ``Correlation.pileup``);
+  all-pairs ones times the probability of no earlier stop (``Correlation.pileup`` bounds the loss);
   n1, n2 come from the count-rate meters, averaged over the acquisition.
   ``hbt_correlation()`` (what the HBT procedures call) uses it, or the T2 path with
   ``hbt_source = "t2"``;
@@ -513,12 +513,16 @@ class PicoHarp300(TCSPC):
         else:
             clipped = int(np.sum(raw >= HIST_CEILING))
         lags = (np.arange(n_bins) - n_bins // 2 + 0.5) * bw
+        n1 = int(round(r0 * dur))
+        # the share of starts that saw a stop within the lag range: at most that share of the pairs at the
+        # last lag is hidden behind an earlier stop (measured, so the bunched stops are in it)
+        pileup = min(float(raw.sum()) / n1, 1.0) if n1 > 0 else None
         return Correlation(
             lag_ps=lags, counts=raw.reshape(n_bins, per).sum(axis=1), binwidth_ps=bw, duration_s=dur,
-            ch1=0, ch2=1, n1=int(round(r0 * dur)), n2=int(round(r1 * dur)), method="start-stop",
+            ch1=0, ch2=1, n1=n1, n2=int(round(r1 * dur)), method="start-stop",
             flags=[name for bit, name in api.FLAG_NAMES.items() if flags & bit == bit], warnings=warnings,
             requested_s=tacq / 1e3, ceiling=HIST_CEILING, stop_count=stop_count if stop else None,
-            overflow=bool(flags & api.FLAG_OVERFLOW), pileup=r1 * n_bins * bw * 1e-12,
+            overflow=bool(flags & api.FLAG_OVERFLOW), pileup=pileup,
             dead_time_fraction=min(max(r0, r1) * DEAD_TIME_S, 1.0), device_clipped_bins=clipped)
 
     def correlation(self, duration_s: float, ch1: int = 0, ch2: int = 1, binwidth_ps: float = 100.0,

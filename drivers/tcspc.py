@@ -130,9 +130,11 @@ class Correlation(_Quality):
     ``method`` says how the pairs were counted: ``"all-pairs"`` (every ch2 event within the window of
     every ch1 event, from time tags) or ``"start-stop"`` (a histogram-mode device: the *first* ch2
     event after each ch1 start, the delayed stop putting negative τ on the histogram; the counts are
-    then the all-pairs ones times the probability of no earlier stop, ≈ e^{−S₂·(τ − τ_min)}, which
-    ``pileup`` bounds). The remaining fields are the data-quality figures of :class:`DecayHistogram`
-    (``quality()``); n1, n2 of a start–stop histogram come from the device's count-rate meters.
+    then the all-pairs ones less the pairs behind an earlier stop: an accidental stop is hidden by any
+    earlier stop, a start's own bunched stop (one per event) only by an earlier accidental, so the
+    accidental floor after the peak drops; ``pileup`` bounds the loss). The remaining fields are the
+    data-quality figures of :class:`DecayHistogram` (``quality()``); n1, n2 of a start–stop histogram
+    come from the device's count-rate meters.
     """
 
     lag_ps: np.ndarray
@@ -153,8 +155,8 @@ class Correlation(_Quality):
     #: stop-on-overflow count in force, None = off
     stop_count: int | None = None
     overflow: bool = False
-    #: start–stop: mean stops per start within the histogram's lag range (first-stop loss at the
-    #: last lag ≈ 1 − e^{−pileup}); None for all-pairs
+    #: start–stop: the share of starts with a stop within the lag range (counts / N1), an upper bound
+    #: of the share of pairs an earlier stop hides (largest at the last lag); None for all-pairs
     pileup: float | None = None
     #: fraction of the time the busier input was dead (count rate × TDC dead time)
     dead_time_fraction: float | None = None

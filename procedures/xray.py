@@ -168,8 +168,8 @@ class HBTCorrelation(_XrayBase):
                 Field("overflow", (), "u1", "", "FLAG_OVERFLOW: a bin reached the stop count / ceiling"),
                 Field("stop_count", (), "i4", "counts", "stop-on-overflow count in force (0 = off)"),
                 Field("clipped_bins", (), "i4", "", "device bins at the ceiling (not photon counts)"),
-                Field("pileup", (), "f8", "", "start-stop: stops per start within the lag range "
-                                              "(first-stop loss at the last lag ≈ 1 − exp(−pileup))"),
+                Field("pileup", (), "f8", "", "start-stop: share of starts with a stop within the lag range "
+                                              "(bounds the pairs an earlier stop hides)"),
                 Field("dead_time_fraction", (), "f8", "", "busier input's count rate × TDC dead time"),
                 Field("lost_records", (), "i8", "", "FIFO records lost (T2 read-out overrun)"))
 

@@ -755,8 +755,8 @@ class TagSource:
         peaks at ±``crosstalk_delay_ps``. Returns int64 Poisson counts (or the expectation).
         """
         tau_lo = -0.5 * n_bins * binwidth_ps
-        rate, _ = self._coincidence_rates(cond, tau_lo + np.arange(n_bins + 1) * binwidth_ps, filter_nm)
-        expect = rate * float(duration_s)
+        parts, _ = self._coincidence_rates(cond, tau_lo + np.arange(n_bins + 1) * binwidth_ps, filter_nm)
+        expect = (parts["uncorrelated"] + parts["own"]) * float(duration_s)
         if expected:
             return expect
         rng = np.random.default_rng(self._next_seeds()[3])
@@ -774,34 +774,56 @@ class TagSource:
         ``h = t₂ − (t₁ + start_delay_ps) ≥ 0`` of the **first** stop after it; bin ``i`` covers
         ``[i, i + 1) * binwidth_ps`` of ``h``, i.e. τ = t₂ − t₁ in ``[i·bw + start_delay_ps, …)``.
 
-        The coincidence rate per bin is :meth:`g2_histogram`'s (bunching, accidentals, laser comb,
-        crosstalk, dead-time loss of both detectors); a start's stops in bin i are ``μ_i = C_i / S₁``
-        on average, and the first one lands in bin i with probability ``exp(−Σ_{j<i} μ_j)·(1 − e^{−μ_i})``
-        (the start–stop pile-up / first-stop factor, ≈ e^{−S₂·h} off the bunching peak; tcspc.md §6.4).
+        The coincidence rates per bin are :meth:`g2_histogram`'s (bunching, accidentals, laser comb,
+        crosstalk, dead-time loss of both detectors), divided by S₁: the stops a start sees per bin. The
+        first one lands in bin i with probability ``P(h_i) − P(h_{i+1})``, P(h) the probability of no stop
+        in [0, h) — the start–stop pile-up / first-stop factor (tcspc.md §6.4), a product of
+
+        * the start's own event (X-ray bunching, breakdown-flash crosstalk: at most one stop each, the
+          detectors being dead for longer than an event emits): ``1 − Q(h)``, Q its stops per start so far;
+        * every other stop (other events, darks, afterpulses, the laser): a stationary stream thinned by
+          the stop channel's non-paralysable dead time D (input rate λ₂ = S₂/(1 − S₂·D)). With Λ(h) its
+          stops per start so far, ``1 − Λ(h)`` for h < D (at most one stop fits) and
+          ``(1 − Λ(D))·exp(−(Λ(h) − Λ(D))/(1 − S₂·D))`` after, i.e. a decay with λ₂, not S₂.
+
         The number of starts is Poisson, so the counts per bin are independent Poisson variables.
         ``sync_div > 1`` keeps one start in ``sync_div`` (taken here as a thinning of the starts).
         Returns int64 counts, or the float expectation with ``expected=True``.
         """
         if sync_div < 1:
             raise ValueError("sync_div must be >= 1")
-        edges = float(start_delay_ps) + np.arange(n_bins + 1) * float(binwidth_ps)
-        rate, singles = self._coincidence_rates(cond, edges, filter_nm)
-        s1 = singles[1]
+        bw = float(binwidth_ps)
+        edges = float(start_delay_ps) + np.arange(n_bins + 1) * bw
+        parts, singles = self._coincidence_rates(cond, edges, filter_nm)
+        s1, s2 = singles[1], singles[2]
         if s1 <= 0:
             expect = np.zeros(n_bins)
         else:
-            mu = rate / s1
-            before = np.concatenate([[0.0], np.cumsum(mu)[:-1]])
-            expect = (s1 / sync_div) * float(duration_s) * np.exp(-before) * -np.expm1(-mu)
+            h = np.arange(n_bins + 1) * bw
+            Q = np.minimum(np.concatenate([[0.0], np.cumsum(parts["own"] / s1)]), 1.0)
+            L = np.concatenate([[0.0], np.cumsum(parts["uncorrelated"] / s1)])
+            D = self.detectors.dead_ps(2)
+            B = 1.0 - L
+            late = h >= D
+            if late.any():
+                L_D = float(np.interp(D, h, L))
+                B[late] = (1.0 - L_D) * np.exp(-(L[late] - L_D) / max(1.0 - s2 * D * 1e-12, 1e-9))
+            P = (1.0 - Q) * np.clip(B, 0.0, 1.0)
+            expect = (s1 / sync_div) * float(duration_s) * np.maximum(P[:-1] - P[1:], 0.0)
         if expected:
             return expect
         rng = np.random.default_rng(self._next_seeds()[3])
         return rng.poisson(expect).astype(np.int64)
 
     def _coincidence_rates(self, cond: Conditions, bin_edges: np.ndarray,
-                           filter_nm: tuple[float, float] | None = None) -> tuple[np.ndarray, dict[int, float]]:
+                           filter_nm: tuple[float, float] | None = None
+                           ) -> tuple[dict[str, np.ndarray], dict[int, float]]:
         """Coincidences per second of detector 2 relative to detector 1 in the τ bins ``bin_edges`` (ps),
-        and the accepted singles rates ``{1: S₁, 2: S₂}`` (1/s) — the model behind both histogram modes."""
+        and the accepted singles rates ``{1: S₁, 2: S₂}`` (1/s) — the model behind both histogram modes.
+
+        The rates come in two parts: ``"own"``, the pairs of one X-ray event (bunching) and of one
+        breakdown flash (crosstalk), at most one stop per start each; ``"uncorrelated"``, the pairs of
+        independent clicks (the accidental floor and the laser comb)."""
         light = self.light(cond, "hbt", filter_nm)
         d = self.detectors
         n_bins = bin_edges.size - 1
@@ -863,16 +885,17 @@ class TagSource:
         rate = np.full(n_bins, floor * binwidth_ps * 1e-12)
         if comb is not None:
             rate += comb * loss[1] * loss[2]
+        own = np.zeros(n_bins)
         if bunch is not None:
-            rate += bunch * loss[1] * loss[2]
+            own += bunch * loss[1] * loss[2]
         if d.crosstalk_prob > 0:
             for src, sign in ((1, 1.0), (2, -1.0)):
                 dst = 3 - src
                 sig = d.sigma_ps(dst)
                 mu = sign * (d.crosstalk_delay_ps + d.spads[dst - 1].delay_ps - d.spads[src - 1].delay_ps)
                 mass = np.diff(ndtr((bin_edges - mu) / sig)) if sig > 0 else np.diff((bin_edges >= mu) * 1.0)
-                rate += acc[src] * d.crosstalk_prob * loss[dst] * mass
-        return rate, {1: float(acc[1]), 2: float(acc[2])}
+                own += acc[src] * d.crosstalk_prob * loss[dst] * mass
+        return {"uncorrelated": rate, "own": own}, {1: float(acc[1]), 2: float(acc[2])}
 
 
 # ==================================================================================================
