@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from . import phlib_api as api
-from .base import Clock, DriverError, Option, OptionError
+from .base import POLL_S, Clock, DriverError, Option, OptionError
 from .tcspc import (
     TCSPC,
     Correlation,
@@ -249,7 +249,11 @@ class PicoHarp300(TCSPC):
             raise OptionError("duration_s", duration_s, "must be between 1 ms and 100 h (PHLib limit)")
         return ms
 
-    def _wait_done(self, lib: api.PHLib, dev: ctypes.c_int, reader: Any = None) -> None:
+    def _wait_done(self, lib: api.PHLib, dev: ctypes.c_int, reader: Any = None, *,
+                   end_at: float | None = None) -> None:
+        """Poll ``PH_CTCStatus`` until the measurement is done, every ``poll_s`` — or, given the lab time
+        ``end_at`` at which it will be (a histogram, read only at the end), every ``POLL_S`` until just
+        before it. Either way the cancellation token is polled at least every ``POLL_S``."""
         status = ctypes.c_int(0)
         poll = self.options["poll_s"]
         while True:
@@ -258,7 +262,10 @@ class PicoHarp300(TCSPC):
             lib("PH_CTCStatus", dev, ctypes.byref(status))
             if status.value:
                 break
-            self.wait(poll)   # polls the cancellation token; the caller's finally stops the measurement
+            step = poll
+            if end_at is not None:
+                step = min(max(poll, end_at - self.clock.monotonic()), max(poll, POLL_S))
+            self.wait(step)   # polls the cancellation token; the caller's finally stops the measurement
 
     def _fifo(self, mode: int, duration_s: float) -> tuple[np.ndarray, float]:
         """Run a T2/T3 measurement and return all FIFO records and the elapsed time (s)."""
@@ -496,7 +503,7 @@ class PicoHarp300(TCSPC):
 
         lib("PH_StartMeas", dev, ctypes.c_int(tacq))
         try:
-            self._wait_done(lib, dev, reader=read_rates)
+            self._wait_done(lib, dev, reader=read_rates, end_at=self.clock.monotonic() + tacq / 1e3)
         finally:
             lib("PH_StopMeas", dev)
         counts = (ctypes.c_uint * api.HISTCHAN)()
