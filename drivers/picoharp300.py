@@ -473,12 +473,12 @@ class PicoHarp300(TCSPC):
         lib("PH_SetOffset", dev, ctypes.c_int(0))
         lib("PH_SetSyncOffset", dev, ctypes.c_int(sync_offset))
         try:
-            return self._start_stop(lib, dev, tacq, bw, n_bins, per, delay)
+            return self._start_stop(lib, dev, tacq, bw, n_bins, per)
         finally:
             self._send({k: self.settings[k] for k in ("binning", "offset_ps", "sync_offset_ps")})
 
-    def _start_stop(self, lib: api.PHLib, dev: ctypes.c_int, tacq: int, bw: float, n_bins: int, per: int,
-                    delay: float) -> Correlation:
+    def _start_stop(self, lib: api.PHLib, dev: ctypes.c_int, tacq: int, bw: float, n_bins: int,
+                    per: int) -> Correlation:
         rates = self.count_rates()
         warnings = self.warnings()
         stop = bool(self.options["stop_on_overflow"])

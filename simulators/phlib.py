@@ -10,7 +10,9 @@ real library.
 What it emulates (PHLib 3.0, ``phdefin.h`` / ``errorcodes.h``): one device (index 0); histogram mode
 (65536 bins of 4 ps·2^binning, 16-bit bins saturating at 65535, ``PH_SetStopOverflow`` stopping the
 measurement when the first bin reaches the stop count with ``PH_GetElapsedMeasTime`` the real time
-to that moment, ``FLAG_OVERFLOW``), T2 and T3 FIFO modes with the
+to that moment, ``FLAG_OVERFLOW``; cabled for HBT (``wiring="hbt"``: detector 1 on input 0, detector 2
+on input 1) the start–stop histogram, the first stop after each start, the sync offset delaying the
+start), T2 and T3 FIFO modes with the
 exact 32-bit record layouts (T2: channel[4] time[28], overflow = 0xF0000000 every 210 698 240 ticks;
 T3: channel[4] dtime[12] nsync[16], overflow = 0xF0000000 every 65 536 syncs), a 256 k-record FIFO
 that sets ``FLAG_FIFOFULL`` and stops the measurement when it is not read fast enough, CFD / sync
