@@ -17,7 +17,7 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.thorlabs import ThorlabsPM100USB
 from pymeasure.instruments.validators import strict_range
 
-from ._link import LINK_OPTIONS, Link, ReplyError, as_float, check_range
+from ._link import LINK_OPTIONS, GarbageReply, Link, ReplyError, as_float, check_range
 from .base import Clock, DriverError, Option
 from .powermeter import PowerMeter
 
@@ -47,7 +47,8 @@ class PM100D(ThorlabsPM100USB):
             try:
                 n = int(code)
             except ValueError:
-                raise ReplyError(f"garbage reply to SYST:ERR?: {reply!r}") from None
+                # not an instrument error: an unreadable reply, which the link retries (as the Lake Shore's *ESR?)
+                raise GarbageReply(f"garbage reply to SYST:ERR?: {reply!r}") from None
             if n == 0:
                 break
             errors.append(reply)

@@ -83,7 +83,8 @@ def test_make_safe_shortcut_mid_exposure_aborts_hv_off(qtbot, tmp_path):
         assert ev and ev[-1]["by"] == "MAKE SAFE" and "MAKE SAFE" in ev[-1]["message"]
         qtbot.waitUntil(lambda: "aborted" in win.state_label.text(), timeout=LONG)
         assert "MAKE SAFE" in win.detail_label.text()
-        assert "aborted: MAKE SAFE" in win.queue_panel.table.item(0, 0).text()
+        # the queue table is redrawn on the pump's queue events, not with the state label: wait for it too
+        qtbot.waitUntil(lambda: "aborted: MAKE SAFE" in win.queue_panel.table.item(0, 0).text(), timeout=LONG)
     finally:
         win.close()
         session.close()

@@ -71,8 +71,19 @@ class LaserPoint(Procedure):
     def streams(self) -> list[Stream]:
         return [Stream("s", (Field("fluence", (), "f8", "uJ/cm^2"),), "fluence", ("fluence",))]
 
+    #: called once, 100 lab s into the first measurement (on the lab clock: no thread races the AFAP clock)
+    control: Any = None
+
     def measure_point(self, index: int, point: dict[str, Any]) -> None:
         self.lab.attenuator.set_transmission(0.1)
+        if self.control is not None:
+            fn, self.control = self.control, None
+
+            def once() -> None:
+                h.cancel()
+                fn()
+
+            h = self.clock.call_every(100.0, once, name="test control")
         self.sleep(300.0)
         self.emit("s", fluence=float(self.world.laser.fluence_uJcm2()))
 
@@ -86,17 +97,17 @@ def test_pause_blocks_the_laser_and_resume_opens_it(tmp_path):
         r.analyze = False
         seen: dict[str, Any] = {}
 
-        def pause_then_resume() -> None:
-            while not world.laser.shutter_enabled:           # the point's measurement has begun
-                threading.Event().wait(0.001)
-            r.pause()
+        p.clock = s.clock
+        p.control = r.pause                                 # mid-measurement, the laser on the sample
+
+        def resume_when_paused() -> None:                   # the run stays paused until this resumes it
             while r.state != RunState.PAUSED:
                 threading.Event().wait(0.001)
             seen["open_while_paused"] = world.laser.shutter_enabled
             seen["fluence_while_paused"] = world.laser.fluence_uJcm2()
             r.resume()
 
-        threading.Thread(target=pause_then_resume, daemon=True).start()
+        threading.Thread(target=resume_when_paused, daemon=True).start()
         res = r.run()
         assert res.exit_status == "success", res.error
         assert seen == {"open_while_paused": False, "fluence_while_paused": 0.0}
