@@ -43,6 +43,10 @@ __all__ = ["PicoHarp300"]
 
 #: resources meaning "the first device found" (the emulated table has one device)
 ANY_DEVICE = ("", "sim", "emulated", "any", "first")
+#: PicoHarp 300 histogram memory: 16-bit bins (PHLib manual, PH_SetStopOverflow: stopcount ≤ 65535)
+HIST_CEILING = 65535
+#: TDC dead time of the PicoHarp 300 detector input (data sheet: < 95 ns)
+DEAD_TIME_S = 95e-9
 
 
 class PicoHarp300(TCSPC):
@@ -55,7 +59,9 @@ class PicoHarp300(TCSPC):
                                doc="PHLib device index (-1 = the first one, or the one with the serial)"),
         "histogram_source": Option(str, default="hist", choices=("hist", "t3"),
                                    doc="histogram mode of the device, or T3 records binned per channel"),
-        "stop_on_overflow": Option(bool, default=True, doc="stop a histogram when a bin reaches 65535"),
+        "stop_on_overflow": Option(bool, default=True, doc="stop a histogram when a bin reaches stop_count"),
+        "stop_count": Option(int, default=HIST_CEILING, min=1, max=HIST_CEILING,
+                             doc="PH_SetStopOverflow stop count (the histogram stops when a bin reaches it)"),
         "poll_s": Option(float, default=0.02, min=0.001, max=1.0, unit="s",
                          doc="lab-clock interval between FIFO reads / status polls"),
         "sync_divider": Option(int, default=1, choices=api.SYNCDIVS),
@@ -337,8 +343,9 @@ class PicoHarp300(TCSPC):
         rates = self.count_rates()
         warnings = self.warnings()
         lib, dev = self._require()
-        lib("PH_SetStopOverflow", dev, ctypes.c_int(1 if self.options["stop_on_overflow"] else 0),
-            ctypes.c_int(65535))
+        stop = bool(self.options["stop_on_overflow"])
+        stop_count = int(self.options["stop_count"])
+        lib("PH_SetStopOverflow", dev, ctypes.c_int(1 if stop else 0), ctypes.c_int(stop_count))
         lib("PH_ClearHistMem", dev, ctypes.c_int(0))
         lib("PH_StartMeas", dev, ctypes.c_int(tacq))
         try:
@@ -355,13 +362,18 @@ class PicoHarp300(TCSPC):
         h = np.ctypeslib.as_array(counts)[:n].astype(np.int64)
         dur = float(elapsed.value) / 1e3 or duration_s
         sync_rate = rates["rate_ch0"] / self.settings["sync_divider"]
+        full = np.ctypeslib.as_array(counts).astype(np.int64)
+        det_rate = float(full.sum()) / dur if dur > 0 else rates["rate_ch1"]
         return DecayHistogram(
             time_ps=self.settings["offset_ps"] + np.arange(n) * res, counts=h, binwidth_ps=res,
             duration_s=dur, channel=channel, counts_by_channel={1: h},
             sync_period_ps=1e12 / sync_rate if sync_rate > 0 else None,
             channel_counts={0: int(round(rates["rate_ch0"] * dur)), 1: int(h.sum())},
             flags=[name for bit, name in api.FLAG_NAMES.items() if flags & bit == bit],
-            warnings=warnings)
+            warnings=warnings, requested_s=tacq / 1e3, ceiling=HIST_CEILING,
+            stop_count=stop_count if stop else None, overflow=bool(flags & api.FLAG_OVERFLOW),
+            pileup=det_rate / sync_rate if sync_rate > 0 else None,
+            dead_time_fraction=min(det_rate * DEAD_TIME_S, 1.0))
 
     def _histogram_t3(self, duration_s: float, channel: int | None, n_bins: int | None) -> DecayHistogram:
         ts = self._stream_t3(duration_s)
@@ -379,10 +391,15 @@ class PicoHarp300(TCSPC):
         chan_counts = {c: int((ts.channel == c).sum()) for c in by}
         if ts.sync_period_ps and math.isfinite(ts.sync_period_ps):
             chan_counts[0] = int(round(ts.duration_s * 1e12 / ts.sync_period_ps))
+        det = sum(v for k, v in chan_counts.items() if k >= 1)
+        det_rate = det / ts.duration_s if ts.duration_s > 0 else 0.0
+        sync_rate = 1e12 / ts.sync_period_ps if ts.sync_period_ps and math.isfinite(ts.sync_period_ps) else 0.0
         return DecayHistogram(time_ps=self.settings["offset_ps"] + np.arange(n) * res, counts=counts,
                               binwidth_ps=res, duration_s=ts.duration_s, channel=channel,
                               counts_by_channel=by, sync_period_ps=ts.sync_period_ps,
-                              channel_counts=chan_counts)
+                              channel_counts=chan_counts, requested_s=self._acq_ms(duration_s) / 1e3,
+                              pileup=det_rate / sync_rate if sync_rate > 0 else None,
+                              dead_time_fraction=min(det_rate * DEAD_TIME_S, 1.0))
 
     def correlation(self, duration_s: float, ch1: int = 0, ch2: int = 1, binwidth_ps: float = 100.0,
                     n_bins: int = 1000) -> Correlation:

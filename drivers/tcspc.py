@@ -53,10 +53,52 @@ class DecayHistogram:
     channel_counts: dict[int, int] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: acquisition time asked for (``duration_s`` is the real, elapsed one: shorter after a stop)
+    requested_s: float | None = None
+    #: largest count a bin can hold (16-bit PicoHarp 300 histogram memory: 65535); None = no ceiling
+    ceiling: int | None = None
+    #: stop-on-overflow count in force (the device stops when the first bin reaches it), None = off
+    stop_count: int | None = None
+    #: the device reported an overflow (``FLAG_OVERFLOW``)
+    overflow: bool = False
+    #: detector count rate / (divided) sync rate during the acquisition (pile-up above a few %)
+    pileup: float | None = None
+    #: fraction of the time the detector input was dead (count rate × TDC dead time)
+    dead_time_fraction: float | None = None
+    #: FIFO records lost (T2/T3 read-out overrun); 0 in histogram mode
+    lost_records: int = 0
 
     @property
     def total(self) -> int:
         return int(np.sum(self.counts))
+
+    @property
+    def stopped_early(self) -> bool:
+        """The acquisition ended before the requested time (stop on overflow)."""
+        return self.requested_s is not None and self.duration_s < self.requested_s * (1 - 1e-9)
+
+    @property
+    def clipped_bins(self) -> int:
+        """Bins whose count is not the number of photons: at the ceiling without a stop (saturated),
+        or beyond the first bin at the stop count (a stop lets exactly one bin reach it)."""
+        if self.ceiling is None and self.stop_count is None:
+            return 0
+        c = np.asarray(self.counts)
+        if self.stop_count is not None:
+            return max(int(np.sum(c >= self.stop_count)) - 1, 0)
+        return int(np.sum(c >= int(self.ceiling or 0)))
+
+    def quality(self) -> dict[str, Any]:
+        """The data-quality figures a procedure records with the histogram."""
+        return {"elapsed_s": float(self.duration_s),
+                "requested_s": float(self.requested_s) if self.requested_s is not None else float(self.duration_s),
+                "overflow": bool(self.overflow), "stopped_early": self.stopped_early,
+                "stop_count": int(self.stop_count) if self.stop_count is not None else 0,
+                "clipped_bins": self.clipped_bins,
+                "pileup": float(self.pileup) if self.pileup is not None else float("nan"),
+                "dead_time_fraction": (float(self.dead_time_fraction) if self.dead_time_fraction is not None
+                                       else float("nan")),
+                "lost_records": int(self.lost_records)}
 
 
 @dataclass

@@ -285,7 +285,28 @@ class DecayMixin:
         return (Field("counts", (int(self.decay_bins),), "u4", "counts"),
                 Field("window_lo_nm", (), "f8", "nm", "detection window (NaN = all light)"),
                 Field("window_hi_nm", (), "f8", "nm", "detection window (NaN = all light)"),
-                Field("duration", (), "f8", "s"))
+                Field("duration", (), "f8", "s", "real acquisition time (shorter than asked after a stop)"),
+                *self.decay_quality_fields())
+
+    @staticmethod
+    def decay_quality_fields() -> tuple[Field, ...]:
+        """Per-point TCSPC data quality (``DecayHistogram.quality()``), read by the analysis."""
+        return (Field("requested", (), "f8", "s", "acquisition time asked for"),
+                Field("overflow", (), "u1", "", "FLAG_OVERFLOW: a bin reached the stop count / ceiling"),
+                Field("stop_count", (), "i4", "counts", "stop-on-overflow count in force (0 = off)"),
+                Field("clipped_bins", (), "i4", "", "bins at the ceiling without a stop (not photon counts)"),
+                Field("pileup", (), "f8", "", "detector rate / sync rate (pile-up above a few %)"),
+                Field("dead_time_fraction", (), "f8", "", "detector count rate × TDC dead time"),
+                Field("lost_records", (), "i8", "", "FIFO records lost (T2/T3 read-out overrun)"))
+
+    @staticmethod
+    def decay_quality(h: Any) -> dict[str, Any]:
+        q = h.quality() if hasattr(h, "quality") else {}
+        return {"requested": float(q.get("requested_s", h.duration_s)), "overflow": int(bool(q.get("overflow"))),
+                "stop_count": int(q.get("stop_count", 0)), "clipped_bins": int(q.get("clipped_bins", 0)),
+                "pileup": float(q.get("pileup", math.nan)),
+                "dead_time_fraction": float(q.get("dead_time_fraction", math.nan)),
+                "lost_records": int(q.get("lost_records", 0))}
 
     def decay_axis(self) -> np.ndarray:
         return np.arange(int(self.decay_bins)) * float(self.decay_binwidth_ps)
@@ -297,8 +318,13 @@ class DecayMixin:
             out = np.zeros(int(self.decay_bins), np.int64)
             out[: min(c.size, out.size)] = c[: out.size]
             c = out
+        q = self.decay_quality(h)
+        if q["overflow"]:
+            log.info("TCSPC histogram %s after %.3g of %.3g s (%d clipped bins)",
+                     "stopped at the stop count" if q["stop_count"] else "overflowed", h.duration_s,
+                     q["requested"], q["clipped_bins"])
         return {"counts": c.clip(0), "window_lo_nm": math.nan, "window_hi_nm": math.nan,
-                "duration": float(h.duration_s)}
+                "duration": float(h.duration_s), **q}
 
 
 class FluenceMixin:

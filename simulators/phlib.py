@@ -8,7 +8,9 @@ arguments the way ctypes passes them to the DLL (``ctypes.c_int(…)`` or plain 
 real library.
 
 What it emulates (PHLib 3.0, ``phdefin.h`` / ``errorcodes.h``): one device (index 0); histogram mode
-(65536 bins of 4 ps·2^binning, stop on overflow, ``FLAG_OVERFLOW``), T2 and T3 FIFO modes with the
+(65536 bins of 4 ps·2^binning, 16-bit bins saturating at 65535, ``PH_SetStopOverflow`` stopping the
+measurement when the first bin reaches the stop count with ``PH_GetElapsedMeasTime`` the real time
+to that moment, ``FLAG_OVERFLOW``), T2 and T3 FIFO modes with the
 exact 32-bit record layouts (T2: channel[4] time[28], overflow = 0xF0000000 every 210 698 240 ticks;
 T3: channel[4] dtime[12] nsync[16], overflow = 0xF0000000 every 65 536 syncs), a 256 k-record FIFO
 that sets ``FLAG_FIFOFULL`` and stops the measurement when it is not read fast enough, CFD / sync
@@ -208,6 +210,9 @@ class _Device:
         self.nsync_origin: int | None = None  # T3 recordings: recorded sync count at the start
         self.hist = np.zeros(HISTCHAN, np.uint32)
         self.hist_done = False
+        #: histogram mode with an exact feed: (lab seconds after the start at which the device stops,
+        #: the histogram it holds then), decided at PH_StartMeas
+        self.plan: tuple[float, np.ndarray, bool] | None = None
 
 
 class EmulatedPHLib:
@@ -216,7 +221,7 @@ class EmulatedPHLib:
     recording is replayed continuously across measurements."""
 
     def __init__(self, feed_factory: Callable[..., Any] | Any, *, clock: Any = None, world: Any = None,
-                 serial: str = "1030228", wiring: str = "tcspc", afap_step_s: float = 0.01):
+                 serial: str = "1030228", wiring: str = "tcspc", afap_step_s: float = 0.01, seed: int = 0):
         self._feed_factory = feed_factory
         self._feed: Any = None
         self.clock = clock if clock is not None else _Wall()
@@ -227,6 +232,7 @@ class EmulatedPHLib:
         self._dev = {0: _Device(serial)}
         self.feed_origin_ps = 0  # feed time at which the next measurement starts
         self.calls: list[str] = []  # names of the functions called, for tests and debugging
+        self._rng = np.random.default_rng(seed)  # when the stop-on-overflow count is reached
 
     # -- plumbing --------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -533,6 +539,8 @@ class EmulatedPHLib:
             d.running = True
             d.t_start = self._now()
             d.tacq_s = t / 1e3
+            if d.mode == MODE_HIST:
+                self._plan_hist(d)
             self.calls.append("PH_StartMeas")
             return OK
 
@@ -551,16 +559,17 @@ class EmulatedPHLib:
             d = self._device(devidx, need_init=True)
             if isinstance(d, int):
                 return d
-            if d.running and self._now() - d.t_start < d.tacq_s and self._afap():
+            end = self._end_s(d)
+            if d.running and self._now() - d.t_start < end and self._afap():
                 # the instrument takes time: a poll in AFAP mode lets one FIFO-safe step of lab time pass
-                step = min(self.afap_step_s, d.tacq_s - (self._now() - d.t_start))
+                step = min(self.afap_step_s, end - (self._now() - d.t_start))
                 self._lock.release()
                 try:
                     self.clock.sleep(max(step, 1e-9))
                 finally:
                     self._lock.acquire()
             if d.running:
-                done = self._now() - d.t_start >= d.tacq_s
+                done = self._now() - d.t_start >= end
                 self._produce(d, final=done)
                 if done and d.running:
                     self._finish(d)
@@ -610,9 +619,46 @@ class EmulatedPHLib:
             return OK
 
     # -- the engine behind the FIFO / histogram ---------------------------------------------------
+    def _end_s(self, d: _Device) -> float:
+        """Lab seconds after the start at which the running measurement ends by itself."""
+        return min(d.tacq_s, d.plan[0]) if d.plan is not None else d.tacq_s
+
+    def _plan_hist(self, d: _Device) -> None:
+        """Histogram mode with an exact physics feed: draw the histogram of the whole ``tacq`` now and,
+        with stop-on-overflow, the moment the first bin reaches the stop count.
+
+        Photons of a stationary source arrive uniformly in time, so the time at which bin k (n_k counts
+        over tacq) collects its c-th count is tacq·Beta(c, n_k − c + 1); the device stops at the first
+        such time t_s, that bin holds exactly c and every other bin the Binomial(n_j, t_s/tacq) part of
+        its counts (PHLib: "stop_ovfl … stopcount: the measurement stops when any bin reaches it",
+        ``PH_GetElapsedMeasTime`` then gives t_s). Without stop the 16-bit bins saturate at 65535."""
+        d.plan = None
+        if d.hist.any():  # accumulating on top of an uncleared histogram: the incremental path
+            return
+        exact = self.feed.exact_histogram(d.tacq_s, self._resolution_ps(d), HISTCHAN)
+        if exact is None:
+            return
+        counts = np.asarray(exact, np.int64)
+        shift = int(d.offset_ps // self._resolution_ps(d))
+        counts = np.concatenate([counts[shift:], np.zeros(shift, np.int64)])[:HISTCHAN]
+        stop, stopcount = d.stop_ovfl
+        t_end, overflow = d.tacq_s, False
+        if stop and counts.max(initial=0) >= stopcount:
+            hot = np.flatnonzero(counts >= stopcount)
+            t_hit = self._rng.beta(stopcount, counts[hot] - stopcount + 1)
+            k = int(hot[int(np.argmin(t_hit))])
+            frac = float(t_hit.min())
+            kept = self._rng.binomial(counts, frac)
+            counts = np.minimum(kept, stopcount - 1)
+            counts[k] = stopcount
+            t_end, overflow = frac * d.tacq_s, True
+        elif counts.max(initial=0) > 65535:
+            counts, overflow = np.minimum(counts, 65535), True
+        d.plan = (t_end, counts, overflow)
+
     def _finish(self, d: _Device) -> None:
         d.running = False
-        d.t_stop = d.t_start + min(self._now() - d.t_start, d.tacq_s) if d.t_stop is None else d.t_stop
+        d.t_stop = d.t_start + min(self._now() - d.t_start, self._end_s(d)) if d.t_stop is None else d.t_stop
         self.feed_origin_ps += int(round((d.t_stop - d.t_start) * 1e12))
 
     def _produce(self, d: _Device, final: bool = False) -> None:
@@ -620,7 +666,7 @@ class EmulatedPHLib:
 
         Histogram mode accumulates when the measurement ends (``final``), so that a physics feed can
         use its statistically exact histogram for the whole acquisition."""
-        until = min(self._now() - d.t_start, d.tacq_s)
+        until = min(self._now() - d.t_start, self._end_s(d))
         if d.mode == MODE_HIST:
             if final:
                 self._produce_hist(d, until)
@@ -702,34 +748,38 @@ class EmulatedPHLib:
         if until <= d.produced_until:
             return
         res = self._resolution_ps(d)
-        exact = None
-        if d.produced_until == 0:
-            exact = self.feed.exact_histogram(until, res, HISTCHAN)
-        if exact is not None:
-            counts = np.asarray(exact, np.int64)
-            shift = int(d.offset_ps // res)
-            counts = np.concatenate([counts[shift:], np.zeros(shift, np.int64)])[:HISTCHAN]
+        if d.plan is not None:
+            t_end, planned, overflow = d.plan
+            if until >= t_end - 1e-12 or d.produced_until > 0:
+                counts = planned
+                if overflow:
+                    d.flags |= FLAG_OVERFLOW
+            else:  # stopped by PH_StopMeas before the end: the photons of the elapsed part
+                counts = self._rng.binomial(planned, until / t_end) if t_end > 0 else planned * 0
             d.produced_until = until
-        else:
-            counts = np.zeros(HISTCHAN, np.int64)
-            step = 0.05
-            while d.produced_until < until:
-                t0 = d.produced_until
-                t1 = min(until, t0 + step)
-                chunk = self._read(d, self.feed_origin_ps + int(round(t0 * 1e12)),
-                                   self.feed_origin_ps + int(round(t1 * 1e12)))
-                d.produced_until = t1
-                if len(chunk):
-                    _, _, dtime_ps = self._t3_fields(d, chunk)
-                    b = np.floor((dtime_ps - d.offset_ps) / res + 1e-9).astype(np.int64)
-                    b = b[(b >= 0) & (b < HISTCHAN)]
-                    counts += np.bincount(b, minlength=HISTCHAN)
+            d.plan = None
+            d.hist = np.minimum(counts, 0xFFFFFFFF).astype(np.uint32)
+            return
+        counts = np.zeros(HISTCHAN, np.int64)
+        step = 0.05
+        while d.produced_until < until:
+            t0 = d.produced_until
+            t1 = min(until, t0 + step)
+            chunk = self._read(d, self.feed_origin_ps + int(round(t0 * 1e12)),
+                               self.feed_origin_ps + int(round(t1 * 1e12)))
+            d.produced_until = t1
+            if len(chunk):
+                _, _, dtime_ps = self._t3_fields(d, chunk)
+                b = np.floor((dtime_ps - d.offset_ps) / res + 1e-9).astype(np.int64)
+                b = b[(b >= 0) & (b < HISTCHAN)]
+                counts += np.bincount(b, minlength=HISTCHAN)
         total = d.hist.astype(np.int64) + counts
         stop, stopcount = d.stop_ovfl
         if total.max(initial=0) > 65535 or (stop and total.max(initial=0) >= stopcount):
+            # the incremental path checks once per call: the stop lands at the end of this step
             d.flags |= FLAG_OVERFLOW
+            total = np.minimum(total, stopcount if stop else 65535)
             if stop:
-                total = np.minimum(total, stopcount)
                 d.t_stop = d.t_start + d.produced_until
                 if d.running:
                     self._finish(d)

@@ -272,7 +272,8 @@ def start_vendor_layers(world: Any, *, host: str = "127.0.0.1", ports: dict | No
     def feed_factory(mode: str = tcspc_mode) -> TagFeed:
         return PhysicsFeed(world, mode=mode)
 
-    lib = phlib.EmulatedPHLib(feed_factory, clock=clock, world=world, wiring=tcspc_mode)
+    lib = phlib.EmulatedPHLib(feed_factory, clock=clock, world=world, wiring=tcspc_mode,
+                              seed=int(getattr(world, "seed", 0) or 0))
     module = timetagger.make_module(lambda: PhysicsFeed(world, mode="tcspc"), clock=clock,
                                     hbt_feed=lambda: PhysicsFeed(world, mode="hbt"))
     module.WIRING = tcspc_mode

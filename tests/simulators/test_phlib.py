@@ -191,3 +191,59 @@ def test_t3_encoding_is_what_ptufile_decodes_as_picoharp_t3_and_replays(tmp_path
     np.testing.assert_array_equal(ts.channel, ch)
     np.testing.assert_array_equal(ts.nanotime, dtime)
     np.testing.assert_array_equal(ts.meta["nsync"], nsync)
+
+
+class _ExactFeed:
+    """A physics-like feed with a statistically exact histogram: a decay whose peak bin gets 200 000
+    counts in 10 s (well above the 65 535 the PicoHarp 300 bins hold)."""
+
+    sync_period_ps = 12_500.0
+
+    def __init__(self) -> None:
+        t = np.arange(HISTCHAN)
+        self.lam = np.where(t < 2000, 200_000.0 * np.exp(-np.maximum(t - 100, 0) / 200.0) * (t >= 100), 0.0)
+
+    def exact_histogram(self, duration_s: float, binwidth_ps: float, n_bins: int) -> np.ndarray:
+        rng = np.random.default_rng(7)
+        return rng.poisson(self.lam[:n_bins] * duration_s / 10.0)
+
+    def rates(self) -> dict[int, float]:
+        return {0: 8e7, 1: float(self.lam.sum() / 10.0)}
+
+
+def _run_hist(stop: int, seconds: float = 10.0) -> tuple[np.ndarray, float, int]:
+    clock = SimClock()
+    lib = EmulatedPHLib(_ExactFeed(), clock=clock, seed=3)
+    lib.PH_OpenDevice(c(0), ctypes.create_string_buffer(8))
+    lib.PH_Initialize(c(0), c(MODE_HIST))
+    lib.PH_SetStopOverflow(c(0), c(stop), c(65535))
+    lib.PH_ClearHistMem(c(0), c(0))
+    lib.PH_StartMeas(c(0), c(int(seconds * 1e3)))
+    st = c(0)
+    while not st.value:  # the way the backend polls: the lab clock advances until the device is done
+        lib.PH_CTCStatus(c(0), ctypes.byref(st))
+        if not st.value:
+            clock.sleep(0.05)
+    buf = (ctypes.c_uint * HISTCHAN)()
+    lib.PH_GetHistogram(c(0), ctypes.byref(buf), c(0))
+    elapsed, flags = ctypes.c_double(), c(0)
+    lib.PH_GetElapsedMeasTime(c(0), ctypes.byref(elapsed))
+    lib.PH_GetFlags(c(0), ctypes.byref(flags))
+    return np.ctypeslib.as_array(buf).astype(np.int64), elapsed.value / 1e3, flags.value
+
+
+def test_stop_on_overflow_stops_when_the_first_bin_reaches_the_stop_count_with_the_real_elapsed_time():
+    h, elapsed, flags = _run_hist(stop=1)
+    assert flags & FLAG_OVERFLOW
+    # the peak bin expects 200 000 counts in 10 s: it reaches 65 535 after ≈ 3.28 s, not at the end
+    assert 2.9 < elapsed < 3.6
+    assert h.max() == 65535 and int(np.sum(h == 65535)) == 1  # one bin at the count, no flat top
+    # every other bin holds what arrived until then: the decay shape is intact (ratio of two bins)
+    assert h[400] / h[100] == pytest.approx(np.exp(-300 / 200.0), rel=0.03)
+
+
+def test_without_stop_the_16_bit_bins_saturate_and_the_flag_says_so():
+    h, elapsed, flags = _run_hist(stop=0)
+    assert flags & FLAG_OVERFLOW
+    assert elapsed == pytest.approx(10.0)
+    assert int(np.sum(h == 65535)) > 100  # a flat top: these bins are clipped
