@@ -121,6 +121,31 @@ def _T_of(d: dict[str, np.ndarray], i: int) -> float:
     return math.nan
 
 
+#: 16-bit CCD ADC (counts at or above are saturated) and PicoHarp 300 histogram bin capacity
+CCD_ADC_MAX = 65535
+TCSPC_HIST_CEILING = 65535
+_DECAY_QUALITY = ("requested", "overflow", "stop_count", "clipped_bins", "pileup", "dead_time_fraction",
+                  "lost_records")
+
+
+def _decay_quality(d: dict[str, Any], i: int) -> tuple[dict[str, Any], tuple[float, float] | None]:
+    """The per-point TCSPC quality fields the procedures write (older files have none) and the
+    detection window (None = all light)."""
+    q: dict[str, Any] = {}
+    if "duration" in d:
+        q["elapsed_s"] = float(d["duration"][i])
+    for k in _DECAY_QUALITY:
+        if k in d:
+            v = float(d[k][i])
+            q["requested_s" if k == "requested" else k] = v if math.isfinite(v) else None
+    win = None
+    if "window_lo_nm" in d and "window_hi_nm" in d:
+        lo, hi = float(d["window_lo_nm"][i]), float(d["window_hi_nm"][i])
+        if math.isfinite(lo) and math.isfinite(hi):
+            win = (lo, hi)
+    return q, win
+
+
 def evidence_from_run(run: Any) -> Evidence:
     """The analysis evidence held by one run file (any of its streams may be missing)."""
     xray = _excitation(run) == "xray"
@@ -151,7 +176,9 @@ def evidence_from_run(run: Any) -> Evidence:
                 fv = float(s["fluence"][i])
                 f = fv if math.isfinite(fv) and fv > 0 else None
             expo = float(s["exposure"][i]) if "exposure" in s else 1.0
-            ev.spectra.append(SpectrumRecord(E[order], e[order], T, f, rn, expo))
+            # CCD pixels at the ADC ceiling are not the charge collected (the analysis leaves them out)
+            sat = raw >= CCD_ADC_MAX
+            ev.spectra.append(SpectrumRecord(E[order], e[order], T, f, rn, expo, sat[order] if sat.any() else None))
     if "decay" in run.streams and run.n_points and "t" in run.static_axes.get("decay", {}):
         d = run.streams["decay"]
         t = np.asarray(run.static_axes["decay"]["t"], float)
@@ -164,7 +191,11 @@ def evidence_from_run(run: Any) -> Evidence:
             if not xray and "fluence" in d:
                 fv = float(d["fluence"][i])
                 f = fv if math.isfinite(fv) and fv > 0 else None
-            ev.decays.append(DecayRecord(t, c, nominal_irf(t, c, fw), _T_of(d, i), "all", f))
+            q, win = _decay_quality(d, i)
+            # which band a window selects ("sf"/"unc") is for band-resolved TCSPC (issue 15) to say; the
+            # window itself travels with the decay
+            ev.decays.append(DecayRecord(t, c, nominal_irf(t, c, fw), _T_of(d, i), "all", f, win, q,
+                                         TCSPC_HIST_CEILING))
     if "g2" in run.streams and run.n_points and {"n1", "n2", "duration", "binwidth"} <= set(run.streams["g2"]):
         g = run.streams["g2"]
         tau = np.asarray(run.static_axes["g2"]["tau"], float)
