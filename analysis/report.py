@@ -40,6 +40,9 @@ class ReportFiles:
     figures: tuple[Path, ...]
 
 
+_ROLE_COLOURS = {"sf": "tab:red", "mid": "tab:green", "unc": "tab:blue"}
+
+
 def _fig_spectra(v: SFVerdict) -> Figure | None:
     sp = v.fits.get("spectra") or []
     if not sp:
@@ -54,7 +57,8 @@ def _fig_spectra(v: SFVerdict) -> Figure | None:
         ax.plot(f.energy_eV, f.counts, ".", ms=2, color="0.5", label="data")
         ax.plot(f.energy_eV, f.model, "k-", lw=1, label="fit")
         for b, c in zip(f.bands, f.components, strict=True):
-            ax.plot(f.energy_eV, c + f.background.value, lw=1, label=b.role)
+            # the SF colour only for an SF band of a multi-band fit; a single band is the uncoupled one
+            ax.plot(f.energy_eV, c + f.background.value, lw=1, label=b.role, color=_ROLE_COLOURS.get(b.role))
         fl = f" {s['fluence_uJcm2']:g} µJ/cm²" if s.get("fluence_uJcm2") else ""
         ax.set_title(f"{s['T_K']:g} K{fl}", fontsize=9)
         ax.set_xlabel("energy (eV)")
@@ -65,7 +69,9 @@ def _fig_spectra(v: SFVerdict) -> Figure | None:
 
 
 def _fig_decays(v: SFVerdict) -> Figure | None:
-    dd = v.fits.get("decays") or []
+    # the decays that decided the checklist first, then the others fitted
+    used = list(v.fits.get("decays_used") or [])
+    dd = used + [d for d in (v.fits.get("decays") or []) if all(d is not u for u in used)]
     if not dd:
         return None
     sel = dd[:4]

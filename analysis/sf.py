@@ -486,8 +486,8 @@ def _resolved(f: SpectralFit) -> bool:
 
 def select_bands(energy_eV: np.ndarray, counts: np.ndarray, *, read_noise: float = 0.0,
                  mask: np.ndarray | None = None) -> tuple[SpectralFit, SpectralFit, list[dict[str, Any]]]:
-    """Model selection over 1, 2 and 3 bands (Gaussian, or with a low-energy tail when the Gaussian
-    models are poor) by the Bayesian information criterion: a model with more parameters replaces a
+    """Model selection over 1, 2 and 3 bands (Gaussian, or with a low-energy tail and Lorentzian
+    wings, shape "voigt", when the Gaussian models are poor) by the Bayesian information criterion: a model with more parameters replaces a
     simpler one only when its BIC is lower by more than ``band_selection_delta_bic`` and all its bands
     are resolved. Richer models are only tried when the simpler ones are poor (p < ``gof_min_p``): a
     tail when Gaussians fail, a third band (phonon replica, trion shoulder) when two bands fail.
@@ -498,12 +498,12 @@ def select_bands(energy_eV: np.ndarray, counts: np.ndarray, *, read_noise: float
     cands: list[SpectralFit] = [decompose(e, c, n_bands=1, read_noise=read_noise),
                                 decompose(e, c, n_bands=2, read_noise=read_noise)]
     best1 = cands[0]
-    if is_poor(cands[0]) or is_poor(cands[1]):  # the bands are not Gaussian: let them have a tail
+    if is_poor(cands[0]) and is_poor(cands[1]):  # the bands are not Gaussian: tails and wings
         for nb in (1, 2):
             try:
-                cands.append(decompose(e, c, n_bands=nb, shape="tail", read_noise=read_noise))
+                cands.append(decompose(e, c, n_bands=nb, shape="voigt", read_noise=read_noise))
             except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
-                log.debug("tail fit failed: %s", exc)
+                log.debug("voigt fit failed: %s", exc)
         t1 = [f for f in cands if f.n_bands == 1]
         best1 = min(t1, key=_bic)
 
@@ -1306,6 +1306,12 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             )
         )
 
+    # the spectra fitted on the way (only those an item needed), for the report and the summary
+    fits["spectra"] = [
+        {"T_K": p.T_K, "fluence_uJcm2": p.fluence, "two_band": p.two_band, "delta_deviance": p.delta_dev,
+         "fit": p.fit2 if p.two_band else p.fit1, "poor": p.poor}
+        for p in pts if p._fits is not None
+    ]
     verdict, confuser, reasons = _decide(items, flags)
     if excluded:
         reasons.insert(1 if reasons else 0, excluded_reason(excluded, len(ev.spectra), len(ev.decays)))
