@@ -486,11 +486,13 @@ def _resolved(f: SpectralFit) -> bool:
 
 def select_bands(energy_eV: np.ndarray, counts: np.ndarray, *, read_noise: float = 0.0,
                  mask: np.ndarray | None = None) -> tuple[SpectralFit, SpectralFit, list[dict[str, Any]]]:
-    """Model selection over 1, 2 and 3 bands (Gaussian, or with a low-energy tail and Lorentzian
-    wings, shape "voigt", when the Gaussian models are poor) by the Bayesian information criterion: a model with more parameters replaces a
-    simpler one only when its BIC is lower by more than ``band_selection_delta_bic`` and all its bands
-    are resolved. Richer models are only tried when the simpler ones are poor (p < ``gof_min_p``): a
-    tail when Gaussians fail, a third band (phonon replica, trion shoulder) when two bands fail.
+    """Model selection over 1, 2 and 3 bands by the Bayesian information criterion.
+
+    Gaussian bands, or (shape "voigt") bands with a low-energy tail and Lorentzian wings when the
+    Gaussian models are poor. A model with more parameters replaces a simpler one only when its BIC
+    is lower by more than ``band_selection_delta_bic`` and all its bands are resolved. Richer models
+    are only tried when the simpler ones are poor (p < ``gof_min_p``): tails and wings when Gaussians
+    fail, a third band (phonon replica, trion shoulder) when two bands fail.
     Returns (the best one-band fit, the selected fit, the table of candidates)."""
     e, c = np.asarray(energy_eV, float), np.asarray(counts, float)
     if mask is not None:
