@@ -1095,6 +1095,15 @@ def _engine_check_demo(out: Path, speed: str) -> None:
     raise typer.Exit(_exit_code(res.exit_status))
 
 
+def _data_quality(d: Any) -> dict[str, Any]:
+    from .summary import data_quality
+
+    try:
+        return data_quality(d)
+    except (KeyError, ValueError, TypeError) as exc:  # an odd or partial file: say so, do not fail
+        return {"error": str(exc)}
+
+
 @app.command()
 def inspect(runfile: Annotated[Path, typer.Argument(help="a run file")],
             as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
@@ -1110,7 +1119,7 @@ def inspect(runfile: Annotated[Path, typer.Argument(help="a run file")],
             "start_time": d.start_time, "end_time": d.end_time, "completed_points": d.n_points,
             "streams": {k: {f: list(v.shape) for f, v in s.items()} for k, s in d.streams.items()},
             "resumed_at": d.resumed_at, "suspensions": len(d.suspensions), "backstop": d.backstop,
-            "analysis": d.analysis}
+            "data_quality": _data_quality(d), "analysis": d.analysis}
     if as_json:
         print(json.dumps(info, default=str))
         return

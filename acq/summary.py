@@ -30,7 +30,7 @@ from analysis.sf import DecayRecord, Evidence, G2Record, SFVerdict, SpectrumReco
 
 log = logging.getLogger(__name__)
 
-__all__ = ["summarize", "summarize_campaign", "evidence_from_run", "nominal_irf", "jsonable", "HC_EV_NM",
+__all__ = ["summarize", "summarize_campaign", "evidence_from_run", "data_quality", "nominal_irf", "jsonable", "HC_EV_NM",
            "XRAY_PROCEDURES"]
 
 HC_EV_NM = 1239.84198
@@ -144,6 +144,36 @@ def _decay_quality(d: dict[str, Any], i: int) -> tuple[dict[str, Any], tuple[flo
         if math.isfinite(lo) and math.isfinite(hi):
             win = (lo, hi)
     return q, win
+
+
+def data_quality(run: Any) -> dict[str, Any]:
+    """Per-run summary of the quality fields the procedures write (for ``sflab inspect``)."""
+    out: dict[str, Any] = {}
+    d = run.streams.get("decay") or {}
+    if "counts" in d and len(d["counts"]):
+        n = len(d["counts"])
+
+        def col(k: str) -> np.ndarray:
+            return np.asarray(d[k], float) if k in d else np.full(n, np.nan)
+
+        dur, req = col("duration"), col("requested")
+        out["decays"] = {
+            "n": n,
+            "stopped_at_stop_count": int(np.sum((col("overflow") > 0) & (col("stop_count") > 0))),
+            "clipped": int(np.sum(col("clipped_bins") > 0)),
+            "elapsed_s_min": float(np.nanmin(dur)) if np.isfinite(dur).any() else None,
+            "requested_s": float(np.nanmax(req)) if np.isfinite(req).any() else None,
+            "pileup_max": float(np.nanmax(col("pileup"))) if np.isfinite(col("pileup")).any() else None,
+            "dead_time_fraction_max": (float(np.nanmax(col("dead_time_fraction")))
+                                       if np.isfinite(col("dead_time_fraction")).any() else None),
+            "lost_records": int(np.nansum(col("lost_records"))) if "lost_records" in d else None,
+        }
+    s_ = run.streams.get("spectrum") or {}
+    if "counts" in s_ and len(s_["counts"]):
+        sat = np.asarray(s_["saturated"], float) if "saturated" in s_ else \
+            np.array([float(np.sum(np.asarray(c) >= CCD_ADC_MAX)) for c in s_["counts"]])
+        out["spectra"] = {"n": len(s_["counts"]), "with_saturated_pixels": int(np.sum(sat > 0))}
+    return out
 
 
 def evidence_from_run(run: Any) -> Evidence:
