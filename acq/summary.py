@@ -30,8 +30,8 @@ from analysis.sf import DecayRecord, Evidence, G2Record, SFVerdict, SpectrumReco
 
 log = logging.getLogger(__name__)
 
-__all__ = ["summarize", "summarize_campaign", "evidence_from_run", "data_quality", "nominal_irf", "jsonable", "HC_EV_NM",
-           "XRAY_PROCEDURES"]
+__all__ = ["summarize", "summarize_campaign", "evidence_from_run", "data_quality", "nominal_irf", "jsonable",
+           "HC_EV_NM", "XRAY_PROCEDURES"]
 
 HC_EV_NM = 1239.84198
 #: procedures whose spectra are X-ray excited (radioluminescence)
@@ -160,7 +160,9 @@ def data_quality(run: Any) -> dict[str, Any]:
         out["decays"] = {
             "n": n,
             "stopped_at_stop_count": int(np.sum((col("overflow") > 0) & (col("stop_count") > 0))),
-            "clipped": int(np.sum(col("clipped_bins") > 0)),
+            # files written before the quality fields: ≥ 2 bins at the 16-bit ceiling is a clipped top
+            "clipped": (int(np.sum(col("clipped_bins") > 0)) if "clipped_bins" in d else
+                        int(sum(int(np.sum(np.asarray(c) >= TCSPC_HIST_CEILING)) >= 2 for c in d["counts"]))),
             "elapsed_s_min": float(np.nanmin(dur)) if np.isfinite(dur).any() else None,
             "requested_s": float(np.nanmax(req)) if np.isfinite(req).any() else None,
             "pileup_max": float(np.nanmax(col("pileup"))) if np.isfinite(col("pileup")).any() else None,
