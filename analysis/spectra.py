@@ -230,6 +230,7 @@ def decompose(
     fixed: Mapping[str, float] | None = None,
     shape: str = "gauss",
     read_noise: float = 0.0,
+    max_starts: int | None = None,
 ) -> SpectralFit:
     """Decompose a spectrum (per-pixel counts vs photon energy) into bands.
 
@@ -253,6 +254,9 @@ def decompose(
     read_noise:
         CCD read noise in counts RMS.  When > 0, or when any count is negative, the statistic is a
         Pearson χ² with variance ``model + read_noise²`` instead of the Poisson deviance.
+    max_starts:
+        Use at most this many of the built-in starting points (default: all, stopping early at the
+        first good fit).
     """
     if n_bands not in (1, 2, 3):
         raise ValueError("n_bands must be 1, 2 or 3")
@@ -328,6 +332,8 @@ def decompose(
                 }
             )
     best: Minuit | None = None
+    if max_starts is not None:
+        starts = starts[: max(int(max_starts), 1)]
     for st in starts:
         p0 = {k: st.get(k, 0.0) for k in spec.names}
         for r in spec.roles:

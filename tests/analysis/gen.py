@@ -234,7 +234,7 @@ CLASSES = ("sf-milano", "sf-technion", "isolated", "biexciton", "ase", "miniband
 EXPECTED = {"sf-milano": ("SF", None), "sf-technion": ("SF", None), "isolated": ("not SF", "ordinary PL"),
             "biexciton": ("not SF", "biexciton-only"), "ase": ("not SF", "ASE"),
             "miniband": ("not SF", "miniband shift"), "weak": ("inconclusive", None)}
-E_PIX = np.linspace(2.15, 2.60, 360)
+E_PIX = np.linspace(2.15, 2.60, 240)
 
 
 def band_photons(rng: np.random.Generator, n: int, centre: float, fwhm: float, *, tail: float = 0.0,
@@ -282,10 +282,11 @@ def tcspc(rng: np.random.Generator, photons: float, tau: float, *, rise: float |
     return {"t_ps": edges[:-1], "counts": counts.astype(float), "irf": ir.astype(float)}
 
 
-def campaign(kind: str, seed: int = 0) -> dict:
+def campaign(kind: str, seed: int = 0, *, grid: tuple[int, int] | None = None) -> dict:
     """Evidence (plain dicts) of one generated campaign of class ``kind`` (see CLASSES): a temperature
     series at one fluence, a fluence series at the lowest T, band-resolved decays at the lowest T, an
-    isolated-NC reference at the lowest T and an absorption spectrum. Parameters vary with the seed."""
+    isolated-NC reference at the lowest T and an absorption spectrum. Parameters vary with the seed.
+    ``grid=(n_T, n_f)``: instead, every one of n_T temperatures × n_f fluences (an overnight plan)."""
     if kind not in CLASSES:
         raise ValueError(f"unknown class {kind!r}; known: {CLASSES}")
     rng = np.random.default_rng(seed + 1000 * CLASSES.index(kind))
@@ -337,11 +338,19 @@ def campaign(kind: str, seed: int = 0) -> dict:
         ph.append(band_photons(rng, rng.poisson(i_unc), e_unc(T), fw_unc, tail=tail, wing=wing))
         return {"energy_eV": E_PIX, "counts": pixel_counts(rng, ph), "T_K": T, "fluence_uJcm2": f}
 
-    for T in temps:
-        spectra.append(one(T, f_ref))
-    for f in fluences:
-        if f != f_ref:
-            spectra.append(one(temps[0], f))
+    if grid is not None:
+        temps = list(np.linspace(temps[-1], temps[0], grid[0]))[::-1]
+        fluences = list(np.geomspace(fluences[0], fluences[-1], grid[1]))
+        f_ref = fluences[len(fluences) // 2]
+        for T in temps:
+            for f in fluences:
+                spectra.append(one(T, f))
+    else:
+        for T in temps:
+            spectra.append(one(T, f_ref))
+        for f in fluences:
+            if f != f_ref:
+                spectra.append(one(temps[0], f))
     # isolated-NC reference (NCs in polystyrene) at the lowest T: one band at the uncoupled energy
     ref_ph = [band_photons(rng, rng.poisson(n_tot), e_unc(temps[0]) + (0.0 if kind != "miniband" else 0.02),
                            fw_unc, tail=tail, wing=wing)]
