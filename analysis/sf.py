@@ -1172,7 +1172,7 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     g2fits: list[G2Fit] = []
     # photon weights of the SF and uncoupled bands for the Technion double-exponential fit, from the
     # spectrum closest in temperature to the g2 (an approximation when the excitations differ)
-    red_pts = [p for p in pts if p.red]
+    red_pts = [p for p in rep.values() if p.red] if ev.g2 else []  # only the spectra fitted anyway
     for g in ev.g2:
         wts = None
         if red_pts:
