@@ -500,14 +500,6 @@ def select_bands(energy_eV: np.ndarray, counts: np.ndarray, *, read_noise: float
     cands: list[SpectralFit] = [decompose(e, c, n_bands=1, read_noise=read_noise),
                                 decompose(e, c, n_bands=2, read_noise=read_noise)]
     best1 = cands[0]
-    if is_poor(cands[0]) and is_poor(cands[1]):  # the bands are not Gaussian: tails and wings
-        for nb in (1, 2):
-            try:
-                cands.append(decompose(e, c, n_bands=nb, shape="voigt", read_noise=read_noise, max_starts=2))
-            except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
-                log.debug("voigt fit failed: %s", exc)
-        t1 = [f for f in cands if f.n_bands == 1]
-        best1 = min(t1, key=_bic)
 
     def pick(fits: list[SpectralFit]) -> SpectralFit:
         fits = sorted(fits, key=lambda f: f.energy_eV.size - f.dof)
@@ -516,6 +508,15 @@ def select_bands(energy_eV: np.ndarray, counts: np.ndarray, *, read_noise: float
             if _resolved(f) and _bic(f) < _bic(best) - RULES["band_selection_delta_bic"]:
                 best = f
         return best
+
+    if is_poor(pick(cands)):  # the bands are not Gaussian: tails and wings
+        for nb in (1, 2):
+            try:
+                cands.append(decompose(e, c, n_bands=nb, shape="voigt", read_noise=read_noise, max_starts=2))
+            except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
+                log.debug("voigt fit failed: %s", exc)
+        t1 = [f for f in cands if f.n_bands == 1]
+        best1 = min(t1, key=_bic)
 
     sel = pick(cands)
     if sel.n_bands == 2 and is_poor(sel):  # two bands do not describe it: a shoulder/replica as a third
