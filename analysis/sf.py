@@ -756,11 +756,8 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             nums["sl_vs_reference_shift_meV"] = 1e3 * (ref_peak - sl_peak)
         n_needed = (RULES["two_band_min_fraction_sigma"] / RULES["two_band_min_fraction"]) ** 2
         sel_fit = low.fit2 if low.two_band else low.fit1
-        if is_poor(sel_fit):
-            g_ = nums["gof"]
-            status, det = POOR, (f"no band model describes the {low.T_K:g} K spectrum (reduced deviance "
-                                 f"{g_['reduced']:.2f}, p = {g_['p_value']:.1e} < {RULES['gof_min_p']:g})")
-        elif not low.two_band and low.photons < n_needed:
+        # (the goodness-of-fit gate is applied at the end: a poor fit never passes)
+        if not low.two_band and low.photons < n_needed:
             status, det = NOT_MEASURED, (f"too few photons ({low.photons:.0f}) at {low.T_K:g} K to detect a "
                                          f"{100 * RULES['two_band_min_fraction']:.0f} % band at "
                                          f"{RULES['two_band_min_fraction_sigma']:g}σ (needs {n_needed:.0f})")
@@ -795,6 +792,14 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                 det += " (a third band, a shoulder between them, fitted separately)"
             if at_rt:
                 det += f"; absent at {high.T_K:g} K"  # type: ignore[union-attr]
+        if is_poor(sel_fit):
+            g_ = nums["gof"]
+            note = (f"no band model describes the {low.T_K:g} K spectrum (reduced deviance {g_['reduced']:.2f}, "
+                    f"p = {g_['p_value']:.1e} < {RULES['gof_min_p']:g})")
+            if status == PASS:  # a poor fit passes nothing
+                status, det = POOR, note
+            else:
+                det += f"; {note}"
         items.append(CheckItem(1, "two_band", "Two-band spectrum (new red band)", status, det, nums))
     core_ok = low is not None and low.red and not low.poor
     strength["sf_fraction"] = _v(_scaled(low.fit2.sf_fraction, low.fit2)) if core_ok and low else None
