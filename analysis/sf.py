@@ -769,12 +769,17 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                     f"single band red-shifted by {d_ref:.0f} meV from the isolated-NC reference"
                 )
         elif not low.red:
-            status, det = (
-                FAIL,
-                f"red band only {low.fit2.shift_meV} meV below the uncoupled band "
-                f"(not clearly ≥ {RULES['shift_min_meV']:g})",
-            )
-            flags["biexciton-only"].append(f"small shift {shift:.0f} meV (biexciton/trion-like)")
+            sh_err = low.fit2.shift_meV.error if np.isfinite(low.fit2.shift_meV.error) else 0.0
+            if shift + RULES["shift_sigma"] * sh_err < RULES["shift_min_meV"]:  # clearly a small shift
+                status, det = (
+                    FAIL,
+                    f"red band only {low.fit2.shift_meV} meV below the uncoupled band "
+                    f"(clearly < {RULES['shift_min_meV']:g})",
+                )
+                flags["biexciton-only"].append(f"small shift {shift:.0f} meV (biexciton/trion-like)")
+            else:  # neither clearly an SF shift nor clearly a biexciton/trion one
+                status, det = NOT_MEASURED, (f"shift {low.fit2.shift_meV} meV: not clearly ≥ "
+                                             f"{RULES['shift_min_meV']:g} nor clearly below")
         elif shift > shift_max:
             status, det = FAIL, f"shift {shift:.0f} meV above the {shift_max:g} meV expected for SF"
         elif rt_present:
