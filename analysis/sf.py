@@ -119,6 +119,8 @@ RULE_TABLE: dict[str, Rule] = {
     "two_band_min_fraction_sigma": Rule(3.0, "ours (3σ detection)", "… at ≥ 3σ"),
     "band_selection_delta_bic": Rule(10.0, "Kass & Raftery 1995: ΔBIC > 10 'very strong'",
                                      "one more band is accepted when the BIC drops by more than this"),
+    "band_min_separation_fwhm": Rule(0.3, "ours (a shoulder: physics.md §1.3, XX 'a low-energy shoulder')",
+                                     "neighbouring band centres must be this many broader-FWHMs apart"),
     "shift_min_meV": Rule(40.0, "physics.md §6.2 item 1 (40–100 meV optical); [001]: XX/trion shifts "
                           "'up to a few tens of meV'", "smaller shifts are biexciton/trion-like"),
     "shift_max_optical_meV": Rule(100.0, "physics.md §6.2 item 1", "largest optical SF shift"),
@@ -472,14 +474,15 @@ def _bic(f: SpectralFit) -> float:
 
 
 def _resolved(f: SpectralFit) -> bool:
-    """Every band of a multi-band fit is resolved from its neighbours (centres further apart than the
-    half width at half maximum of the broader one) and no band is wider than the spectral window."""
+    """Every band of a multi-band fit is resolved from its neighbours (centres further apart than
+    ``band_min_separation_fwhm`` × the broader FWHM) and no band is wider than the spectral window."""
     span = float(f.energy_eV.max() - f.energy_eV.min())
     bs = sorted(f.bands, key=lambda b: b.center_eV.value)
     if any(b.fwhm_eV.value > span for b in bs):
         return False
     for lo, hi in zip(bs, bs[1:], strict=False):
-        if hi.center_eV.value - lo.center_eV.value <= 0.5 * max(lo.fwhm_eV.value, hi.fwhm_eV.value):
+        if hi.center_eV.value - lo.center_eV.value <= RULES["band_min_separation_fwhm"] * max(lo.fwhm_eV.value,
+                                                                                          hi.fwhm_eV.value):
             return False
     return True
 
