@@ -178,8 +178,11 @@ def _band_cdf(edges: np.ndarray, center: float, fwhm: float, tail: float) -> np.
     return g + corr
 
 
-def _band_counts(edges: np.ndarray, center: float, fwhm: float, tail: float) -> np.ndarray:
+def _band_counts(edges: np.ndarray, center: float, fwhm: float, tail: float, eta: float = 0.0) -> np.ndarray:
     c = _band_cdf(edges, center, fwhm, tail)
+    if eta > 0.0:  # Voigt-like wings: a Lorentzian share of the band (same centre, HWHM = FWHM/2)
+        lor = 0.5 + np.arctan((edges - center) / max(0.5 * fwhm, 1e-9)) / math.pi
+        c = (1.0 - eta) * c + eta * lor
     d = np.diff(c)
     return np.abs(d)
 
@@ -189,6 +192,7 @@ class _Spec:
     roles: list[str]
     names: list[str]
     tail: bool
+    voigt: bool = False
 
 
 def _param_names(n_bands: int, shape: str) -> _Spec:
@@ -196,11 +200,14 @@ def _param_names(n_bands: int, shape: str) -> _Spec:
     names = ["center_unc", "fwhm_unc", "area_unc"]
     for r in roles[:-1]:
         names += [f"shift_{r}", f"fwhm_{r}", f"area_{r}"]
-    tail = shape == "tail"
+    tail = shape in ("tail", "voigt")
+    voigt = shape == "voigt"
     if tail:
         names += [f"tail_{r}" for r in roles]
+    if voigt:
+        names += [f"eta_{r}" for r in roles]
     names.append("background")
-    return _Spec(roles=roles, names=names, tail=tail)
+    return _Spec(roles=roles, names=names, tail=tail, voigt=voigt)
 
 
 def _components(p: Mapping[str, float], spec: _Spec, edges: np.ndarray) -> np.ndarray:
@@ -209,7 +216,8 @@ def _components(p: Mapping[str, float], spec: _Spec, edges: np.ndarray) -> np.nd
     for r in spec.roles:
         c = cu if r == "unc" else cu - p[f"shift_{r}"]
         t = p[f"tail_{r}"] if spec.tail else 0.0
-        comps.append(p[f"area_{r}"] * _band_counts(edges, c, p[f"fwhm_{r}"], t))
+        eta = p[f"eta_{r}"] if spec.voigt else 0.0
+        comps.append(p[f"area_{r}"] * _band_counts(edges, c, p[f"fwhm_{r}"], t, eta))
     return np.array(comps)
 
 
@@ -222,6 +230,7 @@ def decompose(
     fixed: Mapping[str, float] | None = None,
     shape: str = "gauss",
     read_noise: float = 0.0,
+    max_starts: int | None = None,
 ) -> SpectralFit:
     """Decompose a spectrum (per-pixel counts vs photon energy) into bands.
 
@@ -240,15 +249,19 @@ def decompose(
         ``center_unc``, ``center_sf`` (converted to ``shift_sf``, needs ``center_unc``),
         ``shift_sf``, ``fwhm_unc``, ``fwhm_sf``, ``tail_unc``, ``background``...
     shape:
-        ``"gauss"`` or ``"tail"`` (Gaussian with an exponential low-energy tail).
+        ``"gauss"``, ``"tail"`` (Gaussian with an exponential low-energy tail) or ``"voigt"`` (the
+        tailed Gaussian plus a Lorentzian share ``eta`` of the band: Voigt-like wings).
     read_noise:
         CCD read noise in counts RMS.  When > 0, or when any count is negative, the statistic is a
         Pearson χ² with variance ``model + read_noise²`` instead of the Poisson deviance.
+    max_starts:
+        Use at most this many of the built-in starting points (default: all, stopping early at the
+        first good fit).
     """
     if n_bands not in (1, 2, 3):
         raise ValueError("n_bands must be 1, 2 or 3")
-    if shape not in ("gauss", "tail"):
-        raise ValueError("shape must be 'gauss' or 'tail'")
+    if shape not in ("gauss", "tail", "voigt"):
+        raise ValueError("shape must be 'gauss', 'tail' or 'voigt'")
     e = np.asarray(energy_eV, dtype=float)
     n = np.asarray(counts, dtype=float)
     if e.shape != n.shape or e.ndim != 1 or e.size < 8:
@@ -319,11 +332,15 @@ def decompose(
                 }
             )
     best: Minuit | None = None
+    if max_starts is not None:
+        starts = starts[: max(int(max_starts), 1)]
     for st in starts:
         p0 = {k: st.get(k, 0.0) for k in spec.names}
         for r in spec.roles:
             if spec.tail:
-                p0[f"tail_{r}"] = 0.3 * fwhm0
+                p0[f"tail_{r}"] = 0.3 * fwhm0 if not spec.voigt else 0.1 * fwhm0
+            if spec.voigt:
+                p0[f"eta_{r}"] = 0.05
         p0["background"] = bg0
         for k, v in fixed.items():
             if k not in p0:
@@ -337,12 +354,14 @@ def decompose(
                 m.limits[k] = (e[0] - 0.2 * span, e[-1] + 0.2 * span)
             elif k.startswith("shift"):
                 m.limits[k] = (0.0, span)
-            elif k.startswith("fwhm"):
-                m.limits[k] = (max(abs(de), 1e-4), 2 * span)
+            elif k.startswith("fwhm"):  # a band cannot be wider than the spectral window
+                m.limits[k] = (max(abs(de), 1e-4), span)
             elif k.startswith("area"):
                 m.limits[k] = (0.0, None)
             elif k.startswith("tail"):
                 m.limits[k] = (1e-6, span)
+            elif k.startswith("eta"):
+                m.limits[k] = (0.0, 1.0)
             elif k == "background":
                 m.limits[k] = (0.0 if not use_chi2 else None, None)
         if not background:
