@@ -517,8 +517,9 @@ def select_bands(energy_eV: np.ndarray, counts: np.ndarray, *, read_noise: float
 
     if is_poor(pick(cands)):  # the bands are not Gaussian: tails and wings
         for nb in (1, 2):
-            try:
-                cands.append(decompose(e, c, n_bands=nb, shape="voigt", read_noise=read_noise, max_starts=2))
+            try:  # started from the Gaussian fit with as many bands (which it contains), then one default start
+                cands.append(decompose(e, c, n_bands=nb, shape="voigt", read_noise=read_noise, max_starts=1,
+                                       start=cands[nb - 1].params()))
             except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
                 log.debug("voigt fit failed: %s", exc)
         t1 = [f for f in cands if f.n_bands == 1]
