@@ -527,8 +527,15 @@ def select_bands(energy_eV: np.ndarray, counts: np.ndarray, *, read_noise: float
 
     sel = pick(cands)
     if sel.n_bands == 2 and is_poor(sel):  # two bands do not describe it: a shoulder/replica as a third
-        try:
-            f3 = decompose(e, c, n_bands=3, shape=sel.shape, read_noise=read_noise)
+        try:  # started from the two-band fit: the extra band just below the uncoupled one, or between
+            p2 = sel.params()
+            a_unc, a_sf = p2["area_unc"], p2["area_sf"]
+            near_unc = {**p2, "shift_mid": 0.5 * p2["fwhm_unc"], "fwhm_mid": p2["fwhm_unc"],
+                        "area_mid": 0.1 * a_unc, "area_unc": 0.9 * a_unc}
+            between = {**p2, "shift_mid": 0.5 * p2["shift_sf"], "fwhm_mid": p2["fwhm_unc"],
+                       "area_mid": 0.1 * (a_unc + a_sf), "area_unc": 0.9 * a_unc, "area_sf": 0.9 * a_sf}
+            f3 = decompose(e, c, n_bands=3, shape=sel.shape, read_noise=read_noise, start=[near_unc, between],
+                           max_starts=1)
             cands.append(f3)
             sel = pick([sel, f3])
         except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive

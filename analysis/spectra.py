@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numba
@@ -377,7 +377,7 @@ def decompose(
     shape: str = "gauss",
     read_noise: float = 0.0,
     max_starts: int | None = None,
-    start: Mapping[str, float] | None = None,
+    start: Mapping[str, float] | Sequence[Mapping[str, float]] | None = None,
 ) -> SpectralFit:
     """Decompose a spectrum (per-pixel counts vs photon energy) into bands.
 
@@ -405,8 +405,8 @@ def decompose(
         Use at most this many of the built-in starting points (default: all, stopping early at the
         first good fit).
     start:
-        Starting values tried first (e.g. the parameters of a simpler fit of the same spectrum, see
-        :meth:`SpectralFit.params`); parameters it lacks start from the built-in values.
+        Starting values tried first, one mapping or several (e.g. built from a simpler fit of the same
+        spectrum, see :meth:`SpectralFit.params`); parameters they lack start from the built-in values.
     """
     if n_bands not in (1, 2, 3):
         raise ValueError("n_bands must be 1, 2 or 3")
@@ -487,7 +487,8 @@ def decompose(
     if max_starts is not None:
         starts = starts[: max(int(max_starts), 1)]
     if start:
-        starts.insert(0, {**starts[0], **{k: float(v) for k, v in start.items() if k in spec.names}})
+        given = [start] if isinstance(start, Mapping) else list(start)
+        starts[:0] = [{**starts[0], **{k: float(v) for k, v in st.items() if k in spec.names}} for st in given]
     for st in starts:
         p0 = {k: st.get(k, 0.0) for k in spec.names}
         for r in spec.roles:
@@ -534,6 +535,13 @@ def decompose(
             break  # a good fit from this start: the other starts only guard against bad ones
     assert best is not None
     m = best
+    if n_bands == 3 and m.values["shift_mid"] > m.values["shift_sf"] and not ({"shift_sf", "shift_mid"} & set(fixed)):
+        # the model is symmetric in the two lower bands: name them by position (the SF band is the lowest)
+        sw = [k[: -len("_mid")] for k in spec.names if k.endswith("_mid")]
+        lo = {k: float(m.values[f"{k}_mid"]) for k in sw}
+        for k in sw:
+            m.values[f"{k}_mid"] = float(m.values[f"{k}_sf"])
+            m.values[f"{k}_sf"] = lo[k]
     try:
         m.hesse()
     except RuntimeError:  # pragma: no cover
