@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.special import gammaln as _gammaln
 from scipy.stats import chi2 as _chi2
 
 from ._common import ResultMixin, Value, to_jsonable
@@ -445,30 +446,76 @@ def gof_p_value(statistic: float, dof: int) -> float:
     return float(_chi2.sf(statistic, dof))
 
 
-def is_poor(fit: Any) -> bool:
-    """A photon-counting fit (spectrum, decay, g2) whose deviance/χ² its dof do not allow at the stated
-    p-value (``gof_min_p``). Such a fit passes no checklist item."""
+def _poisson_deviance_moments(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of one bin's Poisson deviance 2(μ − n + n ln(n/μ)) when n ~ Poisson(μ).
+
+    Both are 1 and 2 only for large μ (mean ≈ 1 + 1/(6μ)); a histogram with many bins of a few counts
+    (a decay's background, a spectrum's wings) has a larger expected deviance than its dof. Exact
+    sums for μ < 100, the asymptotic values above."""
+    mu = np.maximum(np.asarray(mu, float), 1e-12)
+    mean = 1.0 + 1.0 / (6.0 * mu)
+    var = np.full(mu.shape, 2.0)
+    lo = mu < 100.0
+    if np.any(lo):
+        m = mu[lo][:, None]
+        k = np.arange(0, 261, dtype=float)[None, :]
+        logpmf = k * np.log(m) - m - _gammaln(k + 1.0)
+        pmf = np.exp(logpmf)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = 2.0 * (m - k + np.where(k > 0, k * np.log(k / m), 0.0))
+        e1 = np.sum(pmf * d, axis=1)
+        e2 = np.sum(pmf * d * d, axis=1)
+        mean[lo] = e1
+        var[lo] = np.maximum(e2 - e1 * e1, 1e-12)
+    return mean, var
+
+
+def _gof_stat(fit: Any) -> tuple[float, int, float] | None:
+    """(statistic, dof, p-value) of a photon-counting fit, or None when it carries none.
+
+    A Poisson deviance is referred to its null distribution at the fitted model (mean and variance
+    of the per-bin deviance, minus the fitted parameters; matched by a scaled χ², Satterthwaite), which
+    is χ²_dof when every bin holds many counts. A Pearson χ² (spectra with read noise, g2) is χ²_dof."""
     stat = getattr(fit, "deviance", None)
     if stat is None:
         chi = getattr(fit, "exp_chi2_dof", None)
         dof = getattr(fit, "exp_dof", None)
         if chi is None or dof is None:
-            return False
-        stat = chi * dof
-    else:
-        dof = fit.dof
-    p = gof_p_value(float(stat), int(dof))
+            return None
+        return float(chi * dof), int(dof), gof_p_value(float(chi * dof), int(dof))
+    dof = int(fit.dof)
+    stat = float(stat)
+    model = getattr(fit, "model", None)
+    if getattr(fit, "statistic", "deviance") != "deviance" or model is None or dof <= 0 or not math.isfinite(stat):
+        return stat, dof, gof_p_value(stat, dof)
+    mean, var = _poisson_deviance_moments(np.asarray(model, float))
+    k = mean.size - dof  # fitted parameters
+    M = float(np.sum(mean)) - k
+    V = float(np.sum(var)) - 2.0 * k
+    if M <= 0 or V <= 0:
+        return stat, dof, gof_p_value(stat, dof)
+    a, nu = V / (2.0 * M), 2.0 * M * M / V
+    return stat, dof, float(_chi2.sf(stat / a, nu))
+
+
+def is_poor(fit: Any) -> bool:
+    """A photon-counting fit (spectrum, decay, g2) whose deviance/χ² its dof do not allow at the stated
+    p-value (``gof_min_p``). Such a fit passes no checklist item."""
+    g = _gof_stat(fit)
+    if g is None:
+        return False
+    p = g[2]
     return bool(np.isfinite(p) and p < RULES["gof_min_p"])
 
 
 def gof(fit: Any) -> dict[str, Any]:
     """Goodness-of-fit figures of a fit result, for the checklist numbers."""
-    stat = getattr(fit, "deviance", None)
-    dof = getattr(fit, "dof", None)
-    if stat is None or dof is None:
+    if getattr(fit, "deviance", None) is None or getattr(fit, "dof", None) is None:
         return {}
-    return {"deviance": float(stat), "dof": int(dof), "reduced": float(stat) / max(int(dof), 1),
-            "p_value": gof_p_value(float(stat), int(dof)), "poor": is_poor(fit)}
+    g = _gof_stat(fit)
+    assert g is not None
+    stat, dof, p = g
+    return {"deviance": stat, "dof": dof, "reduced": stat / max(dof, 1), "p_value": p, "poor": is_poor(fit)}
 
 
 def _bic(f: SpectralFit) -> float:

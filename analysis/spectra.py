@@ -129,6 +129,8 @@ class SpectralFit(ResultMixin):
     counts: np.ndarray = field(repr=False)
     model: np.ndarray = field(repr=False)
     components: np.ndarray = field(repr=False)
+    #: "deviance" (Poisson) or "chi2" (Pearson χ² with variance model + read_noise²)
+    statistic: str = "deviance"
     _array_fields = ("energy_eV", "counts", "model", "components")
 
     def band(self, role: str) -> Band | None:
@@ -615,6 +617,7 @@ def decompose(
         counts=n,
         model=model,
         components=comps,
+        statistic="chi2" if use_chi2 else "deviance",
     )
 
 
