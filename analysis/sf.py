@@ -114,7 +114,7 @@ RULE_TABLE: dict[str, Rule] = {
     "pileup_max": Rule(0.05, "tcspc.md §7 (keep the count rate below 1–5 % of the sync rate)",
                        "decays with detector/sync rate above this are excluded (pile-up)"),
     "flat_top_min_bins": Rule(3, "ours: ≥ 3 equal bins at the maximum of a ≥ 1000-count peak are not Poisson",
-                              "a histogram with this many bins at its maximum is clipped (no metadata needed)"),
+                              "a histogram or spectrum with this many bins at its maximum is clipped (no metadata needed)"),
     "flat_top_min_counts": Rule(1000, "ours: Poisson ties at the peak are rare above 1000 counts",
                                 "peak height above which a flat top counts as clipping"),
     # --- item 1: two-band spectrum
@@ -407,9 +407,16 @@ _FRACTION_ERR_DEFAULT = 0.02
 
 
 def spectrum_quality_issue(s: SpectrumRecord) -> str | None:
-    """Why a spectrum cannot be fitted as photon counts (None = fine): saturated CCD pixels."""
+    """Why a spectrum cannot be fitted as photon counts (None = fine): saturated CCD pixels, as the
+    instrument marked them or, when no mask came with the spectrum, a flat top (the same rule as for
+    TCSPC histograms: Poisson counts do not make several equal pixels at a high maximum)."""
     if s.saturated is not None and np.any(s.saturated):
         return f"{int(np.sum(s.saturated))} saturated CCD pixels"
+    c = np.asarray(s.counts, float)
+    top = float(c.max()) if c.size else 0.0
+    n_top = int(np.sum(c == top)) if top > 0 else 0
+    if top >= RULES["flat_top_min_counts"] and n_top >= RULES["flat_top_min_bins"]:
+        return f"{n_top} saturated CCD pixels (flat top at {top:.0f})"
     return None
 
 
