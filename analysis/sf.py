@@ -550,7 +550,8 @@ def select_bands(energy_eV: np.ndarray, counts: np.ndarray, *, read_noise: float
 
     Gaussian bands, or (shape "voigt") bands with a low-energy tail and Lorentzian wings when the
     Gaussian models are poor. A model with more parameters replaces a simpler one only when its BIC
-    is lower by more than ``band_selection_delta_bic`` and all its bands are resolved. Richer models
+    is lower by more than ``band_selection_delta_bic`` and all its bands are resolved; a third band
+    only when the three-band fit is not poor itself. Richer models
     are only tried when the simpler ones are poor (p < ``gof_min_p``): tails and wings when Gaussians
     fail, a third band (phonon replica, trion shoulder) when two bands fail.
     Returns (the best one-band fit, the selected fit, the table of candidates)."""
@@ -591,7 +592,8 @@ def select_bands(energy_eV: np.ndarray, counts: np.ndarray, *, read_noise: float
             f3 = decompose(e, c, n_bands=3, shape=sel.shape, read_noise=read_noise, start=[near_unc, between],
                            max_starts=1)
             cands.append(f3)
-            sel = pick([sel, f3])
+            if not is_poor(f3):  # a third band that does not describe the spectrum either is misfit, not a band
+                sel = pick([sel, f3])
         except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
             log.debug("3-band fit failed: %s", exc)
     table = [{"n_bands": f.n_bands, "shape": f.shape, "bic": _bic(f), "reduced_deviance": f.reduced_deviance,
