@@ -114,7 +114,7 @@ RULE_TABLE: dict[str, Rule] = {
     "pileup_max": Rule(0.05, "tcspc.md §7 (keep the count rate below 1–5 % of the sync rate)",
                        "decays with detector/sync rate above this are excluded (pile-up)"),
     "flat_top_min_bins": Rule(3, "ours: ≥ 3 equal bins at the maximum of a ≥ 1000-count peak are not Poisson",
-                              "a histogram or spectrum with this many bins at its maximum is clipped (no metadata needed)"),
+                              "a histogram or spectrum with this many bins at its top is clipped (no metadata needed)"),
     "flat_top_min_counts": Rule(1000, "ours: Poisson ties at the peak are rare above 1000 counts",
                                 "peak height above which a flat top counts as clipping"),
     # --- item 1: two-band spectrum

@@ -151,8 +151,8 @@ def bench_assess(rows: list[tuple[str, str, str]]) -> dict[str, float]:
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from analysis.sf import Evidence, assess
     from analysis.decay import fit_decay
+    from analysis.sf import Evidence, assess
     from analysis.spectra import decompose
     from tests.analysis.gen import campaign
 
