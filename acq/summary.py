@@ -28,7 +28,16 @@ from typing import Any
 import numpy as np
 
 from analysis import to_jsonable
-from analysis.sf import DecayRecord, Evidence, G2Record, SFVerdict, SpectrumRecord, assess
+from analysis.sf import (
+    DecayRecord,
+    Evidence,
+    G2Record,
+    SFVerdict,
+    SpectrumRecord,
+    assess,
+    decay_rows,
+    sf_fraction_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -449,15 +458,16 @@ def analyze_campaign(runs: Sequence[Any]) -> CampaignAnalysis:
                                         "sf_fraction_vs_T")}
     # SF fraction vs T per fluence (optical) and under X-rays
     vs_T: dict[str, list[dict[str, Any]]] = {}
-    for v, label in ((main, "PL"), (rl, "RL")):
+    for v, label, pooled in ((main, "PL", pooled_optical), (rl, "RL", pooled_xray)):
         if v is None:
             continue
-        for row in _verdict_dict(v)["spectra"]:
+        for row in sf_fraction_rows(pooled, v):  # every spectrum (assess fits only those its items need)
             key = label if label == "RL" else f"PL {row['fluence_uJcm2']:g} µJ/cm²" if row["fluence_uJcm2"] else "PL"
             vs_T.setdefault(key, []).append({"T_K": row["T_K"], "sf_fraction": row["sf_fraction"]})
     out["sf_fraction_vs_T_by_series"] = {k: sorted(v, key=lambda r: r["T_K"]) for k, v in vs_T.items()}
     tau = [{"T_K": d["T_K"], "fluence_uJcm2": d["fluence_uJcm2"], "tau_fast_ps": d["taus_ps"][0],
-            "tau_slow_ps": d["taus_ps"][-1]} for d in out["decays"]]
+            "tau_slow_ps": d["taus_ps"][-1]}  # every decay (assess fits only those its items need)
+           for d in (decay_rows(pooled_optical, main) if main is not None else out["decays"])]
     out["tau_sf_vs_T"] = sorted(tau, key=lambda r: (r["T_K"], r["fluence_uJcm2"] or 0.0))
     out["fluence_exponents"] = {"alpha_sf": out.get("alpha_sf"), "alpha_unc": out.get("alpha_unc")}
     out["onset_temperature_K"] = out.get("T_on_K")

@@ -52,6 +52,8 @@ __all__ = [
     "NOT_MEASURED",
     "POOR",
     "select_bands",
+    "sf_fraction_rows",
+    "decay_rows",
     "decay_quality_issue",
     "spectrum_quality_issue",
     "gof_p_value",
@@ -1450,6 +1452,58 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         excitation=ev.excitation,
         fits=fits,
     )
+
+
+def sf_fraction_rows(evidence: Evidence, verdict: SFVerdict) -> list[dict[str, Any]]:
+    """SF fraction of every usable spectrum of ``evidence`` (for per-fluence tables; no verdict rests on it).
+
+    The spectra :func:`assess` fitted keep their selected fit; the others get a two-band fit with the
+    red band at the shift the verdict measured (cheap, and comparable across fluences), or 0 when the
+    verdict found no red band."""
+    done = {(round(float(r["T_K"]), 3), r["fluence_uJcm2"]): r for r in verdict.fits.get("spectra", []) or []}
+    shift = (verdict.strength.get("shift_meV") or {}).get("value")
+    rows = []
+    for s in evidence.spectra:
+        if spectrum_quality_issue(s):
+            continue
+        r = done.get((round(float(s.T_K), 3), s.fluence_uJcm2))
+        if r is not None:
+            fr = float(r["fit"].sf_fraction.value) if r["two_band"] else 0.0
+        elif shift is None or not math.isfinite(float(shift)):
+            fr = 0.0
+        else:
+            try:
+                ft = decompose(s.energy_eV, s.counts, n_bands=2, fixed={"shift_sf": float(shift) / 1e3},
+                               read_noise=s.read_noise)
+            except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
+                log.warning("fixed-shift fit at %s K failed: %s", s.T_K, exc)
+                continue
+            fr = float(ft.sf_fraction.value)
+        rows.append({"T_K": float(s.T_K), "fluence_uJcm2": s.fluence_uJcm2, "sf_fraction": fr})
+    return rows
+
+
+def decay_rows(evidence: Evidence, verdict: SFVerdict) -> list[dict[str, Any]]:
+    """Lifetimes of every usable decay of ``evidence`` (for τ vs T / fluence tables; no verdict rests on
+    them): the fits :func:`assess` made, and the same model fitted to the decays it did not need."""
+    done = {(d["band"], round(float(d["T_K"]), 3), d["fluence_uJcm2"]): d for d in verdict.fits.get("decays", []) or []}
+    rows = []
+    for d in evidence.decays:
+        if decay_quality_issue(d):
+            continue
+        r = done.get((d.band, round(float(d.T_K), 3), d.fluence_uJcm2))
+        if r is not None:
+            f = r["fit"]
+        else:
+            try:
+                f = fit_decay(d.t_ps, d.counts, d.irf, model="sf" if d.band == "sf" else "exp",
+                              n_components=2 if d.band == "all" else 1)
+            except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
+                log.warning("decay fit failed (%s band, %s K): %s", d.band, d.T_K, exc)
+                continue
+        rows.append({"T_K": float(d.T_K), "band": d.band, "fluence_uJcm2": d.fluence_uJcm2,
+                     "taus_ps": [float(c.tau_ps.value) for c in f.components], "poor": is_poor(f)})
+    return rows
 
 
 def excluded_reason(excluded: Sequence[Mapping[str, Any]], n_spectra: int, n_decays: int) -> str:
