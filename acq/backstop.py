@@ -14,8 +14,9 @@ attempts, the errors of every attempt and the escalations (the runner writes it 
 
 Confirmation by readback (names from each role's ``READBACKS``): X-ray ``hv_on == 0`` and
 ``shutter_open == 0``; cryostat ``heater`` ≈ 0 % when its safe heater range is off (the default);
-the other roles have no readback that shows their safe state, so a command that returned without
-error and a readback that answers are taken as confirmation.
+attenuator with a laser shutter: the shutter reads back closed (``laser_blocked()``); the other roles
+have no readback that shows their safe state, so a command that returned without error and a readback
+that answers are taken as confirmation.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def confirm_safe(role_name: str, drv: Any, rb: dict[str, Any]) -> str | None:
         safe_range = opts.get("safe_range", 0) if isinstance(opts, dict) else getattr(drv, "safe_heater_range", 0)
         if safe_range == 0 and not val("heater") <= 1.0:
             return f"heater still at {rb['heater']!r} % after the heater was switched off"
+    if role_name == "attenuator" and getattr(drv, "shutter", None) is not None:
+        try:
+            if not drv.laser_blocked():
+                return "laser shutter still open"
+        except Exception as exc:  # an unreadable shutter is not a confirmed one
+            return f"laser shutter unreadable ({exc})"
     nonfinite = [k for k, v in rb.items() if isinstance(v, float) and math.isnan(v)]
     if nonfinite and role_name == "xray":
         return f"readback unreadable ({', '.join(nonfinite)})"

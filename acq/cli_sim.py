@@ -17,7 +17,8 @@ sim_app = typer.Typer(no_args_is_help=True, help="The simulated lab on its own, 
 
 
 def _port(role: str) -> Any:
-    return typer.Option(f"--port-{role}", help=f"TCP port of the simulated {role} (0: any free port)")
+    name = role.replace("_", " ")
+    return typer.Option(f"--port-{role.replace('_', '-')}", help=f"TCP port of the simulated {name} (0: any free port)")
 
 
 @sim_app.command("serve")
@@ -31,19 +32,22 @@ def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or
               port_cryostat: Annotated[int | None, _port("cryostat")] = None,
               port_xray: Annotated[int | None, _port("xray")] = None,
               port_shutter: Annotated[int | None, _port("shutter")] = None,
+              port_laser_shutter: Annotated[int | None, _port("laser_shutter")] = None,
               port_attenuator: Annotated[int | None, _port("attenuator")] = None,
               port_powermeter: Annotated[int | None, _port("powermeter")] = None,
               port_spectrometer: Annotated[int | None, _port("spectrometer")] = None) -> None:
     """Serve the simulated lab on loopback until Ctrl-C or SIGTERM: Lake Shore 7777, Spellman 50001,
-    shutter 50002, CONEX 7778, PM100D 7779, ICL WebSocket 25010 by default. Prints one JSON line first
+    X-ray shutter (SC10) 50002, laser shutter (SC10) 50003, CONEX 7778, PM100D 7779, ICL WebSocket 25010 by
+    default. Prints one JSON line first
     (role → host, port, resource, and the lab.toml tables to reach them).
 
     Lab time always moves. With a number it runs at that many lab seconds per wall second. With
     'max' it runs as fast as the slowest client allows: never more than --max-step lab seconds past
     the latest request of any connected client (one that is silent for 2 s no longer counts), and
     200 lab s per wall s with nobody talking — so a client polling a temperature sees it move."""
-    roles = ("cryostat", "xray", "shutter", "attenuator", "powermeter", "spectrometer")
-    given = (port_cryostat, port_xray, port_shutter, port_attenuator, port_powermeter, port_spectrometer)
+    roles = ("cryostat", "xray", "shutter", "laser_shutter", "attenuator", "powermeter", "spectrometer")
+    given = (port_cryostat, port_xray, port_shutter, port_laser_shutter, port_attenuator, port_powermeter,
+             port_spectrometer)
     ports: dict[str, int | None] = {r: p for r, p in zip(roles, given, strict=True) if p is not None}
     try:
         code = serve_simulated_lab(speed=speed, max_step=max_step, sample=resolve_sample(sample), faults=faults,

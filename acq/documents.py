@@ -173,7 +173,7 @@ class RunComposer:
         status = BLUESKY_EXIT_STATUS.get(exit_status, "fail")
         why = reason or ("" if exit_status == "success" else exit_status)
         doc: dict[str, Any] = dict(self.bundle.compose_stop(
-            exit_status=status, reason=why,  # type: ignore[arg-type]
+            exit_status=status, reason=why,
             time=float(time.time() if end_time is None else end_time)))
         doc["sflab_exit_status"] = exit_status
         doc["sflab_n_points"] = self.n_points

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, overload
 
+from drivers.attenuator import Attenuator
 from drivers.base import Clock, Role
 from drivers.cryostat import TemperatureController
 from drivers.tcspc import TCSPC
@@ -97,6 +98,8 @@ class Lab:
     def get(self, role: Literal["tcspc"]) -> TCSPC | None: ...
     @overload
     def get(self, role: Literal["cryostat"]) -> TemperatureController | None: ...
+    @overload
+    def get(self, role: Literal["attenuator"]) -> Attenuator | None: ...
     @overload
     def get(self, role: str) -> Role | None: ...
 

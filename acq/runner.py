@@ -473,13 +473,32 @@ class Runner:
             x.on(kV, mA)
             self._log("xray", f"X-ray restored to {kV:g} kV, {mA:g} mA")
 
+    def _block_laser(self) -> bool:
+        """Close the laser shutter if it is open; True if it was open (then :meth:`_restore_laser`
+        opens it again). A lab without a laser shutter (or without the attenuator) has nothing to do."""
+        att = self.lab.get("attenuator")
+        if att is None or "attenuator" not in self.lab.connected or getattr(att, "shutter", None) is None:
+            return False
+        if att.laser_blocked():
+            return False
+        att.block()
+        return True
+
+    def _restore_laser(self, was_open: bool) -> None:
+        att = self.lab.get("attenuator")
+        if was_open and att is not None:
+            att.unblock()
+            self._log("laser", "laser shutter opened again")
+
     def _do_pause(self) -> None:
         xs = self._xray_state()
         if self.procedure.SAFE_ON_PAUSE and xs[0]:
             self._make_xray_safe()
+        laser = self._block_laser()
         self.state = RunState.PAUSED
         self._pauses += 1
-        self._log("pause", f"paused at point {self.index}" + (" (X-ray made safe)" if xs[0] else ""))
+        self._log("pause", f"paused at point {self.index}" + (" (X-ray made safe)" if xs[0] else "")
+                  + (" (laser blocked)" if laser else ""))
         self._publish("run.status", state="paused", point=self.index)
         while self._pause.is_set() and not self._abort.is_set():
             self._resume_evt.wait(0.1)
@@ -488,6 +507,7 @@ class Runner:
         self.state = RunState.RUNNING
         if self.procedure.SAFE_ON_PAUSE:
             self._restore_xray(xs)
+        self._restore_laser(laser)
         self._log("resume", f"resumed at point {self.index}")
         self._publish("run.status", state="running", point=self.index)
 
@@ -510,11 +530,12 @@ class Runner:
         t0 = self._now()
         xs = self._xray_state()
         self._make_xray_safe()
+        laser = self._block_laser()
         self.state = RunState.SUSPENDED
         self.suspension_count += 1
         reason = "; ".join(f"{k}: {v}" for k, v in tripped.items())
         self._log("suspend", f"suspended before point {self.index}: {reason}" +
-                  (" — X-ray made safe" if xs[0] else ""))
+                  (" — X-ray made safe" if xs[0] else "") + (" — laser blocked" if laser else ""))
         self._publish("suspend", names=list(tripped), reason=reason, point=self.index)
         by_name = {s.name: s for s in self.suspenders}
         poll = min((s.poll_s for s in self.suspenders), default=1.0)
@@ -551,6 +572,7 @@ class Runner:
                 break
             over()
         self._restore_xray(xs)
+        self._restore_laser(laser)
         self.state = RunState.RUNNING
         dur = self._record_suspension(t0, {}, reason)
         self._publish("unsuspend", reason=reason, duration_s=dur, point=self.index)

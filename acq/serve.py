@@ -198,5 +198,5 @@ def serve(root: str | Path, *, host: str = "127.0.0.1", port: int = 8000, api_ke
             if server.started:
                 ready(f"http://{host}:{port}")
 
-        server.startup = startup  # type: ignore[method-assign]
+        server.startup = startup
     server.run()

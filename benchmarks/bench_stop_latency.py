@@ -37,6 +37,8 @@ WAITS = {
     "CCD exposure (Horiba ICL)": lambda p: p.lab.spectrometer.acquire(LONG),
     "TCSPC histogram (PicoHarp 300)": lambda p: p.lab.tcspc.histogram(LONG),
     "g2 correlation (PicoHarp 300 T2)": lambda p: p.lab.tcspc.correlation(LONG),
+    "g2 start-stop (PicoHarp 300 histogram mode)": lambda p: p.lab.tcspc.hbt_correlation(LONG, binwidth_ps=8.0,
+                                                                                         n_bins=500),
     "procedure sleep / plan wait": lambda p: p.sleep(LONG),
 }
 CONTROLS = ("abort", "pause", "MAKE SAFE", "close", "SIGTERM", "suspender")

@@ -24,6 +24,7 @@ from pyvisa.constants import ControlFlow
 from ._link import LINK_OPTIONS, LimitError, Link, ReplyError, as_float, check_range
 from .attenuator import Attenuator
 from .base import Clock, DriverError, Option
+from .shutter import SC10, SC10Shutter
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -148,6 +149,8 @@ class ConexNDAttenuator(Attenuator):
         "rep_rate_Hz": Option(float, 76e6, min=1.0, max=1e10, unit="Hz", doc="laser repetition rate"),
         "spot_area_cm2": Option(float, math.pi * 0.005 ** 2, min=1e-9, max=1.0, unit="cm²",
                                 doc="spot area used for fluence (state which definition in the run metadata)"),
+        "shutter_resource": Option(str, "", doc="pyvisa resource of the Thorlabs SC10 laser shutter controller "
+                                               "('' = no laser shutter: the darkest wheel position is the safe state)"),
         **LINK_OPTIONS,
     }
 
@@ -156,6 +159,13 @@ class ConexNDAttenuator(Attenuator):
         opts = self.opts = self.checked_options(options)
         self.set_calibration(opts["calibration"] or nominal_calibration())
         self.link = Link("CONEX-AGP", resource, self._open, timeout_s=opts["timeout_s"], retries=opts["retries"])
+        self.shutter: SC10Shutter | None = None
+        if opts["shutter_resource"]:
+            self.shutter = SC10Shutter(Link("SC10 laser shutter", opts["shutter_resource"], self._open_shutter,
+                                            timeout_s=opts["timeout_s"], retries=opts["retries"]))
+
+    def _open_shutter(self) -> SC10:
+        return SC10(self.opts["shutter_resource"], visa_library="@py", timeout=int(self.opts["timeout_s"] * 1000))
 
     @classmethod
     def attach(cls, inst: ConexAGP, *, clock: Clock | None = None, **options: Any) -> ConexNDAttenuator:
@@ -202,9 +212,10 @@ class ConexNDAttenuator(Attenuator):
         return float(10 ** np.interp(angle, self._cal_angle, self._cal_logT))
 
     def calibrate(self, power_meter: Any, angles: list[float], *, full_power_W: float) -> list[list[float]]:
-        """Measure the power at ``angles`` with ``power_meter`` and install T = P / full_power_W as
-        the calibration; returns the table."""
+        """Measure the power at ``angles`` with ``power_meter`` (laser shutter open) and install
+        T = P / full_power_W as the calibration; returns the table."""
         table = []
+        self.unblock()
         for a in angles:
             self.move_to(a)
             table.append([float(a), float(power_meter.power) / full_power_W])
@@ -214,14 +225,20 @@ class ConexNDAttenuator(Attenuator):
 
     # -- motion ------------------------------------------------------------------------------
     def connect(self) -> None:
-        """Open the link, read the identity, and home the stage if it is not referenced."""
+        """Open the link, read the identity, and home the stage if it is not referenced; with a laser
+        shutter, check it answers and close it (the wheel homes through its brightest position)."""
         self.link.call("1ID?", lambda i: i.identity)
+        if self.shutter is not None:
+            self.shutter.link.call("id?", lambda i: i.identity)
+            self.shutter.close()
         st = self.state_code()
         if st.startswith("0") or st == "10":
             self.home()
 
     def close(self) -> None:
         self.link.close()
+        if self.shutter is not None:
+            self.shutter.link.close()
 
     def state_code(self) -> str:
         """Measure the controller state (2 hex digits)."""
@@ -272,8 +289,10 @@ class ConexNDAttenuator(Attenuator):
 
     # -- role interface --------------------------------------------------------------------------
     def set_transmission(self, transmission: float) -> None:
-        """Move to the angle giving ``transmission`` (through the calibration table)."""
+        """Move to the angle giving ``transmission`` (through the calibration table), then open the
+        laser shutter."""
         self.move_to(self.angle_for(transmission))
+        self.unblock()
 
     def fluence_for(self, transmission: float) -> float:
         """Fluence in µJ/cm² at ``transmission`` (needs ``full_power_W``)."""
@@ -290,7 +309,8 @@ class ConexNDAttenuator(Attenuator):
         self.set_transmission(min(max(f / self.fluence_for(1.0), lo), hi))
 
     def set_max_attenuation(self) -> None:
-        """Move to the darkest calibrated angle."""
+        """Close the laser shutter, then move to the darkest calibrated angle."""
+        self.block()
         self.move_to(float(self._cal_angle[int(np.argmin(self._cal_logT))]))
 
     def readback(self) -> dict[str, float]:

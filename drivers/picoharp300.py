@@ -13,6 +13,16 @@ every setting when the next call needs another mode):
   single detector input) or T3 FIFO records binned per detector channel (``"t3"``, 4096 bins);
 * ``correlation()`` — T2 FIFO records of two inputs, all pairs histogrammed in software (PicoHarp
   T2 inputs: 0 = the "sync" input, 1 = the detector input; routed detectors 1–4);
+* ``start_stop_correlation()`` — HBT the way [000] did it: histogram mode with one detector on the
+  sync input as the start and the other, delayed, on input 1 as the stop, so the device accumulates
+  the g2 histogram itself and nothing is listed photon by photon. The delay that puts negative τ on
+  the histogram is the sync offset (``PH_SetSyncOffset``, "emulates a cable delay" on the start,
+  here a negative one: ±99 999 ps) plus a real cable on the stop input (``hbt_stop_cable_ps``).
+  Each start records the *first* stop after it within the 65 536 bins, so the counts are the
+  all-pairs ones times the probability of no earlier stop (``Correlation.pileup`` bounds the loss);
+  n1, n2 come from the count-rate meters, averaged over the acquisition.
+  ``hbt_correlation()`` (what the HBT procedures call) uses it, or the T2 path with
+  ``hbt_source = "t2"``;
 * ``stream()`` — raw T2 (or T3) tags.
 """
 
@@ -26,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from . import phlib_api as api
-from .base import Clock, DriverError, Option, OptionError
+from .base import POLL_S, Clock, DriverError, Option, OptionError
 from .tcspc import (
     TCSPC,
     Correlation,
@@ -59,6 +69,10 @@ class PicoHarp300(TCSPC):
                                doc="PHLib device index (-1 = the first one, or the one with the serial)"),
         "histogram_source": Option(str, default="hist", choices=("hist", "t3"),
                                    doc="histogram mode of the device, or T3 records binned per channel"),
+        "hbt_source": Option(str, default="hist", choices=("hist", "t2"),
+                             doc="HBT g2 (hbt_correlation): start-stop histogram mode, or all pairs of T2 tags"),
+        "hbt_stop_cable_ps": Option(int, default=0, min=0, max=1_000_000, unit="ps",
+                                    doc="delay cable on the stop input (input 1) for start-stop HBT"),
         "stop_on_overflow": Option(bool, default=True, doc="stop a histogram when a bin reaches stop_count"),
         "stop_count": Option(int, default=HIST_CEILING, min=1, max=HIST_CEILING,
                              doc="PH_SetStopOverflow stop count (the histogram stops when a bin reaches it)"),
@@ -235,7 +249,11 @@ class PicoHarp300(TCSPC):
             raise OptionError("duration_s", duration_s, "must be between 1 ms and 100 h (PHLib limit)")
         return ms
 
-    def _wait_done(self, lib: api.PHLib, dev: ctypes.c_int, reader: Any = None) -> None:
+    def _wait_done(self, lib: api.PHLib, dev: ctypes.c_int, reader: Any = None, *,
+                   end_at: float | None = None) -> None:
+        """Poll ``PH_CTCStatus`` until the measurement is done, every ``poll_s`` — or, given the lab time
+        ``end_at`` at which it will be (a histogram, read only at the end), every ``POLL_S`` until just
+        before it. Either way the cancellation token is polled at least every ``POLL_S``."""
         status = ctypes.c_int(0)
         poll = self.options["poll_s"]
         while True:
@@ -244,7 +262,10 @@ class PicoHarp300(TCSPC):
             lib("PH_CTCStatus", dev, ctypes.byref(status))
             if status.value:
                 break
-            self.wait(poll)   # polls the cancellation token; the caller's finally stops the measurement
+            step = poll
+            if end_at is not None:
+                step = min(max(poll, end_at - self.clock.monotonic()), max(poll, POLL_S))
+            self.wait(step)   # polls the cancellation token; the caller's finally stops the measurement
 
     def _fifo(self, mode: int, duration_s: float) -> tuple[np.ndarray, float]:
         """Run a T2/T3 measurement and return all FIFO records and the elapsed time (s)."""
@@ -401,6 +422,116 @@ class PicoHarp300(TCSPC):
                               pileup=det_rate / sync_rate if sync_rate > 0 else None,
                               dead_time_fraction=min(det_rate * DEAD_TIME_S, 1.0))
 
+    def hbt_correlation(self, duration_s: float, binwidth_ps: float = 100.0, n_bins: int = 1000) -> Correlation:
+        """The HBT g2 of inputs 0 (start) and 1 (stop): start-stop histogram mode (``hbt_source="hist"``,
+        the default) or all pairs of T2 tags (``"t2"``)."""
+        if self.options["hbt_source"] == "t2":
+            return self.correlation(duration_s, 0, 1, binwidth_ps=binwidth_ps, n_bins=n_bins)
+        return self.start_stop_correlation(duration_s, binwidth_ps=binwidth_ps, n_bins=n_bins)
+
+    def _start_stop_binning(self, binwidth_ps: float, n_bins: int) -> tuple[int, int]:
+        """(binning, device bins per lag bin) for a start-stop g2 of ``n_bins`` lags of ``binwidth_ps``:
+        the coarsest device resolution 4 ps·2^binning that divides the lag bin, and the lag range
+        within the 65 536 histogram bins."""
+        bw = float(binwidth_ps)
+        if bw < api.BASE_RESOLUTION_PS or bw % api.BASE_RESOLUTION_PS:
+            raise OptionError("binwidth_ps", binwidth_ps, "must be a positive multiple of the 4 ps PicoHarp resolution")
+        binning = 0
+        while binning < 7 and bw % (api.BASE_RESOLUTION_PS * 2 ** (binning + 1)) == 0:
+            binning += 1
+        per = int(round(bw / (api.BASE_RESOLUTION_PS * 2 ** binning)))
+        if not 2 <= int(n_bins) or int(n_bins) * per > api.HISTCHAN:
+            raise OptionError("n_bins", n_bins, f"must be between 2 and {api.HISTCHAN // per} for {bw:g} ps bins "
+                                                "(the 65 536 bins of the histogram mode)")
+        return binning, per
+
+    def start_stop_correlation(self, duration_s: float, binwidth_ps: float = 8.0, n_bins: int = 500) -> Correlation:
+        """HBT g2 as a start-stop histogram (histogram mode; input 0 = start detector, input 1 = stop).
+
+        Lags as :meth:`correlation`: bin k covers τ = t1 − t0 in ``[(k − n_bins//2)·bw, …)``. The stop is
+        delayed by ``(n_bins//2)·bw`` (the sync offset, minus the stop cable ``hbt_stop_cable_ps``), so
+        histogram time h = τ + delay. Interruptible (the CTCStatus poll checks the cancellation token);
+        the device settings (binning, offsets) are restored afterwards.
+        """
+        n_bins = int(n_bins)
+        tacq = self._acq_ms(duration_s)
+        if self.settings["sync_divider"] != 1:
+            raise OptionError("sync_divider", self.settings["sync_divider"],
+                              "must be 1 for a start-stop g2 (the divider drops starts)")
+        binning, per = self._start_stop_binning(binwidth_ps, n_bins)
+        bw = float(binwidth_ps)
+        delay = (n_bins // 2) * bw
+        sync_offset = int(self.options["hbt_stop_cable_ps"]) - int(round(delay))
+        lo, hi = api.SYNC_OFFSET_PS
+        if not lo <= sync_offset <= hi:
+            raise OptionError("n_bins", n_bins,
+                              f"needs {delay:g} ps of stop delay: the sync offset ({lo}..{hi} ps) plus the stop "
+                              f"cable ({self.options['hbt_stop_cable_ps']} ps) cannot give it")
+        self._ensure_mode(api.MODE_HIST)
+        lib, dev = self._require()
+        lib("PH_SetBinning", dev, ctypes.c_int(binning))
+        lib("PH_SetOffset", dev, ctypes.c_int(0))
+        lib("PH_SetSyncOffset", dev, ctypes.c_int(sync_offset))
+        try:
+            return self._start_stop(lib, dev, tacq, bw, n_bins, per)
+        finally:
+            self._send({k: self.settings[k] for k in ("binning", "offset_ps", "sync_offset_ps")})
+
+    def _start_stop(self, lib: api.PHLib, dev: ctypes.c_int, tacq: int, bw: float, n_bins: int,
+                    per: int) -> Correlation:
+        rates = self.count_rates()
+        warnings = self.warnings()
+        stop = bool(self.options["stop_on_overflow"])
+        stop_count = int(self.options["stop_count"])
+        lib("PH_SetStopOverflow", dev, ctypes.c_int(1 if stop else 0), ctypes.c_int(stop_count))
+        lib("PH_ClearHistMem", dev, ctypes.c_int(0))
+        # n1, n2: the rate meters (100 ms gates) read along the acquisition, at most ~100 readings
+        gate = max(0.1, tacq / 1e3 / 100)
+        readings = [rates]
+        next_read = [self.clock.monotonic() + gate]
+        rate = ctypes.c_int()
+
+        def read_rates() -> None:
+            if self.clock.monotonic() < next_read[0]:
+                return
+            r = {}
+            for ch in (0, 1):
+                lib("PH_GetCountRate", dev, ctypes.c_int(ch), ctypes.byref(rate))
+                r[f"rate_ch{ch}"] = float(rate.value)
+            readings.append(r)
+            next_read[0] = self.clock.monotonic() + gate
+
+        lib("PH_StartMeas", dev, ctypes.c_int(tacq))
+        try:
+            self._wait_done(lib, dev, reader=read_rates, end_at=self.clock.monotonic() + tacq / 1e3)
+        finally:
+            lib("PH_StopMeas", dev)
+        counts = (ctypes.c_uint * api.HISTCHAN)()
+        lib("PH_GetHistogram", dev, ctypes.byref(counts), ctypes.c_int(0))
+        flags = self.flags()
+        elapsed = ctypes.c_double()
+        lib("PH_GetElapsedMeasTime", dev, ctypes.byref(elapsed))
+        raw = np.ctypeslib.as_array(counts)[:n_bins * per].astype(np.int64)
+        dur = float(elapsed.value) / 1e3 or tacq / 1e3
+        r0 = float(np.mean([r["rate_ch0"] for r in readings]))
+        r1 = float(np.mean([r["rate_ch1"] for r in readings]))
+        if stop:
+            clipped = max(int(np.sum(raw >= stop_count)) - 1, 0)
+        else:
+            clipped = int(np.sum(raw >= HIST_CEILING))
+        lags = (np.arange(n_bins) - n_bins // 2 + 0.5) * bw
+        n1 = int(round(r0 * dur))
+        # the share of starts that saw a stop within the lag range: at most that share of the pairs at the
+        # last lag is hidden behind an earlier stop (measured, so the bunched stops are in it)
+        pileup = min(float(raw.sum()) / n1, 1.0) if n1 > 0 else None
+        return Correlation(
+            lag_ps=lags, counts=raw.reshape(n_bins, per).sum(axis=1), binwidth_ps=bw, duration_s=dur,
+            ch1=0, ch2=1, n1=n1, n2=int(round(r1 * dur)), method="start-stop",
+            flags=[name for bit, name in api.FLAG_NAMES.items() if flags & bit == bit], warnings=warnings,
+            requested_s=tacq / 1e3, ceiling=HIST_CEILING, stop_count=stop_count if stop else None,
+            overflow=bool(flags & api.FLAG_OVERFLOW), pileup=pileup,
+            dead_time_fraction=min(max(r0, r1) * DEAD_TIME_S, 1.0), device_clipped_bins=clipped)
+
     def correlation(self, duration_s: float, ch1: int = 0, ch2: int = 1, binwidth_ps: float = 100.0,
                     n_bins: int = 1000) -> Correlation:
         """g2 from T2 tags. On a PicoHarp 300 the two HBT detectors are inputs 0 and 1."""
@@ -417,5 +548,7 @@ class PicoHarp300(TCSPC):
         ts = self.stream(duration_s)
         t1, t2 = ts.select(ch1), ts.select(ch2)
         lags, counts = correlate_tags(t1, t2, int(binwidth_ps), int(n_bins))
+        r = max(t1.size, t2.size) / ts.duration_s if ts.duration_s > 0 else 0.0
         return Correlation(lag_ps=lags, counts=counts, binwidth_ps=float(binwidth_ps), duration_s=ts.duration_s,
-                           ch1=ch1, ch2=ch2, n1=int(t1.size), n2=int(t2.size))
+                           ch1=ch1, ch2=ch2, n1=int(t1.size), n2=int(t2.size),
+                           requested_s=self._acq_ms(duration_s) / 1e3, dead_time_fraction=min(r * DEAD_TIME_S, 1.0))

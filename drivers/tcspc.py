@@ -15,6 +15,9 @@ What the engine and procedures use:
 * ``histogram(duration_s, …)`` → :class:`DecayHistogram` (decay versus sync, axis in ps).
 * ``correlation(duration_s, ch1, ch2, binwidth_ps, n_bins)`` → :class:`Correlation` (g2 with negative
   and positive delays, axis in ps, with the normalisation inputs N1, N2 and the duration).
+* ``hbt_correlation(duration_s, binwidth_ps, n_bins)`` → :class:`Correlation` of the backend's two HBT
+  inputs, acquired the way the backend does it best (PicoHarp 300: a start–stop histogram in the
+  device's histogram mode; default: ``correlation()`` with the backend's default inputs).
 * ``stream(duration_s)`` → :class:`TagStream` (raw tags, for the Photon-HDF5 sidecar).
 """
 
@@ -35,8 +38,51 @@ log = logging.getLogger(__name__)
 __all__ = ["TCSPC", "DecayHistogram", "Correlation", "TagStream", "correlate_tags"]
 
 
+class _Quality:
+    """The data-quality figures shared by histogram-mode results (:class:`DecayHistogram`,
+    :class:`Correlation`); the dataclasses below carry the fields."""
+
+    counts: np.ndarray
+    duration_s: float
+    requested_s: float | None
+    ceiling: int | None
+    stop_count: int | None
+    overflow: bool
+    pileup: float | None
+    dead_time_fraction: float | None
+    lost_records: int
+
+    @property
+    def stopped_early(self) -> bool:
+        """The acquisition ended before the requested time (stop on overflow)."""
+        return self.requested_s is not None and self.duration_s < self.requested_s * (1 - 1e-9)
+
+    @property
+    def clipped_bins(self) -> int:
+        """Bins whose count is not the number of photons: at the ceiling without a stop (saturated),
+        or beyond the first bin at the stop count (a stop lets exactly one bin reach it)."""
+        if self.ceiling is None and self.stop_count is None:
+            return 0
+        c = np.asarray(self.counts)
+        if self.stop_count is not None:
+            return max(int(np.sum(c >= self.stop_count)) - 1, 0)
+        return int(np.sum(c >= int(self.ceiling or 0)))
+
+    def quality(self) -> dict[str, Any]:
+        """The data-quality figures a procedure records with the histogram."""
+        return {"elapsed_s": float(self.duration_s),
+                "requested_s": float(self.requested_s) if self.requested_s is not None else float(self.duration_s),
+                "overflow": bool(self.overflow), "stopped_early": self.stopped_early,
+                "stop_count": int(self.stop_count) if self.stop_count is not None else 0,
+                "clipped_bins": self.clipped_bins,
+                "pileup": float(self.pileup) if self.pileup is not None else float("nan"),
+                "dead_time_fraction": (float(self.dead_time_fraction) if self.dead_time_fraction is not None
+                                       else float("nan")),
+                "lost_records": int(self.lost_records)}
+
+
 @dataclass
-class DecayHistogram:
+class DecayHistogram(_Quality):
     """Start-stop histogram (decay versus sync). ``time_ps`` are the left bin edges in ps."""
 
     time_ps: np.ndarray
@@ -72,42 +118,23 @@ class DecayHistogram:
     def total(self) -> int:
         return int(np.sum(self.counts))
 
-    @property
-    def stopped_early(self) -> bool:
-        """The acquisition ended before the requested time (stop on overflow)."""
-        return self.requested_s is not None and self.duration_s < self.requested_s * (1 - 1e-9)
-
-    @property
-    def clipped_bins(self) -> int:
-        """Bins whose count is not the number of photons: at the ceiling without a stop (saturated),
-        or beyond the first bin at the stop count (a stop lets exactly one bin reach it)."""
-        if self.ceiling is None and self.stop_count is None:
-            return 0
-        c = np.asarray(self.counts)
-        if self.stop_count is not None:
-            return max(int(np.sum(c >= self.stop_count)) - 1, 0)
-        return int(np.sum(c >= int(self.ceiling or 0)))
-
-    def quality(self) -> dict[str, Any]:
-        """The data-quality figures a procedure records with the histogram."""
-        return {"elapsed_s": float(self.duration_s),
-                "requested_s": float(self.requested_s) if self.requested_s is not None else float(self.duration_s),
-                "overflow": bool(self.overflow), "stopped_early": self.stopped_early,
-                "stop_count": int(self.stop_count) if self.stop_count is not None else 0,
-                "clipped_bins": self.clipped_bins,
-                "pileup": float(self.pileup) if self.pileup is not None else float("nan"),
-                "dead_time_fraction": (float(self.dead_time_fraction) if self.dead_time_fraction is not None
-                                       else float("nan")),
-                "lost_records": int(self.lost_records)}
-
 
 @dataclass
-class Correlation:
+class Correlation(_Quality):
     """Cross-correlation histogram of ``ch2`` stops relative to ``ch1`` starts.
 
     ``lag_ps`` are the bin *centres* (τ = t2 − t1), symmetric around zero; ``counts`` the raw pair
     counts; ``n1``, ``n2`` the events on each channel and ``duration_s`` the capture time, so that
     ``g2 = counts · T / (binwidth · N1 · N2)`` (the Swabian/snAPI normalisation; no overlap correction).
+
+    ``method`` says how the pairs were counted: ``"all-pairs"`` (every ch2 event within the window of
+    every ch1 event, from time tags) or ``"start-stop"`` (a histogram-mode device: the *first* ch2
+    event after each ch1 start, the delayed stop putting negative τ on the histogram; the counts are
+    then the all-pairs ones less the pairs behind an earlier stop: an accidental stop is hidden by any
+    earlier stop, a start's own bunched stop (one per event) only by an earlier accidental, so the
+    accidental floor after the peak drops; ``pileup`` bounds the loss). The remaining fields are the
+    data-quality figures of :class:`DecayHistogram` (``quality()``); n1, n2 of a start–stop histogram
+    come from the device's count-rate meters.
     """
 
     lag_ps: np.ndarray
@@ -118,6 +145,30 @@ class Correlation:
     ch2: int
     n1: int
     n2: int
+    method: str = "all-pairs"
+    flags: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    #: acquisition time asked for (``duration_s`` is the elapsed one: shorter after a stop on overflow)
+    requested_s: float | None = None
+    #: largest count a device bin can hold (PicoHarp 300: 65535); None = no ceiling (software histogram)
+    ceiling: int | None = None
+    #: stop-on-overflow count in force, None = off
+    stop_count: int | None = None
+    overflow: bool = False
+    #: start–stop: the share of starts with a stop within the lag range (counts / N1), an upper bound
+    #: of the share of pairs an earlier stop hides (largest at the last lag); None for all-pairs
+    pileup: float | None = None
+    #: fraction of the time the busier input was dead (count rate × TDC dead time)
+    dead_time_fraction: float | None = None
+    lost_records: int = 0
+    #: device bins at the ceiling / beyond the stop count when ``counts`` sums several device bins
+    device_clipped_bins: int | None = None
+
+    @property
+    def clipped_bins(self) -> int:
+        if self.device_clipped_bins is not None:
+            return int(self.device_clipped_bins)
+        return super().clipped_bins
 
     @property
     def g2(self) -> np.ndarray:
@@ -237,6 +288,12 @@ class TCSPC(Role):
     def correlation(self, duration_s: float, ch1: int = 1, ch2: int = 2, binwidth_ps: float = 100.0,
                     n_bins: int = 1000) -> Correlation:
         """g2 histogram (negative and positive delays) accumulated for ``duration_s``."""
+
+    def hbt_correlation(self, duration_s: float, binwidth_ps: float = 100.0, n_bins: int = 1000) -> Correlation:
+        """g2 of the two HBT detectors, acquired the way this backend does it best: lags centred on zero
+        (bin k covers ``[(k − n_bins//2)·bw, …)``), τ = t(second detector) − t(first). Default: the
+        all-pairs :meth:`correlation` of the backend's default HBT inputs."""
+        return self.correlation(duration_s, binwidth_ps=binwidth_ps, n_bins=n_bins)
 
     @abstractmethod
     def stream(self, duration_s: float) -> TagStream:

@@ -6,10 +6,12 @@ on resume). The X-ray source is switched with its role's safe sequence (``xray.o
 fault check, HV on, ramp, shutter open at the setpoint; ``xray.off``: shutter closed, ramp down, HV
 off); by default it is off while the temperature changes. The laser is held at maximum attenuation.
 
-HBT wiring: the g2 comes from the time tagger's ``correlation()`` with the backend's default HBT
-inputs (PicoHarp 300: inputs 0 and 1, the sync input used as the second detector, as in [000];
-Swabian: detectors 1 and 2). The tagger must be cabled for HBT (two detectors, no laser sync) —
-in the simulated lab that is the emulated tagger's ``hbt`` wiring.
+HBT wiring: the g2 comes from the time tagger's ``hbt_correlation()`` with the backend's HBT inputs
+(PicoHarp 300: the start detector on the sync input 0 and the delayed stop detector on input 1, a
+start–stop histogram accumulated by the device in histogram mode, as in [000]; Swabian: the
+``Correlation`` of detectors 1 and 2). Raw T2 tags are listed only for the bounded ``tags_s`` window
+of the Photon-HDF5 sidecar. The tagger must be cabled for HBT (two detectors, no laser sync) — in
+the simulated lab that is the emulated tagger's ``hbt`` wiring.
 """
 
 from __future__ import annotations
@@ -158,6 +160,29 @@ class HBTCorrelation(_XrayBase):
         n, bw = int(self.g2_bins), float(self.g2_binwidth_ps)
         return (np.arange(n) - n // 2 + 0.5) * bw
 
+    @staticmethod
+    def g2_quality_fields() -> tuple[Field, ...]:
+        """Per-point g2 data quality (``Correlation.quality()``), as the decays record theirs."""
+        return (Field("start_stop", (), "u1", "", "1: start-stop histogram (first stop per start), 0: all pairs"),
+                Field("requested", (), "f8", "s", "acquisition time asked for"),
+                Field("overflow", (), "u1", "", "FLAG_OVERFLOW: a bin reached the stop count / ceiling"),
+                Field("stop_count", (), "i4", "counts", "stop-on-overflow count in force (0 = off)"),
+                Field("clipped_bins", (), "i4", "", "device bins at the ceiling (not photon counts)"),
+                Field("pileup", (), "f8", "", "start-stop: share of starts with a stop within the lag range "
+                                              "(bounds the pairs an earlier stop hides)"),
+                Field("dead_time_fraction", (), "f8", "", "busier input's count rate × TDC dead time"),
+                Field("lost_records", (), "i8", "", "FIFO records lost (T2 read-out overrun)"))
+
+    @staticmethod
+    def g2_quality(c: Any) -> dict[str, Any]:
+        q = c.quality() if hasattr(c, "quality") else {}
+        return {"start_stop": int(getattr(c, "method", "all-pairs") == "start-stop"),
+                "requested": float(q.get("requested_s", c.duration_s)), "overflow": int(bool(q.get("overflow"))),
+                "stop_count": int(q.get("stop_count", 0)), "clipped_bins": int(q.get("clipped_bins", 0)),
+                "pileup": float(q.get("pileup", math.nan)),
+                "dead_time_fraction": float(q.get("dead_time_fraction", math.nan)),
+                "lost_records": int(q.get("lost_records", 0))}
+
     def streams(self) -> list[Stream]:
         n = int(self.g2_bins)
         return [Stream("g2", (
@@ -165,7 +190,7 @@ class HBTCorrelation(_XrayBase):
             Field("n1", (), "i8", "counts", "events on the start detector"),
             Field("n2", (), "i8", "counts", "events on the stop detector"),
             Field("duration", (), "f8", "s"), Field("binwidth", (), "f8", "ps"),
-            *self.T_FIELDS, *self.XRAY_FIELDS), signal="counts", axes=(".", "tau"),
+            *self.g2_quality_fields(), *self.T_FIELDS, *self.XRAY_FIELDS), signal="counts", axes=(".", "tau"),
             static={"tau": (self.tau_axis(), "ps")}, sidecar=float(self.tags_s) > 0,
             long_name="HBT coincidences under CW X-rays (g2 = counts·T/(bw·N1·N2))")]
 
@@ -173,7 +198,7 @@ class HBTCorrelation(_XrayBase):
         self.goto(float(point["T"]))
         cond = {**self.t_fields(), **self.xray_fields()}
         tc = self.lab.tcspc
-        c = tc.correlation(self.g2_s, binwidth_ps=self.g2_binwidth_ps, n_bins=int(self.g2_bins))
+        c = tc.hbt_correlation(self.g2_s, binwidth_ps=self.g2_binwidth_ps, n_bins=int(self.g2_bins))
         if c.counts.size != int(self.g2_bins) or not np.allclose(c.lag_ps, self.tau_axis(), atol=0.5):
             log.warning("the tagger's lag axis differs from the declared one (first %s, declared %s)",
                         c.lag_ps[:1], self.tau_axis()[:1])
@@ -181,8 +206,13 @@ class HBTCorrelation(_XrayBase):
         if hi > 100 * lo:
             log.warning("HBT channels very unequal (N1 = %d, N2 = %d): is the tagger wired for HBT (two "
                         "detectors, no laser sync)?", c.n1, c.n2)
+        q = self.g2_quality(c)
+        if q["overflow"]:
+            log.info("g2 histogram %s after %.3g of %.3g s (%d clipped bins)",
+                     "stopped at the stop count" if q["stop_count"] else "overflowed", c.duration_s,
+                     q["requested"], q["clipped_bins"])
         data = {"counts": np.asarray(c.counts, np.int64), "n1": int(c.n1), "n2": int(c.n2),
-                "duration": float(c.duration_s), "binwidth": float(c.binwidth_ps), **cond}
+                "duration": float(c.duration_s), "binwidth": float(c.binwidth_ps), **q, **cond}
         if float(self.tags_s) > 0:
             data["sidecar"] = self._write_tags(index, cond)
         self.emit("g2", **data)
@@ -210,9 +240,23 @@ class HBTCorrelation(_XrayBase):
         bw = float(self.g2_binwidth_ps)
         roles = getattr(lab_config, "roles", {}) or {}
         rc = roles.get("tcspc")
-        if rc is not None and rc.backend == "picoharp300" and (bw % 4.0):
-            errs.append(f"{type(self).__name__}: g2_binwidth_ps = {bw:g} must be a multiple of the PicoHarp's "
-                        "4 ps T2 resolution")
+        if rc is not None and rc.backend == "picoharp300":
+            if bw % 4.0:
+                errs.append(f"{type(self).__name__}: g2_binwidth_ps = {bw:g} must be a multiple of the PicoHarp's "
+                            "4 ps resolution")
+            elif str((rc.options or {}).get("hbt_source", "hist")) == "hist":
+                # start-stop histogram mode: the lags fit the 65 536 device bins, the stop delay the sync offset
+                per = bw / 4.0
+                while per % 2 == 0 and bw / per < 512:
+                    per /= 2
+                n = int(self.g2_bins)
+                cable = float((rc.options or {}).get("hbt_stop_cable_ps", 0) or 0)
+                if n * per > 65536:
+                    errs.append(f"{type(self).__name__}: g2_bins = {n} of {bw:g} ps need {n * per:g} histogram bins "
+                                "of the PicoHarp (at most 65 536)")
+                if (n // 2) * bw - cable > 99_999:
+                    errs.append(f"{type(self).__name__}: g2_bins = {n} of {bw:g} ps need {(n // 2) * bw:g} ps of stop "
+                                "delay: more than the sync offset (99 999 ps) plus hbt_stop_cable_ps")
         return errs
 
 

@@ -32,8 +32,8 @@ __all__ = ["start_lab", "SimLab", "serve", "serve_clock", "DEFAULT_PORTS", "TCSP
 TCSPC_WIRINGS = ("tcspc", "hbt")
 
 #: default loopback ports (DESIGN.md: Lake Shore 7777, Spellman 50001; ICL 25010)
-DEFAULT_PORTS = {"cryostat": 7777, "xray": 50001, "shutter": 50002, "attenuator": 7778, "powermeter": 7779,
-                 "spectrometer": 25010}
+DEFAULT_PORTS = {"cryostat": 7777, "xray": 50001, "shutter": 50002, "laser_shutter": 50003, "attenuator": 7778,
+                 "powermeter": 7779, "spectrometer": 25010}
 
 
 @dataclass
@@ -54,7 +54,8 @@ class SimLab:
             "cryostat": {"backend": "lakeshore336", "resource": s["cryostat"].resource},
             "xray": {"backend": "spellman", "resource": s["xray"].resource,
                      "shutter_resource": s["shutter"].resource},
-            "attenuator": {"backend": "conex", "resource": s["attenuator"].resource},
+            "attenuator": {"backend": "conex", "resource": s["attenuator"].resource,
+                           **({"shutter_resource": s["laser_shutter"].resource} if "laser_shutter" in s else {})},
             "powermeter": {"backend": "pm100d", "resource": s["powermeter"].resource},
             "spectrometer": {"backend": "horiba", "resource": self.vendor["spectrometer"].url,
                              "icl_settle_s": 0.0, "center_nm": 515.0},

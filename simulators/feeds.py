@@ -78,8 +78,11 @@ class TagFeed:
         """Mean count rate per channel (1/s), for count-rate meters."""
         return {}
 
-    def exact_histogram(self, duration_s: float, binwidth_ps: float, n_bins: int) -> np.ndarray | None:
-        """Statistically exact decay histogram (physics only); None when the feed cannot."""
+    def exact_histogram(self, duration_s: float, binwidth_ps: float, n_bins: int, *,
+                        start_delay_ps: float = 0.0, sync_div: int = 1) -> np.ndarray | None:
+        """Statistically exact histogram-mode histogram (physics only): decay versus sync, or for a
+        feed of two HBT detectors the start–stop histogram (``start_delay_ps``: the start's delay,
+        ``sync_div``: the start input's divider); None when the feed cannot."""
         return None
 
     def exact_correlation(self, duration_s: float, binwidth_ps: float, n_bins: int) -> np.ndarray | None:

@@ -44,6 +44,11 @@ class LaserModel:
         self.stage_speed_deg_s = stage_speed_deg_s
         self.min_deg, self.max_deg = min_deg, max_deg
         self.blocked = False
+        # laser shutter (a second Thorlabs SC10, role "laser_shutter"): in the beam once its controller
+        # is started (simulators.servers.sc10.LaserShutterServer installs it); its output is disabled
+        # (shutter closed) at power-on; no interlock chain is wired to its interlock input
+        self.shutter_installed = False
+        self.shutter_enabled = False
         # stage
         self.t = t0
         self.angle = 0.0
@@ -75,8 +80,17 @@ class LaserModel:
     def transmission(self, angle: float | None = None) -> float:
         return 10.0 ** (-self.optical_density(self.angle if angle is None else angle))
 
+    # -- laser shutter (the SC10 server's device: the same interface as the X-ray tube's shutter) -----
+    @property
+    def shutter_open(self) -> bool:
+        return self.shutter_enabled
+
+    def interlock_closed(self, t: float | None = None) -> bool:  # noqa: ARG002 - the SC10 device interface
+        return True
+
     def transmitted_power(self) -> float:
-        return 0.0 if self.blocked else self.power_W * self.transmission()
+        shut = self.shutter_installed and not self.shutter_enabled
+        return 0.0 if self.blocked or shut else self.power_W * self.transmission()
 
     def fluence_uJcm2(self) -> float:
         """Pulse fluence on the sample, µJ/cm² = P / f_rep / area."""

@@ -10,7 +10,9 @@ real library.
 What it emulates (PHLib 3.0, ``phdefin.h`` / ``errorcodes.h``): one device (index 0); histogram mode
 (65536 bins of 4 ps·2^binning, 16-bit bins saturating at 65535, ``PH_SetStopOverflow`` stopping the
 measurement when the first bin reaches the stop count with ``PH_GetElapsedMeasTime`` the real time
-to that moment, ``FLAG_OVERFLOW``), T2 and T3 FIFO modes with the
+to that moment, ``FLAG_OVERFLOW``; cabled for HBT (``wiring="hbt"``: detector 1 on input 0, detector 2
+on input 1) the start–stop histogram, the first stop after each start, the sync offset delaying the
+start), T2 and T3 FIFO modes with the
 exact 32-bit record layouts (T2: channel[4] time[28], overflow = 0xF0000000 every 210 698 240 ticks;
 T3: channel[4] dtime[12] nsync[16], overflow = 0xF0000000 every 65 536 syncs), a 256 k-record FIFO
 that sets ``FLAG_FIFOFULL`` and stops the measurement when it is not read fast enough, CFD / sync
@@ -211,6 +213,10 @@ class _Device:
         self.nsync_origin: int | None = None  # T3 recordings: recorded sync count at the start
         self.hist = np.zeros(HISTCHAN, np.uint32)
         self.hist_done = False
+        #: HBT start-stop from tags: starts still waiting for their first stop, and the stops a start of
+        #: the next chunk may still see (its effective time can precede the chunk: negative sync offset)
+        self.ss_pending = np.zeros(0, np.int64)
+        self.ss_stops = np.zeros(0, np.int64)
         #: histogram mode with an exact feed: (lab seconds after the start at which the device stops,
         #: the histogram it holds then), decided at PH_StartMeas
         self.plan: tuple[float, np.ndarray, bool] | None = None
@@ -477,12 +483,16 @@ class EmulatedPHLib:
             _put(rate, 0)  # the rate meters need 100 ms after Initialize / SetSyncDiv
             return OK
         rates = self._gate_rates(d)
-        if ch == 0:
-            value = rates.get(0, 0.0)
-        else:
-            value = sum(v for k, v in rates.items() if k >= 1)
-        _put(rate, int(round(value)))
+        _put(rate, int(round(self._input_rates(rates)[ch])))
         return OK
+
+    def _input_rates(self, rates: dict[int, float]) -> tuple[float, float]:
+        """(input 0, input 1) count rates from the feed's channel rates, as the device is cabled:
+        ``tcspc`` sync on input 0 and the detector(s) on input 1 (through the router); ``hbt``
+        detector 1 on input 0 and detector 2 on input 1."""
+        if self.wiring == "hbt":
+            return rates.get(1, 0.0), sum(v for k, v in rates.items() if k >= 2)
+        return rates.get(0, 0.0), sum(v for k, v in rates.items() if k >= 1)
 
     def PH_GetFlags(self, devidx: Any, flags: Any) -> int:
         d = self._device(devidx, need_init=True)
@@ -505,9 +515,7 @@ class EmulatedPHLib:
         d = self._device(devidx, need_init=True)
         if isinstance(d, int):
             return d
-        rates = self._gate_rates(d)
-        sync = rates.get(0, 0.0)
-        inp = sum(v for k, v in rates.items() if k >= 1)
+        sync, inp = self._input_rates(self._gate_rates(d))
         w = 0
         if sync <= 0:
             w |= WARNING_INP0_RATE_ZERO
@@ -645,16 +653,30 @@ class EmulatedPHLib:
         over tacq) collects its c-th count is tacq·Beta(c, n_k − c + 1); the device stops at the first
         such time t_s, that bin holds exactly c and every other bin the Binomial(n_j, t_s/tacq) part of
         its counts (PHLib: "stop_ovfl … stopcount: the measurement stops when any bin reaches it",
-        ``PH_GetElapsedMeasTime`` then gives t_s). Without stop the 16-bit bins saturate at 65535."""
+        ``PH_GetElapsedMeasTime`` then gives t_s). Without stop the 16-bit bins saturate at 65535.
+
+        The same holds for the HBT wiring, whose histogram is the start–stop one (input 0 = detector 1
+        starts, input 1 = detector 2 stops, the first stop after each start; the sync offset is the
+        start's cable delay and the divider keeps every div-th start): the feed's
+        ``exact_histogram(…, start_delay_ps=, sync_div=)`` draws it (``TagSource.start_stop_histogram``)."""
         d.plan = None
         if d.hist.any():  # accumulating on top of an uncleared histogram: the incremental path
             return
-        exact = self.feed.exact_histogram(d.tacq_s, self._resolution_ps(d), HISTCHAN)
-        if exact is None:
-            return
-        counts = np.asarray(exact, np.int64)
-        shift = int(d.offset_ps // self._resolution_ps(d))
-        counts = np.concatenate([counts[shift:], np.zeros(shift, np.int64)])[:HISTCHAN]
+        res = self._resolution_ps(d)
+        shift = int(d.offset_ps // res)
+        if self.wiring == "hbt":
+            # the offset only hides the first bins: the first stop is taken from h = 0 on
+            exact = self.feed.exact_histogram(d.tacq_s, res, HISTCHAN + shift,
+                                              start_delay_ps=float(d.sync_offset_ps), sync_div=d.sync_div)
+            if exact is None:
+                return
+            counts = np.asarray(exact, np.int64)[shift:shift + HISTCHAN]
+        else:
+            exact = self.feed.exact_histogram(d.tacq_s, res, HISTCHAN)
+            if exact is None:
+                return
+            counts = np.asarray(exact, np.int64)
+            counts = np.concatenate([counts[shift:], np.zeros(shift, np.int64)])[:HISTCHAN]
         stop, stopcount = d.stop_ovfl
         t_end, overflow = d.tacq_s, False
         if stop and counts.max(initial=0) >= stopcount:
@@ -706,8 +728,9 @@ class EmulatedPHLib:
             self._finish(d)
 
     def _read(self, d: _Device, t0_ps: int, t1_ps: int) -> Any:
-        """T2 needs every tag; T3 and histogram mode only need the sync before each photon."""
-        if d.mode != MODE_T2 and hasattr(self.feed, "read_t3"):
+        """T2 needs every tag; T3 and histogram mode only need the sync before each photon (the HBT
+        start-stop histogram needs every start and stop)."""
+        if d.mode != MODE_T2 and self.wiring != "hbt" and hasattr(self.feed, "read_t3"):
             return self.feed.read_t3(t0_ps, t1_ps)
         return self.feed.read(t0_ps, t1_ps)
 
@@ -740,6 +763,28 @@ class EmulatedPHLib:
             d.last_sync_ps = int(sync_t[-1])
         d.sync_count += sync_t.size
         return pch[valid], nsync[valid], (pt - base)[valid]
+
+    def _start_stop(self, d: _Device, chunk: Any, t_end_ps: int, res: float) -> np.ndarray:
+        """HBT wiring, histogram mode from tags: for each start (detector 1 on input 0, delayed by the
+        sync offset, every div-th one) the time ``h ≥ 0`` to the first stop (detector 2 on input 1) —
+        the start–stop statistics that ``TagSource.start_stop_histogram`` gives in closed form.
+
+        The tags of one chunk end at ``t_end_ps``: a start without a stop yet waits into the next chunk
+        while its TAC range (offset + 65536 bins) is open, and the stops a later start may still see
+        are kept."""
+        ch, t = chunk.channel, chunk.time_ps
+        starts = t[ch == 1] + d.sync_offset_ps
+        keep = (np.arange(starts.size) + d.sync_phase) % d.sync_div == 0
+        d.sync_phase = (d.sync_phase + starts.size) % d.sync_div
+        starts = np.concatenate([d.ss_pending, starts[keep]])
+        stops = np.concatenate([d.ss_stops, t[ch == 2]])
+        k = np.searchsorted(stops, starts, side="left")
+        found = k < stops.size
+        h = stops[k[found]] - starts[found]
+        span = d.offset_ps + HISTCHAN * res
+        d.ss_pending = starts[~found & (starts + span > t_end_ps)]
+        d.ss_stops = stops[stops >= t_end_ps + min(d.sync_offset_ps, 0)]
+        return h
 
     def _encode(self, d: _Device, chunk: Any) -> np.ndarray:
         if len(chunk) == 0:
@@ -782,8 +827,13 @@ class EmulatedPHLib:
             chunk = self._read(d, self.feed_origin_ps + int(round(t0 * 1e12)),
                                self.feed_origin_ps + int(round(t1 * 1e12)))
             d.produced_until = t1
-            if len(chunk):
+            if self.wiring == "hbt":
+                dtime_ps = self._start_stop(d, chunk, self.feed_origin_ps + int(round(t1 * 1e12)), res)
+            elif len(chunk):
                 _, _, dtime_ps = self._t3_fields(d, chunk)
+            else:
+                continue
+            if dtime_ps.size:
                 b = np.floor((dtime_ps - d.offset_ps) / res + 1e-9).astype(np.int64)
                 b = b[(b >= 0) & (b < HISTCHAN)]
                 counts += np.bincount(b, minlength=HISTCHAN)

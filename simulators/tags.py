@@ -6,8 +6,10 @@ agree in distribution:
 
 * **stream mode** (:meth:`TagSource.tcspc_stream`, :meth:`TagSource.hbt_stream`): every photon,
   dark count, afterpulse and crosstalk click as a ``(channel: uint8[], time_ps: int64[])`` stream,
-  sorted in time, channel 0 = sync, 1 and 2 = detectors. The hot loops are numba-compiled.
-* **histogram mode** (:meth:`TagSource.tcspc_histogram`, :meth:`TagSource.g2_histogram`): the
+  sorted in time, channel 0 = sync, 1 and 2 = detectors. The hot loops are numba-compiled and
+  release the GIL (``nogil``): the X-ray keep-alive thread need not wait for a kernel to finish.
+* **histogram mode** (:meth:`TagSource.tcspc_histogram`, :meth:`TagSource.g2_histogram`,
+  :meth:`TagSource.start_stop_histogram` — HBT as a start–stop histogram, first stop per start): the
   expected counts per bin computed from the same model, then Poisson-sampled per bin — exact in
   the limit where each channel is dead for a small fraction of the time and a pulse rarely gives
   two clicks in one detector (the pile-up regime is only approximated, by a uniform dead-time loss).
@@ -84,7 +86,7 @@ def _rng_state(seed: int) -> np.ndarray:
     return st
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pulsed_kernel(st: np.ndarray, k_first: int, k_last: int, period: float, mu: float, p1: float,
                    icdf1: np.ndarray, icdf2: np.ndarray, o1: np.ndarray, o2: np.ndarray, n: np.ndarray) -> bool:
     """Detected photons from pulses k_first..k_last-1 (pulse k at k*period) into ``o1``/``o2`` (counts
@@ -151,7 +153,7 @@ def _pulsed_kernel(st: np.ndarray, k_first: int, k_last: int, period: float, mu:
     return ok
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _xray_kernel(st: np.ndarray, t_start: float, t_end: float, rate_per_ps: float, cdf_n: np.ndarray, p1: float,
                  icdf1: np.ndarray, icdf2: np.ndarray, o1: np.ndarray, o2: np.ndarray, n: np.ndarray) -> bool:
     """Detected photons of CW X-ray events that give at least one click, into ``o1``/``o2`` (counts in
@@ -207,7 +209,7 @@ def _xray_kernel(st: np.ndarray, t_start: float, t_end: float, rate_per_ps: floa
     return ok
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pick(st: np.ndarray, n: int, p: float) -> np.ndarray:
     """Indices 0..n-1 each kept with probability p (geometric skipping: cost ∝ number kept)."""
     if p <= 0.0 or n == 0:
@@ -229,7 +231,7 @@ def _pick(st: np.ndarray, n: int, p: float) -> np.ndarray:
     return out[:k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _merge_dead(a: np.ndarray, b: np.ndarray, dead: float) -> np.ndarray:
     """Merge two sorted arrays and apply a non-paralysable dead time in the same pass."""
     out = np.empty(a.size + b.size, np.float64)
@@ -251,7 +253,7 @@ def _merge_dead(a: np.ndarray, b: np.ndarray, dead: float) -> np.ndarray:
     return out[:k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _merge_channels(t0: np.ndarray, t1: np.ndarray, t2: np.ndarray, res: float, t_end: float,
                     sync_period: float = 0.0, sync_offset: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Merge three sorted float arrays into one int64 stream quantised to the tagger bins
@@ -301,7 +303,7 @@ def _merge_channels(t0: np.ndarray, t1: np.ndarray, t2: np.ndarray, res: float, 
     return ch[:k], tt[:k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _conditional_syncs(det: np.ndarray, period: float, offset: float) -> np.ndarray:
     """The sync preceding each detector tag (unique, sorted)."""
     out = np.empty(det.size, np.float64)
@@ -752,14 +754,83 @@ class TagSource:
         event and detector when the dead time outlasts the emission), the laser comb, and crosstalk
         peaks at ±``crosstalk_delay_ps``. Returns int64 Poisson counts (or the expectation).
         """
+        tau_lo = -0.5 * n_bins * binwidth_ps
+        parts, _ = self._coincidence_rates(cond, tau_lo + np.arange(n_bins + 1) * binwidth_ps, filter_nm)
+        expect = (parts["uncorrelated"] + parts["own"]) * float(duration_s)
+        if expected:
+            return expect
+        rng = np.random.default_rng(self._next_seeds()[3])
+        return rng.poisson(expect).astype(np.int64)
+
+    def start_stop_histogram(self, cond: Conditions, duration_s: float, binwidth_ps: float, n_bins: int, *,
+                             start_delay_ps: float = 0.0, sync_div: int = 1,
+                             filter_nm: tuple[float, float] | None = None, expected: bool = False
+                             ) -> np.ndarray:
+        """HBT in start–stop histogram mode (the [000] PicoHarp 300 way), exact-statistics mode.
+
+        Detector 1 starts, detector 2 stops; ``start_delay_ps`` is the delay of the start relative to
+        the stop (a sync offset / cable: negative = the stop is delayed, which puts negative τ on the
+        histogram). For each start (every ``sync_div``-th one) the device records the time
+        ``h = t₂ − (t₁ + start_delay_ps) ≥ 0`` of the **first** stop after it; bin ``i`` covers
+        ``[i, i + 1) * binwidth_ps`` of ``h``, i.e. τ = t₂ − t₁ in ``[i·bw + start_delay_ps, …)``.
+
+        The coincidence rates per bin are :meth:`g2_histogram`'s (bunching, accidentals, laser comb,
+        crosstalk, dead-time loss of both detectors), divided by S₁: the stops a start sees per bin. The
+        first one lands in bin i with probability ``P(h_i) − P(h_{i+1})``, P(h) the probability of no stop
+        in [0, h) — the start–stop pile-up / first-stop factor (tcspc.md §6.4), a product of
+
+        * the start's own event (X-ray bunching, breakdown-flash crosstalk: at most one stop each, the
+          detectors being dead for longer than an event emits): ``1 − Q(h)``, Q its stops per start so far;
+        * every other stop (other events, darks, afterpulses, the laser): a stationary stream thinned by
+          the stop channel's non-paralysable dead time D (input rate λ₂ = S₂/(1 − S₂·D)). With Λ(h) its
+          stops per start so far, ``1 − Λ(h)`` for h < D (at most one stop fits) and
+          ``(1 − Λ(D))·exp(−(Λ(h) − Λ(D))/(1 − S₂·D))`` after, i.e. a decay with λ₂, not S₂.
+
+        The number of starts is Poisson, so the counts per bin are independent Poisson variables.
+        ``sync_div > 1`` keeps one start in ``sync_div`` (taken here as a thinning of the starts).
+        Returns int64 counts, or the float expectation with ``expected=True``.
+        """
+        if sync_div < 1:
+            raise ValueError("sync_div must be >= 1")
+        bw = float(binwidth_ps)
+        edges = float(start_delay_ps) + np.arange(n_bins + 1) * bw
+        parts, singles = self._coincidence_rates(cond, edges, filter_nm)
+        s1, s2 = singles[1], singles[2]
+        if s1 <= 0:
+            expect = np.zeros(n_bins)
+        else:
+            h = np.arange(n_bins + 1) * bw
+            Q = np.minimum(np.concatenate([[0.0], np.cumsum(parts["own"] / s1)]), 1.0)
+            L = np.concatenate([[0.0], np.cumsum(parts["uncorrelated"] / s1)])
+            D = self.detectors.dead_ps(2)
+            B = 1.0 - L
+            late = h >= D
+            if late.any():
+                L_D = float(np.interp(D, h, L))
+                B[late] = (1.0 - L_D) * np.exp(-(L[late] - L_D) / max(1.0 - s2 * D * 1e-12, 1e-9))
+            P = (1.0 - Q) * np.clip(B, 0.0, 1.0)
+            expect = (s1 / sync_div) * float(duration_s) * np.maximum(P[:-1] - P[1:], 0.0)
+        if expected:
+            return expect
+        rng = np.random.default_rng(self._next_seeds()[3])
+        return rng.poisson(expect).astype(np.int64)
+
+    def _coincidence_rates(self, cond: Conditions, bin_edges: np.ndarray,
+                           filter_nm: tuple[float, float] | None = None
+                           ) -> tuple[dict[str, np.ndarray], dict[int, float]]:
+        """Coincidences per second of detector 2 relative to detector 1 in the τ bins ``bin_edges`` (ps),
+        and the accepted singles rates ``{1: S₁, 2: S₂}`` (1/s) — the model behind both histogram modes.
+
+        The rates come in two parts: ``"own"``, the pairs of one X-ray event (bunching) and of one
+        breakdown flash (crosstalk), at most one stop per start each; ``"uncorrelated"``, the pairs of
+        independent clicks (the accidental floor and the laser comb)."""
         light = self.light(cond, "hbt", filter_nm)
         d = self.detectors
-        dur = float(duration_s)
+        n_bins = bin_edges.size - 1
+        binwidth_ps = float(bin_edges[1] - bin_edges[0])
         p1 = d.split_to_1 * d.spads[0].efficiency
         p1 /= p1 + (1 - d.split_to_1) * d.spads[1].efficiency
         split = {1: p1, 2: 1 - p1}
-        tau_lo = -0.5 * n_bins * binwidth_ps
-        bin_edges = tau_lo + np.arange(n_bins + 1) * binwidth_ps
         span = max(light.t_tail_ps, 1.0) + 4000.0
         dt = self._grid(binwidth_ps, 2 * span)
         s_l = {1: 0.0, 2: 0.0}
@@ -811,22 +882,20 @@ class TagSource:
         # everything except the laser-laser pairs is uncorrelated between events
         tot = {c: raw[c] + d.spads[c - 1].afterpulse_prob * acc[c] for c in (1, 2)}
         floor = (tot[1] * tot[2] - s_l[1] * s_l[2]) * loss[1] * loss[2]
-        expect = np.full(n_bins, floor * dur * binwidth_ps * 1e-12)
+        rate = np.full(n_bins, floor * binwidth_ps * 1e-12)
         if comb is not None:
-            expect += comb * loss[1] * loss[2] * dur
+            rate += comb * loss[1] * loss[2]
+        own = np.zeros(n_bins)
         if bunch is not None:
-            expect += bunch * loss[1] * loss[2] * dur
+            own += bunch * loss[1] * loss[2]
         if d.crosstalk_prob > 0:
             for src, sign in ((1, 1.0), (2, -1.0)):
                 dst = 3 - src
                 sig = d.sigma_ps(dst)
                 mu = sign * (d.crosstalk_delay_ps + d.spads[dst - 1].delay_ps - d.spads[src - 1].delay_ps)
                 mass = np.diff(ndtr((bin_edges - mu) / sig)) if sig > 0 else np.diff((bin_edges >= mu) * 1.0)
-                expect += acc[src] * d.crosstalk_prob * loss[dst] * dur * mass
-        if expected:
-            return expect
-        rng = np.random.default_rng(self._next_seeds()[3])
-        return rng.poisson(expect).astype(np.int64)
+                own += acc[src] * d.crosstalk_prob * loss[dst] * mass
+        return {"uncorrelated": rate, "own": own}, {1: float(acc[1]), 2: float(acc[2])}
 
 
 # ==================================================================================================

@@ -117,11 +117,23 @@ class PhysicsFeed(TagFeed):
             self._rates_cache = (now, dict(out))
         return out
 
-    def exact_histogram(self, duration_s: float, binwidth_ps: float, n_bins: int) -> np.ndarray | None:
+    def exact_histogram(self, duration_s: float, binwidth_ps: float, n_bins: int, *,
+                        start_delay_ps: float = 0.0, sync_div: int = 1) -> np.ndarray | None:
+        """The device's histogram-mode histogram in closed form: decay versus sync (``tcspc``:
+        ``TagSource.tcspc_histogram``) or, cabled for HBT, the start–stop histogram of detector 2
+        after detector 1 (``TagSource.start_stop_histogram``; ``start_delay_ps`` the start's cable /
+        sync offset, ``sync_div`` the divider on the start input)."""
+        cond = self.world.conditions()
+        if self.mode == "hbt":
+            fn = getattr(self.source, "start_stop_histogram", None)
+            if fn is None:
+                return None
+            return np.asarray(fn(cond, duration_s, binwidth_ps, n_bins, start_delay_ps=start_delay_ps,
+                                 sync_div=sync_div))
         fn = getattr(self.source, "tcspc_histogram", None)
-        if fn is None or self.mode != "tcspc":
+        if fn is None:
             return None
-        return np.asarray(fn(self.world.conditions(), duration_s, binwidth_ps, n_bins))
+        return np.asarray(fn(cond, duration_s, binwidth_ps, n_bins))
 
     def exact_correlation(self, duration_s: float, binwidth_ps: float, n_bins: int) -> np.ndarray | None:
         fn = getattr(self.source, "g2_histogram", None)

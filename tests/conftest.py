@@ -9,22 +9,24 @@ order changes, never what runs or what it asserts.
 
 from __future__ import annotations
 
-#: longest first (seconds per file, ``make test`` on 2 idle cores, December 2026)
+#: longest first (seconds per file, ``make test`` on 2 idle cores, 2 December 2026)
 LONGEST_FIRST = (
-    "tests/integration/test_demo.py",            # ~85
-    "tests/acq/test_interop.py",                 # ~40
-    "tests/procedures/test_xray.py",             # ~40
-    "tests/procedures/test_pl.py",               # ~30
-    "tests/integration/test_fault_campaign.py",  # ~30
-    "tests/gui/test_stop_and_validate.py",       # ~35
-    "tests/integration/test_fuzz_inputs.py",     # ~25
-    "tests/gui/test_sim_session.py",             # ~20
-    "tests/acq/test_kill_campaign.py",           # ~20
-    "tests/analysis/test_verdict_presets.py",    # ~20
-    "tests/simulators/test_sim_serve_clients.py",
-    "tests/acq/test_serve.py",
-    "tests/analysis/test_report.py",
-    "tests/procedures/test_resume.py",
+    "tests/integration/test_demo.py",              # ~80
+    "tests/integration/test_fault_campaign.py",    # ~56
+    "tests/procedures/test_xray.py",               # ~44
+    "tests/acq/test_interop.py",                   # ~34
+    "tests/procedures/test_pl.py",                 # ~33
+    "tests/analysis/test_verdict_presets.py",      # ~29
+    "tests/acq/test_serve.py",                     # ~19
+    "tests/gui/test_stop_and_validate.py",         # ~18
+    "tests/acq/test_kill_campaign.py",             # ~18
+    "tests/simulators/test_sim_serve_clients.py",  # ~17
+    "tests/analysis/test_report.py",               # ~12
+    "tests/simulators/test_faults_injection.py",   # ~11
+    "tests/gui/test_sim_session.py",               # ~11
+    "tests/gui/test_window.py",                    # ~11
+    "tests/simulators/test_icl_server.py",         # ~10
+    "tests/analysis/test_sf.py",                   # ~9
 )
 
 

@@ -3,8 +3,9 @@
 ``start_servers(world, *, host="127.0.0.1", ports=None) -> dict[role, server]`` starts one server
 per role; each has ``.port``, ``.resource`` (pyvisa-py string ``TCPIP::127.0.0.1::<port>::SOCKET``)
 and ``.stop()``. Default ports (``DEFAULT_PORTS``): cryostat (Lake Shore 336) 7777, xray (Spellman)
-50001, shutter (Thorlabs SC10) 50002, attenuator (Newport CONEX-AGP) 7778, powermeter (Thorlabs
-PM100D) 7779. ``ports`` overrides per role (0 = any free port; a role mapped to None is not started).
+50001, shutter (Thorlabs SC10, X-ray) 50002, laser_shutter (Thorlabs SC10, laser) 50003, attenuator
+(Newport CONEX-AGP) 7778, powermeter (Thorlabs PM100D) 7779. ``ports`` overrides per role (0 = any free
+port; a role mapped to None is not started).
 """
 
 from __future__ import annotations
@@ -16,18 +17,19 @@ from .base import ProtocolServer
 from .conex import ConexServer
 from .lakeshore import LakeShore336Server
 from .pm100d import PM100DServer
-from .sc10 import SC10Server
+from .sc10 import LaserShutterServer, SC10Server
 from .spellman import SpellmanServer
 
 log = logging.getLogger(__name__)
 
 __all__ = ["start_servers", "stop_servers", "SERVER_CLASSES", "DEFAULT_PORTS", "ProtocolServer",
-           "LakeShore336Server", "SpellmanServer", "SC10Server", "ConexServer", "PM100DServer"]
+           "LakeShore336Server", "SpellmanServer", "SC10Server", "LaserShutterServer", "ConexServer", "PM100DServer"]
 
 SERVER_CLASSES: dict[str, type[ProtocolServer]] = {
     "cryostat": LakeShore336Server,
     "xray": SpellmanServer,
     "shutter": SC10Server,
+    "laser_shutter": LaserShutterServer,
     "attenuator": ConexServer,
     "powermeter": PM100DServer,
 }

@@ -1,4 +1,5 @@
-"""Thorlabs SC10 shutter controller (drives the X-ray shutter) on TCP (default port 50002).
+"""Thorlabs SC10 shutter controllers on TCP: the X-ray shutter (role ``shutter``, default port 50002) and
+the laser shutter (role ``laser_shutter``, port 50003, :class:`LaserShutterServer`).
 
 Protocol (Thorlabs SC10 manual, "Communication Commands"): ASCII, commands end in CR; the
 controller **echoes** each command followed by CR, then the value (queries) followed by CR, then
@@ -9,8 +10,10 @@ Implemented: ``id?``/``*idn?``, ``ens`` (toggle enable; in manual mode 1 enabled
 ``ens?``, ``closed?`` (1 = closed), ``interlock?`` (1 = tripped), ``mode=n``/``mode?`` (1–5),
 ``open=ms``/``open?``, ``shut=ms``/``shut?``, ``rep=n``/``rep?``, ``trig=``/``trig?``,
 ``xto=``/``xto?``, ``baud=``/``baud?``, ``?`` (command list), ``save savp resp`` (answered, nothing
-stored). Its interlock input is wired to the X-ray enclosure interlock chain:
-while it is tripped the shutter is closed and ``ens`` is refused (stays 0).
+stored). The X-ray shutter's interlock input is wired to the X-ray enclosure interlock chain:
+while it is tripped the shutter is closed and ``ens`` is refused (stays 0). The laser shutter's
+interlock input is not wired (``interlock?`` answers 0). Both start with the output disabled
+(shutter closed), as the controller does at power-on.
 
 Request fault ``instrument_error``: the command is echoed and answered with
 ``Command error CMD_NOT_DEFINED`` without being executed.
@@ -22,7 +25,7 @@ from typing import Any
 
 from .base import ProtocolServer, split_lines
 
-__all__ = ["SC10Server"]
+__all__ = ["SC10Server", "LaserShutterServer"]
 
 PROMPT = b"> "
 IDN = "THORLABS SC10 VERSION 1.07 (SIM)"
@@ -39,6 +42,10 @@ class SC10Server(ProtocolServer):
     def split(self, buf: bytearray) -> list[bytes]:
         return _split_cr(buf)
 
+    def device(self) -> Any:
+        """What the shutter blade blocks: the X-ray tube's beam port."""
+        return self.world.tube
+
     def _answer(self, echo: str, value: str | None) -> bytes:
         out = echo + "\r"
         if value is not None:
@@ -54,7 +61,7 @@ class SC10Server(ProtocolServer):
     def handle(self, msg: bytes, session: dict[str, Any], t: float) -> bytes | None:
         text = msg.decode("latin-1")
         cmd = text.strip().lower()
-        tube = self.world.tube
+        tube = self.device()
         settings = session.setdefault("settings", {"mode": 1, "open": 100, "shut": 100, "rep": 1,
                                                    "trig": 0, "xto": 0, "baud": 0})
         limits = {"mode": (1, 5), "open": (0, 999999), "shut": (0, 999999), "rep": (1, 99), "trig": (0, 1),
@@ -102,3 +109,18 @@ def _split_cr(buf: bytearray) -> list[bytes]:
     """CR-terminated commands; a LF after the CR (or instead of it) is tolerated."""
     return split_lines(buf, b"\r", b"\r\n ") if b"\r" in buf else (
         split_lines(buf, b"\n", b"\r\n ") if b"\n" in buf else [])
+
+
+class LaserShutterServer(SC10Server):
+    """The second SC10, in front of the laser (issue 15): closing it takes the laser off the sample."""
+
+    ROLE = "laser_shutter"
+    NAME = "Thorlabs SC10 (laser)"
+    DEFAULT_PORT = 50003
+
+    def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(world, host, port)
+        world.laser.shutter_installed = True   # a lab without this controller has no shutter in the beam
+
+    def device(self) -> Any:
+        return self.world.laser

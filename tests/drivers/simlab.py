@@ -23,3 +23,21 @@ def sim_lab(*roles: str, clock: Any = None, faults: Any = None, **world_options:
     finally:
         stop_servers(servers)
         world.stop()
+
+
+def open_laser_shutter(servers: dict) -> None:
+    """Open the simulated laser shutter as a client of its SC10 would (the manual's bytes): ``ens?`` then,
+    if the output is disabled, ``ens`` (a toggle). The SC10 powers up with its output disabled."""
+    import socket
+
+    def exchange(sock: socket.socket, cmd: bytes) -> bytes:
+        sock.sendall(cmd + b"\r")
+        buf = b""
+        while not buf.endswith(b"> "):
+            buf += sock.recv(256)
+        return buf
+
+    with socket.create_connection(("127.0.0.1", servers["laser_shutter"].port), timeout=5) as s:
+        if exchange(s, b"ens?").split(b"\r")[1] == b"0":
+            exchange(s, b"ens")
+        assert exchange(s, b"closed?").split(b"\r")[1] == b"0", "laser shutter did not open"

@@ -65,6 +65,9 @@ def test_hbt_g2_with_sidecars(hbt):
     tau = data.static_axes["g2"]["tau"]
     assert tau.min() < 0 < tau.max()  # negative and positive delays
     assert g["n1"][0] > 1000 and g["n2"][0] > 1000
+    # the PicoHarp took it as a start-stop histogram (histogram mode), with its quality figures
+    assert g["start_stop"][0] == 1 and g["overflow"][0] == 0 and g["clipped_bins"][0] == 0
+    assert g["duration"][0] == pytest.approx(g["requested"][0]) and 0 < g["pileup"][0] < 0.05
     a = res.analysis
     bunch = next(it for it in a["checklist"] if it["key"] == "bunching")
     assert bunch["status"] == "pass", bunch["detail"]

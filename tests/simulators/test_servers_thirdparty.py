@@ -14,7 +14,7 @@ from pymeasure.instruments.thorlabs import ThorlabsPM100USB
 from acq.clock import SimClock
 from simulators.servers import DEFAULT_PORTS, start_servers
 from simulators.world import World
-from tests.drivers.simlab import sim_lab
+from tests.drivers.simlab import open_laser_shutter, sim_lab
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -96,7 +96,8 @@ def test_unmodified_spellman_with_serial_checksums_over_the_socket():
 
 
 def test_unmodified_thorlabs_pm100usb_reads_laser_power():
-    with sim_lab("powermeter", "attenuator") as (world, servers):
+    with sim_lab("powermeter", "attenuator", "laser_shutter") as (world, servers):
+        open_laser_shutter(servers)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             pm = ThorlabsPM100USB(servers["powermeter"].resource, visa_library="@py", timeout=1000,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from simulators.paced_clock import PacedClock, serve_clock
-from tests.drivers.simlab import sim_lab
+from tests.drivers.simlab import open_laser_shutter, sim_lab
 
 pytestmark = pytest.mark.timeout(90)
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,7 +173,8 @@ def test_pm100d_clients_pymeasure_and_qcodes_contrib(paced):
     from pymeasure.instruments.thorlabs import ThorlabsPM100USB
 
     contrib = pytest.importorskip("qcodes_contrib_drivers.drivers.Thorlabs.PM100D")
-    with sim_lab("powermeter", "attenuator", clock=paced) as (world, servers):
+    with sim_lab("powermeter", "attenuator", "laser_shutter", clock=paced) as (world, servers):
+        open_laser_shutter(servers)
         res = servers["powermeter"].resource
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
