@@ -41,6 +41,39 @@ def _advice(d: RunData, writer: str) -> str:
     return "closed"
 
 
+def _data_quality(d: RunData) -> dict[str, Any]:
+    from .summary import data_quality
+
+    try:
+        return data_quality(d)
+    except (KeyError, ValueError, TypeError) as exc:  # an odd or partial file: say so, do not fail
+        return {"error": str(exc)}
+
+
+def _quality_line(q: dict[str, Any]) -> str:
+    """The data-quality facts worth a human's attention (empty when there are none)."""
+    if "error" in q:
+        return f"data quality: unreadable ({q['error']})"
+    bits = []
+    dq = q.get("decays") or {}
+    if dq.get("clipped"):
+        bits.append(f"{dq['clipped']} of {dq['n']} decays clipped")
+    if dq.get("stopped_at_stop_count"):
+        bits.append(f"{dq['stopped_at_stop_count']} of {dq['n']} decays stopped at the stop count"
+                    + (f" (shortest {dq['elapsed_s_min']:.3g} s of {dq['requested_s']:.3g} s)"
+                       if dq.get("elapsed_s_min") is not None and dq.get("requested_s") is not None else ""))
+    if dq.get("pileup_max") is not None:
+        bits.append(f"pile-up ≤ {100 * dq['pileup_max']:.2g} % of sync")
+    if dq.get("dead_time_fraction_max"):
+        bits.append(f"dead time ≤ {100 * dq['dead_time_fraction_max']:.2g} %")
+    if dq.get("lost_records"):
+        bits.append(f"{dq['lost_records']} FIFO records lost")
+    sq = q.get("spectra") or {}
+    if sq.get("with_saturated_pixels"):
+        bits.append(f"{sq['with_saturated_pixels']} of {sq['n']} spectra with saturated pixels")
+    return "data quality: " + "; ".join(bits) if bits else ""
+
+
 def describe(path: str | os.PathLike) -> dict[str, Any]:
     """Everything ``sflab inspect --json`` prints (plain JSON-able data)."""
     d = open_run(path)
@@ -55,7 +88,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "resumed_at": d.resumed_at, "suspensions": d.suspensions, "backstop": d.backstop,
         "writer": {**d.writer, "state": writer}, "advice": _advice(d, writer), "last_error": _last_error(d),
         "sample": d.sample_name, "parameters": d.parameters, "events": len(d.events),
-        "backups": [p.name for p in backups_of(d.path)], "analysis": d.analysis,
+        "backups": [p.name for p in backups_of(d.path)], "data_quality": _data_quality(d), "analysis": d.analysis,
         "attrs": {k: {a: (v.tolist() if isinstance(v, np.ndarray | np.generic) else
                           v.decode() if isinstance(v, bytes) else v) for a, v in at.items()}
                   for k, at in d.attrs.items()},
@@ -84,6 +117,9 @@ def summary_lines(info: dict[str, Any]) -> list[str]:
         bad = {k: v for k, v in bs.items() if v != "ok"}
         out.append("  backstop: " + ("every role safe" if not bad else
                                      "; ".join(f"{k} {v}" for k, v in bad.items())))
+    ql = _quality_line(info.get("data_quality") or {})
+    if ql:
+        out.append(f"  {ql}")
     if info["last_error"]:
         out.append(f"  last error: {info['last_error']}")
     out.append(f"  file: {info['advice']}")

@@ -28,12 +28,21 @@ from typing import Any
 import numpy as np
 
 from analysis import to_jsonable
-from analysis.sf import DecayRecord, Evidence, G2Record, SFVerdict, SpectrumRecord, assess
+from analysis.sf import (
+    DecayRecord,
+    Evidence,
+    G2Record,
+    SFVerdict,
+    SpectrumRecord,
+    assess,
+    decay_rows,
+    sf_fraction_rows,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["summarize", "summarize_campaign", "analyze_campaign", "CampaignAnalysis", "evidence_from_run",
-           "nominal_irf", "jsonable", "HC_EV_NM"]
+           "data_quality", "nominal_irf", "jsonable", "HC_EV_NM"]
 
 HC_EV_NM = 1239.84198
 
@@ -111,6 +120,63 @@ def _T_of(d: dict[str, np.ndarray], i: int) -> float:
     return math.nan
 
 
+#: 16-bit CCD ADC (counts at or above are saturated) and PicoHarp 300 histogram bin capacity
+CCD_ADC_MAX = 65535
+TCSPC_HIST_CEILING = 65535
+_DECAY_QUALITY = ("requested", "overflow", "stop_count", "clipped_bins", "pileup", "dead_time_fraction",
+                  "lost_records")
+
+
+def _decay_quality(d: dict[str, Any], i: int) -> tuple[dict[str, Any], tuple[float, float] | None]:
+    """The per-point TCSPC quality fields the procedures write (older files have none) and the
+    detection window (None = all light)."""
+    q: dict[str, Any] = {}
+    if "duration" in d:
+        q["elapsed_s"] = float(d["duration"][i])
+    for k in _DECAY_QUALITY:
+        if k in d:
+            v = float(d[k][i])
+            q["requested_s" if k == "requested" else k] = v if math.isfinite(v) else None
+    win = None
+    if "window_lo_nm" in d and "window_hi_nm" in d:
+        lo, hi = float(d["window_lo_nm"][i]), float(d["window_hi_nm"][i])
+        if math.isfinite(lo) and math.isfinite(hi):
+            win = (lo, hi)
+    return q, win
+
+
+def data_quality(run: Any) -> dict[str, Any]:
+    """Per-run summary of the quality fields the procedures write (for ``sflab inspect``)."""
+    out: dict[str, Any] = {}
+    d = run.streams.get("decay") or {}
+    if "counts" in d and len(d["counts"]):
+        n = len(d["counts"])
+
+        def col(k: str) -> np.ndarray:
+            return np.asarray(d[k], float) if k in d else np.full(n, np.nan)
+
+        dur, req = col("duration"), col("requested")
+        out["decays"] = {
+            "n": n,
+            "stopped_at_stop_count": int(np.sum((col("overflow") > 0) & (col("stop_count") > 0))),
+            # files written before the quality fields: ≥ 2 bins at the 16-bit ceiling is a clipped top
+            "clipped": (int(np.sum(col("clipped_bins") > 0)) if "clipped_bins" in d else
+                        int(sum(int(np.sum(np.asarray(c) >= TCSPC_HIST_CEILING)) >= 2 for c in d["counts"]))),
+            "elapsed_s_min": float(np.nanmin(dur)) if np.isfinite(dur).any() else None,
+            "requested_s": float(np.nanmax(req)) if np.isfinite(req).any() else None,
+            "pileup_max": float(np.nanmax(col("pileup"))) if np.isfinite(col("pileup")).any() else None,
+            "dead_time_fraction_max": (float(np.nanmax(col("dead_time_fraction")))
+                                       if np.isfinite(col("dead_time_fraction")).any() else None),
+            "lost_records": int(np.nansum(col("lost_records"))) if "lost_records" in d else None,
+        }
+    s_ = run.streams.get("spectrum") or {}
+    if "counts" in s_ and len(s_["counts"]):
+        sat = np.asarray(s_["saturated"], float) if "saturated" in s_ else \
+            np.array([float(np.sum(np.asarray(c) >= CCD_ADC_MAX)) for c in s_["counts"]])
+        out["spectra"] = {"n": len(s_["counts"]), "with_saturated_pixels": int(np.sum(sat > 0))}
+    return out
+
+
 def evidence_from_run(run: Any) -> Evidence:
     """The analysis evidence held by one run file (any of its streams may be missing)."""
     xray = _excitation(run) == "xray"
@@ -141,7 +207,9 @@ def evidence_from_run(run: Any) -> Evidence:
                 fv = float(s["fluence"][i])
                 f = fv if math.isfinite(fv) and fv > 0 else None
             expo = float(s["exposure"][i]) if "exposure" in s else 1.0
-            ev.spectra.append(SpectrumRecord(E[order], e[order], T, f, rn, expo))
+            # CCD pixels at the ADC ceiling are not the charge collected (the analysis leaves them out)
+            sat = raw >= CCD_ADC_MAX
+            ev.spectra.append(SpectrumRecord(E[order], e[order], T, f, rn, expo, sat[order] if sat.any() else None))
     if "decay" in run.streams and run.n_points and "t" in run.static_axes.get("decay", {}):
         d = run.streams["decay"]
         t = np.asarray(run.static_axes["decay"]["t"], float)
@@ -154,7 +222,11 @@ def evidence_from_run(run: Any) -> Evidence:
             if not xray and "fluence" in d:
                 fv = float(d["fluence"][i])
                 f = fv if math.isfinite(fv) and fv > 0 else None
-            ev.decays.append(DecayRecord(t, c, nominal_irf(t, c, fw), _T_of(d, i), "all", f))
+            q, win = _decay_quality(d, i)
+            # which band a window selects ("sf"/"unc") is for band-resolved TCSPC (issue 15) to say; the
+            # window itself travels with the decay
+            ev.decays.append(DecayRecord(t, c, nominal_irf(t, c, fw), _T_of(d, i), "all", f, win, q,
+                                         TCSPC_HIST_CEILING))
     if "g2" in run.streams and run.n_points and {"n1", "n2", "duration", "binwidth"} <= set(run.streams["g2"]):
         g = run.streams["g2"]
         tau = np.asarray(run.static_axes["g2"]["tau"], float)
@@ -386,15 +458,16 @@ def analyze_campaign(runs: Sequence[Any]) -> CampaignAnalysis:
                                         "sf_fraction_vs_T")}
     # SF fraction vs T per fluence (optical) and under X-rays
     vs_T: dict[str, list[dict[str, Any]]] = {}
-    for v, label in ((main, "PL"), (rl, "RL")):
+    for v, label, pooled in ((main, "PL", pooled_optical), (rl, "RL", pooled_xray)):
         if v is None:
             continue
-        for row in _verdict_dict(v)["spectra"]:
+        for row in sf_fraction_rows(pooled, v):  # every spectrum (assess fits only those its items need)
             key = label if label == "RL" else f"PL {row['fluence_uJcm2']:g} µJ/cm²" if row["fluence_uJcm2"] else "PL"
             vs_T.setdefault(key, []).append({"T_K": row["T_K"], "sf_fraction": row["sf_fraction"]})
     out["sf_fraction_vs_T_by_series"] = {k: sorted(v, key=lambda r: r["T_K"]) for k, v in vs_T.items()}
     tau = [{"T_K": d["T_K"], "fluence_uJcm2": d["fluence_uJcm2"], "tau_fast_ps": d["taus_ps"][0],
-            "tau_slow_ps": d["taus_ps"][-1]} for d in out["decays"]]
+            "tau_slow_ps": d["taus_ps"][-1]}  # every decay (assess fits only those its items need)
+           for d in (decay_rows(pooled_optical, main) if main is not None else out["decays"])]
     out["tau_sf_vs_T"] = sorted(tau, key=lambda r: (r["T_K"], r["fluence_uJcm2"] or 0.0))
     out["fluence_exponents"] = {"alpha_sf": out.get("alpha_sf"), "alpha_unc": out.get("alpha_unc")}
     out["onset_temperature_K"] = out.get("T_on_K")

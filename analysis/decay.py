@@ -235,6 +235,7 @@ def fit_decay(
     fixed: dict[str, float] | None = None,
     max_shift_ps: float | None = None,
     sharpen_irf: bool = True,
+    mask: np.ndarray | None = None,
 ) -> DecayFit:
     """Fit a TCSPC decay histogram by IRF reconvolution with Poisson maximum likelihood.
 
@@ -263,6 +264,12 @@ def fit_decay(
     sharpen_irf:
         Correct the IRF for the bin-integration smoothing counted twice by the model (subtract
         Δ²IRF/12); leave on unless the IRF is already a point-sampled density.
+    mask:
+        Boolean per bin, False = leave the bin out of the likelihood (e.g. bins clipped at the
+        histogram ceiling, whose count is not the number of photons). The dof count only the bins used.
+
+    With ``model="sf"`` the rise term (e^{−t/τ} − e^{−t/τ_D})/(τ − τ_D) is symmetric in τ and τ_D;
+    the rise is the shorter of the two by construction (the fit's values are ordered after MIGRAD).
     """
     if model not in ("exp", "sf"):
         raise ValueError("model must be 'exp' or 'sf'")
@@ -326,9 +333,19 @@ def fit_decay(
         max_shift_ps = min(20 * dt, 2000.0)
 
     nn = n  # contiguous float array for the compiled deviance
+    sel: np.ndarray | None = None
+    if mask is not None:
+        sel = np.asarray(mask, dtype=bool)
+        if sel.shape != n.shape:
+            raise ValueError("mask must have one entry per bin")
+        if sel.all():
+            sel = None
+        else:
+            nn = np.ascontiguousarray(n[sel])
 
     def cost(*p: float) -> float:
-        return _deviance(nn, mdl.evaluate(np.asarray(p)))
+        mu_ = mdl.evaluate(np.asarray(p))
+        return _deviance(nn, mu_ if sel is None else np.ascontiguousarray(mu_[sel]))
 
     m = Minuit(cost, *p0, name=names)
     m.errordef = Minuit.LEAST_SQUARES
@@ -399,10 +416,17 @@ def fit_decay(
     cov_full = np.zeros((len(names), len(names)))
     if m.covariance is not None:
         cov_full = np.array(m.covariance, dtype=float)
+    if sf and p[2 * n_components] > p[1]:
+        # the rise term is symmetric in (τ, τ_D): the same model with the two times exchanged, so
+        # the rise is the shorter one by construction
+        i, j = 1, 2 * n_components
+        p[[i, j]] = p[[j, i]]
+        cov_full[[i, j], :] = cov_full[[j, i], :]
+        cov_full[:, [i, j]] = cov_full[:, [j, i]]
     comps_arr = np.zeros((n_components, n.size))
     mu = mdl.evaluate(p, comps_arr)
     dev = float(m.fval)
-    dof = max(n.size - len(free), 1)
+    dof = max((n.size if sel is None else int(sel.sum())) - len(free), 1)
 
     # ---- components (sorted by lifetime; the SF component stays first)
     idx = list(range(n_components))

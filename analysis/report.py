@@ -18,7 +18,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -40,6 +41,9 @@ class ReportFiles:
     figures: tuple[Path, ...]
 
 
+_ROLE_COLOURS = {"sf": "tab:red", "mid": "tab:green", "unc": "tab:blue"}
+
+
 def _fig_spectra(v: SFVerdict) -> Figure | None:
     sp = v.fits.get("spectra") or []
     if not sp:
@@ -54,7 +58,8 @@ def _fig_spectra(v: SFVerdict) -> Figure | None:
         ax.plot(f.energy_eV, f.counts, ".", ms=2, color="0.5", label="data")
         ax.plot(f.energy_eV, f.model, "k-", lw=1, label="fit")
         for b, c in zip(f.bands, f.components, strict=True):
-            ax.plot(f.energy_eV, c + f.background.value, lw=1, label=b.role)
+            # the SF colour only for an SF band of a multi-band fit; a single band is the uncoupled one
+            ax.plot(f.energy_eV, c + f.background.value, lw=1, label=b.role, color=_ROLE_COLOURS.get(b.role))
         fl = f" {s['fluence_uJcm2']:g} µJ/cm²" if s.get("fluence_uJcm2") else ""
         ax.set_title(f"{s['T_K']:g} K{fl}", fontsize=9)
         ax.set_xlabel("energy (eV)")
@@ -65,7 +70,9 @@ def _fig_spectra(v: SFVerdict) -> Figure | None:
 
 
 def _fig_decays(v: SFVerdict) -> Figure | None:
-    dd = v.fits.get("decays") or []
+    # the decays that decided the checklist first, then the others fitted
+    used = list(v.fits.get("decays_used") or [])
+    dd = used + [d for d in (v.fits.get("decays") or []) if all(d is not u for u in used)]
     if not dd:
         return None
     sel = dd[:4]
@@ -128,8 +135,12 @@ def _fig_exponent(v: SFVerdict) -> Figure | None:
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda x, _: f"{x:g}"))
     ax.set_xlabel("fluence (µJ/cm²)")
-    ax.set_ylabel("band counts")
+    ax.set_ylabel("band counts / s")
+    fs = v.fits.get("fluence_series") or []
+    if fs:
+        ax.set_title(f"fluence series at {fs[0]['T_K']:g} K", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -140,9 +151,12 @@ def _fig_vs_T(v: SFVerdict) -> Figure | None:
     tr = v.fits.get("tau_sf_vs_T")
     if on is None and tr is None:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    # one panel per quantity measured: no empty τ_SF panel when no SF-band decays were fitted
+    panels = [k for k, x in (("onset", on), ("tau", tr)) if x is not None]
+    fig, axs = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
+    axes = dict(zip(panels, axs[0], strict=True))
     if on is not None:
-        ax = axes[0]
+        ax = axes["onset"]
         ax.errorbar(on.T_K, on.sf_fraction, on.sf_fraction_err, fmt="o", ms=3)
         tt = np.linspace(on.T_K.min(), on.T_K.max(), 200)
         z = np.clip((tt - on.t_on_K.value) / on.width_K.value, -60, 60)
@@ -152,7 +166,7 @@ def _fig_vs_T(v: SFVerdict) -> Figure | None:
         ax.set_ylabel("SF fraction")
         ax.set_title(f"T_on = {on.t_on_K} K", fontsize=9)
     if tr is not None:
-        ax = axes[1]
+        ax = axes["tau"]
         ax.errorbar(tr.x, tr.tau_ps, tr.tau_err_ps, fmt="o", ms=3)
         ax.set_xlabel("T (K)")
         ax.set_ylabel("τ_SF (ps)")

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from iminuit import Minuit
 from scipy.special import erf, erfc, erfcx
@@ -128,6 +129,8 @@ class SpectralFit(ResultMixin):
     counts: np.ndarray = field(repr=False)
     model: np.ndarray = field(repr=False)
     components: np.ndarray = field(repr=False)
+    #: "deviance" (Poisson) or "chi2" (Pearson χ² with variance model + read_noise²)
+    statistic: str = "deviance"
     _array_fields = ("energy_eV", "counts", "model", "components")
 
     def band(self, role: str) -> Band | None:
@@ -135,6 +138,21 @@ class SpectralFit(ResultMixin):
             if b.role == role:
                 return b
         return None
+
+    def params(self) -> dict[str, float]:
+        """The fitted parameters by :func:`decompose`'s names (a ``start`` for a richer fit; the
+        Lorentzian shares of a Voigt-like fit are not kept)."""
+        out = {"background": float(self.background.value)}
+        unc = self.unc
+        for b in self.bands:
+            out[f"fwhm_{b.role}"] = float(b.fwhm_eV.value)
+            out[f"area_{b.role}"] = float(b.area.value)
+            if b.role != "unc":
+                out[f"shift_{b.role}"] = float(unc.center_eV.value - b.center_eV.value)
+            if self.shape != "gauss":
+                out[f"tail_{b.role}"] = float(b.tail_eV.value)
+        out["center_unc"] = float(unc.center_eV.value)
+        return out
 
     @property
     def sf(self) -> Band | None:
@@ -178,8 +196,11 @@ def _band_cdf(edges: np.ndarray, center: float, fwhm: float, tail: float) -> np.
     return g + corr
 
 
-def _band_counts(edges: np.ndarray, center: float, fwhm: float, tail: float) -> np.ndarray:
+def _band_counts(edges: np.ndarray, center: float, fwhm: float, tail: float, eta: float = 0.0) -> np.ndarray:
     c = _band_cdf(edges, center, fwhm, tail)
+    if eta > 0.0:  # Voigt-like wings: a Lorentzian share of the band (same centre, HWHM = FWHM/2)
+        lor = 0.5 + np.arctan((edges - center) / max(0.5 * fwhm, 1e-9)) / math.pi
+        c = (1.0 - eta) * c + eta * lor
     d = np.diff(c)
     return np.abs(d)
 
@@ -189,6 +210,7 @@ class _Spec:
     roles: list[str]
     names: list[str]
     tail: bool
+    voigt: bool = False
 
 
 def _param_names(n_bands: int, shape: str) -> _Spec:
@@ -196,11 +218,14 @@ def _param_names(n_bands: int, shape: str) -> _Spec:
     names = ["center_unc", "fwhm_unc", "area_unc"]
     for r in roles[:-1]:
         names += [f"shift_{r}", f"fwhm_{r}", f"area_{r}"]
-    tail = shape == "tail"
+    tail = shape in ("tail", "voigt")
+    voigt = shape == "voigt"
     if tail:
         names += [f"tail_{r}" for r in roles]
+    if voigt:
+        names += [f"eta_{r}" for r in roles]
     names.append("background")
-    return _Spec(roles=roles, names=names, tail=tail)
+    return _Spec(roles=roles, names=names, tail=tail, voigt=voigt)
 
 
 def _components(p: Mapping[str, float], spec: _Spec, edges: np.ndarray) -> np.ndarray:
@@ -209,8 +234,139 @@ def _components(p: Mapping[str, float], spec: _Spec, edges: np.ndarray) -> np.nd
     for r in spec.roles:
         c = cu if r == "unc" else cu - p[f"shift_{r}"]
         t = p[f"tail_{r}"] if spec.tail else 0.0
-        comps.append(p[f"area_{r}"] * _band_counts(edges, c, p[f"fwhm_{r}"], t))
+        eta = p[f"eta_{r}"] if spec.voigt else 0.0
+        comps.append(p[f"area_{r}"] * _band_counts(edges, c, p[f"fwhm_{r}"], t, eta))
     return np.array(comps)
+
+
+# ----------------------------------------------------------------------------- compiled model
+_SQRT2 = math.sqrt(2.0)
+_INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_INV_SQRTPI = 1.0 / math.sqrt(math.pi)
+
+
+@numba.njit(cache=True)
+def _erfcx_pos(x: float) -> float:  # pragma: no cover - compiled
+    """exp(x²)·erfc(x) for x ≥ 0 (the scaled complementary error function, without overflow)."""
+    if x < 25.0:
+        return math.exp(x * x) * math.erfc(x)
+    r = 1.0 / (2.0 * x * x)  # asymptotic series, relative error < 1e-10 here
+    return _INV_SQRTPI / x * (1.0 - r + 3.0 * r * r - 15.0 * r * r * r + 105.0 * r * r * r * r)
+
+
+@numba.njit(cache=True)
+def _model_eval(p: np.ndarray, edges: np.ndarray, n: np.ndarray, lay: np.ndarray, use_chi2: bool,
+                var_floor: float, want_grad: bool, comps: np.ndarray, grad: np.ndarray) -> float:  # pragma: no cover
+    """The band model at the pixels (``comps``, one row per band), its cost (Poisson deviance or the
+    Pearson χ² with variance model + read_noise²) and, when ``want_grad``, the cost's gradient.
+
+    ``lay`` holds per band the parameter indices of (shift, fwhm, area, tail, eta), −1 where absent;
+    p[0] is the uncoupled centre and p[-1] the background."""
+    nb = lay.shape[0]
+    m1 = edges.size
+    m = m1 - 1
+    # per band and edge: CDF and its derivatives by centre, fwhm, tail, eta
+    D = np.zeros((nb, 5, m1))
+    for k in range(nb):
+        ish, ifw, itl, iet = lay[k, 0], lay[k, 1], lay[k, 3], lay[k, 4]
+        c = p[0] - (p[ish] if ish >= 0 else 0.0)
+        fw = p[ifw]
+        s = max(fw * _FWHM_TO_SIGMA, 1e-9)
+        tau = p[itl] if itl >= 0 else 0.0
+        eta = p[iet] if iet >= 0 else 0.0
+        h = max(0.5 * fw, 1e-9)
+        for j in range(m1):
+            u = 0.0
+            L = 0.0
+            z = (edges[j] - c) / s
+            ez = math.exp(-0.5 * z * z)
+            F = 0.5 * (1.0 + math.erf(z / _SQRT2))
+            dFdz = ez * _INV_SQRT2PI
+            dFdlam = 0.0
+            dFdtau = 0.0
+            dFds = 0.0
+            if tau > 1e-9:
+                lam = s / tau
+                b = z + lam
+                if b > 0.0:
+                    cc = 0.5 * ez * _erfcx_pos(b / _SQRT2)
+                else:
+                    cc = 0.5 * math.exp(min(z * lam + 0.5 * lam * lam, 700.0)) * math.erfc(b / _SQRT2)
+                F += cc
+                dFdlam = b * cc - ez * _INV_SQRT2PI
+                dFdz = lam * cc
+                dFds = dFdlam / tau
+                dFdtau = -dFdlam * lam / tau
+            if iet >= 0:
+                u = (edges[j] - c) / h
+                L = 0.5 + math.atan(u) / math.pi
+                D[k, 0, j] = (1.0 - eta) * F + eta * L
+            else:
+                D[k, 0, j] = F
+            if not want_grad:
+                continue
+            dFdc = -dFdz / s
+            dFdfw = (dFdz * (-z / s) + dFds) * _FWHM_TO_SIGMA
+            if iet >= 0:
+                dLdu = 1.0 / (math.pi * (1.0 + u * u))
+                D[k, 1, j] = (1.0 - eta) * dFdc - eta * dLdu / h
+                D[k, 2, j] = (1.0 - eta) * dFdfw - eta * dLdu * u / h * 0.5
+                D[k, 3, j] = (1.0 - eta) * dFdtau
+                D[k, 4, j] = L - F
+            else:
+                D[k, 1, j] = dFdc
+                D[k, 2, j] = dFdfw
+                D[k, 3, j] = dFdtau
+    bg = p[p.size - 1]
+    mu = np.full(m, bg)
+    for k in range(nb):
+        a = p[lay[k, 2]]
+        for i in range(m):
+            v = a * abs(D[k, 0, i + 1] - D[k, 0, i])
+            comps[k, i] = v
+            mu[i] += v
+    cost = 0.0
+    w = np.empty(m)
+    for i in range(m):
+        if use_chi2:
+            var = max(mu[i], 0.0) + var_floor
+            r = n[i] - mu[i]
+            cost += r * r / var
+            w[i] = -2.0 * r / var - (r * r / (var * var) if mu[i] > 0.0 else 0.0)
+        else:
+            mi = max(mu[i], 1e-12)
+            t = n[i] * math.log(n[i] / mi) if n[i] > 0.0 else 0.0
+            cost += 2.0 * (mi - n[i] + t)
+            w[i] = 2.0 * (1.0 - n[i] / mi)
+    if want_grad:
+        grad[:] = 0.0
+        for i in range(m):
+            grad[p.size - 1] += w[i]
+        for k in range(nb):
+            ish, ifw, iar, itl, iet = lay[k, 0], lay[k, 1], lay[k, 2], lay[k, 3], lay[k, 4]
+            a = p[iar]
+            for i in range(m):
+                dd = D[k, 0, i + 1] - D[k, 0, i]
+                sg = 1.0 if dd >= 0.0 else -1.0
+                wa = w[i] * a * sg
+                grad[iar] += w[i] * abs(dd)
+                gc = wa * (D[k, 1, i + 1] - D[k, 1, i])
+                grad[0] += gc
+                if ish >= 0:
+                    grad[ish] -= gc
+                grad[ifw] += wa * (D[k, 2, i + 1] - D[k, 2, i])
+                if itl >= 0:
+                    grad[itl] += wa * (D[k, 3, i + 1] - D[k, 3, i])
+                if iet >= 0:
+                    grad[iet] += wa * (D[k, 4, i + 1] - D[k, 4, i])
+    return cost
+
+
+def _layout(spec: _Spec) -> np.ndarray:
+    """Parameter indices per band for :func:`_model_eval`: (shift, fwhm, area, tail, eta), −1 where absent."""
+    ix = {k: i for i, k in enumerate(spec.names)}
+    return np.array([[ix.get(f"shift_{r}", -1), ix[f"fwhm_{r}"], ix[f"area_{r}"], ix.get(f"tail_{r}", -1),
+                      ix.get(f"eta_{r}", -1)] for r in spec.roles], dtype=np.int64)
 
 
 def decompose(
@@ -222,6 +378,8 @@ def decompose(
     fixed: Mapping[str, float] | None = None,
     shape: str = "gauss",
     read_noise: float = 0.0,
+    max_starts: int | None = None,
+    start: Mapping[str, float] | Sequence[Mapping[str, float]] | None = None,
 ) -> SpectralFit:
     """Decompose a spectrum (per-pixel counts vs photon energy) into bands.
 
@@ -240,15 +398,22 @@ def decompose(
         ``center_unc``, ``center_sf`` (converted to ``shift_sf``, needs ``center_unc``),
         ``shift_sf``, ``fwhm_unc``, ``fwhm_sf``, ``tail_unc``, ``background``...
     shape:
-        ``"gauss"`` or ``"tail"`` (Gaussian with an exponential low-energy tail).
+        ``"gauss"``, ``"tail"`` (Gaussian with an exponential low-energy tail) or ``"voigt"`` (the
+        tailed Gaussian plus a Lorentzian share ``eta`` of the band: Voigt-like wings).
     read_noise:
         CCD read noise in counts RMS.  When > 0, or when any count is negative, the statistic is a
         Pearson χ² with variance ``model + read_noise²`` instead of the Poisson deviance.
+    max_starts:
+        Use at most this many of the built-in starting points (default: all, stopping early at the
+        first good fit).
+    start:
+        Starting values tried first, one mapping or several (e.g. built from a simpler fit of the same
+        spectrum, see :meth:`SpectralFit.params`); parameters they lack start from the built-in values.
     """
     if n_bands not in (1, 2, 3):
         raise ValueError("n_bands must be 1, 2 or 3")
-    if shape not in ("gauss", "tail"):
-        raise ValueError("shape must be 'gauss' or 'tail'")
+    if shape not in ("gauss", "tail", "voigt"):
+        raise ValueError("shape must be 'gauss', 'tail' or 'voigt'")
     e = np.asarray(energy_eV, dtype=float)
     n = np.asarray(counts, dtype=float)
     if e.shape != n.shape or e.ndim != 1 or e.size < 8:
@@ -272,15 +437,17 @@ def decompose(
     bg0 = max(float(np.percentile(n, 5)), 0.1) if background else 0.0
     de = float(np.median(np.diff(e)))
 
-    def cost(*p: float) -> float:
-        pm = dict(zip(spec.names, p, strict=True))
-        mu = _components(pm, spec, edges).sum(axis=0) + pm["background"]
-        if use_chi2:
-            return float(np.sum((n - mu) ** 2 / (np.maximum(mu, 0.0) + var_floor)))
-        mu = np.maximum(mu, 1e-12)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(n > 0, n * np.log(n / mu), 0.0)
-        return float(2.0 * np.sum(mu - n + t))
+    lay = _layout(spec)
+    nb = len(spec.roles)
+    comps_buf = np.empty((nb, n.size))
+    grad_buf = np.empty(len(spec.names))
+
+    def cost(p: np.ndarray) -> float:
+        return float(_model_eval(p, edges, n, lay, use_chi2, var_floor, False, comps_buf, grad_buf))
+
+    def grad(p: np.ndarray) -> np.ndarray:
+        _model_eval(p, edges, n, lay, use_chi2, var_floor, True, comps_buf, grad_buf)
+        return grad_buf.copy()
 
     fwhm0 = _fwhm_estimate(e, n - bg0, pk)
     starts = []
@@ -319,17 +486,24 @@ def decompose(
                 }
             )
     best: Minuit | None = None
+    if max_starts is not None:
+        starts = starts[: max(int(max_starts), 1)]
+    if start:
+        given = [start] if isinstance(start, Mapping) else list(start)
+        starts[:0] = [{**starts[0], **{k: float(v) for k, v in st.items() if k in spec.names}} for st in given]
     for st in starts:
         p0 = {k: st.get(k, 0.0) for k in spec.names}
         for r in spec.roles:
             if spec.tail:
-                p0[f"tail_{r}"] = 0.3 * fwhm0
-        p0["background"] = bg0
+                p0[f"tail_{r}"] = max(st.get(f"tail_{r}", 0.0), 0.3 * fwhm0 if not spec.voigt else 0.1 * fwhm0)
+            if spec.voigt:
+                p0[f"eta_{r}"] = st.get(f"eta_{r}", 0.05)
+        p0["background"] = st.get("background", bg0)
         for k, v in fixed.items():
             if k not in p0:
                 raise ValueError(f"unknown fixed parameter {k!r}; known: {spec.names}")
             p0[k] = float(v)
-        m = Minuit(cost, *[p0[k] for k in spec.names], name=spec.names)
+        m = Minuit(cost, np.array([p0[k] for k in spec.names], dtype=float), grad=grad, name=spec.names)
         m.errordef = Minuit.LEAST_SQUARES
         m.strategy = 1
         for k in spec.names:
@@ -337,12 +511,14 @@ def decompose(
                 m.limits[k] = (e[0] - 0.2 * span, e[-1] + 0.2 * span)
             elif k.startswith("shift"):
                 m.limits[k] = (0.0, span)
-            elif k.startswith("fwhm"):
-                m.limits[k] = (max(abs(de), 1e-4), 2 * span)
+            elif k.startswith("fwhm"):  # a band cannot be wider than the spectral window
+                m.limits[k] = (max(abs(de), 1e-4), span)
             elif k.startswith("area"):
                 m.limits[k] = (0.0, None)
             elif k.startswith("tail"):
                 m.limits[k] = (1e-6, span)
+            elif k.startswith("eta"):
+                m.limits[k] = (0.0, 1.0)
             elif k == "background":
                 m.limits[k] = (0.0 if not use_chi2 else None, None)
         if not background:
@@ -361,6 +537,13 @@ def decompose(
             break  # a good fit from this start: the other starts only guard against bad ones
     assert best is not None
     m = best
+    if n_bands == 3 and m.values["shift_mid"] > m.values["shift_sf"] and not ({"shift_sf", "shift_mid"} & set(fixed)):
+        # the model is symmetric in the two lower bands: name them by position (the SF band is the lowest)
+        sw = [k[: -len("_mid")] for k in spec.names if k.endswith("_mid")]
+        lo = {k: float(m.values[f"{k}_mid"]) for k in sw}
+        for k in sw:
+            m.values[f"{k}_mid"] = float(m.values[f"{k}_sf"])
+            m.values[f"{k}_sf"] = lo[k]
     try:
         m.hesse()
     except RuntimeError:  # pragma: no cover
@@ -368,7 +551,9 @@ def decompose(
     vals = {k: float(m.values[k]) for k in spec.names}
     free = [k for k in spec.names if not m.fixed[k]]
     cov = _cov(m, free)
-    comps = _components(vals, spec, edges)
+    pv = np.array([vals[k] for k in spec.names], dtype=float)
+    _model_eval(pv, edges, n, lay, use_chi2, var_floor, False, comps_buf, grad_buf)
+    comps = comps_buf.copy()
     model = comps.sum(axis=0) + vals["background"]
     dev = float(m.fval)
     dof = max(int(n.size - len(free)), 1)
@@ -432,6 +617,7 @@ def decompose(
         counts=n,
         model=model,
         components=comps,
+        statistic="chi2" if use_chi2 else "deviance",
     )
 
 

@@ -44,6 +44,13 @@ class Spectrum:
     roi: dict[str, int] = field(default_factory=dict)
     timestamp: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    #: largest count the CCD's ADC returns (16-bit: 65535); a pixel there is saturated
+    adc_max: int = 65535
+
+    @property
+    def saturated_pixels(self) -> int:
+        """Pixels at the ADC ceiling: their count is not the charge collected."""
+        return int(np.sum(np.asarray(self.counts) >= self.adc_max))
 
 
 class Spectrometer(Role):

@@ -252,7 +252,8 @@ class SpectrumMixin:
         n = self._n_pix
         return (Field("counts", (n,), "u4", "counts", "CCD counts (bias included)"),
                 Field("dark", (n,), "u4", "counts", "dark frame, same exposure, shutter closed"),
-                Field("exposure", (), "f8", "s"))
+                Field("exposure", (), "f8", "s"),
+                Field("saturated", (), "i4", "", "pixels at the CCD ADC ceiling (not the charge collected)"))
 
     def _round_ms(self, t: float) -> float:
         return max(round(t * 1000.0) / 1000.0, 0.001)
@@ -276,8 +277,11 @@ class SpectrumMixin:
             break
         self._exposure = t
         d = spec.dark_frame(t)
+        sat = int(getattr(s, "saturated_pixels", 0))
+        if sat:
+            log.warning("CCD spectrum with %d saturated pixels (exposure %.3g s)", sat, t)
         return {"counts": np.asarray(s.counts, np.int64).clip(0), "dark": np.asarray(d.counts, np.int64).clip(0),
-                "exposure": float(t)}
+                "exposure": float(t), "saturated": sat}
 
 
 class DecayMixin:

@@ -48,6 +48,16 @@ class CCD:
     cosmic_e_per_px: float = 2_000.0
     adc_max: int = 65535
 
+    def saturation_counts(self, binned: bool = False) -> float:
+        """The count at which a pixel is saturated: the ADC ceiling or the full well (pixel, or the
+        serial register when binning) converted to counts, whichever comes first."""
+        well = self.register_full_well_e if binned else self.full_well_e
+        return float(min(self.adc_max, well / self.gain_e_per_count + self.bias_counts))
+
+    def saturated(self, counts: np.ndarray, binned: bool = False) -> np.ndarray:
+        """Mask of the saturated pixels of ``counts`` (from :meth:`expose`)."""
+        return np.asarray(counts) >= self.saturation_counts(binned) - 0.5 * self.read_noise_e / self.gain_e_per_count
+
     def dark_rate(self, chip_temp_C: float | None = None) -> float:
         """Dark current in e⁻/pixel/s at the chip temperature."""
         T = self.chip_temp_C if chip_temp_C is None else chip_temp_C

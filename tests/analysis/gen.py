@@ -224,3 +224,167 @@ def scenario(kind: str, seed: int = 0) -> dict:
         "excitation": "optical",
         "sample": kind,
     }
+
+
+# ----------------------------------------------------------------------------- campaigns (issue 14)
+# Independent of analysis/ and simulators/: photon energies and arrival times are *sampled* from
+# lineshapes and IRFs the analysis does not use (Gaussian core with an exponential low-energy tail and
+# Lorentzian wings; IRF = Gaussian core + exponential tail as hybrid PMTs/SPADs have).
+CLASSES = ("sf-milano", "sf-technion", "isolated", "biexciton", "ase", "miniband", "weak")
+EXPECTED = {"sf-milano": ("SF", None), "sf-technion": ("SF", None), "isolated": ("not SF", "ordinary PL"),
+            "biexciton": ("not SF", "biexciton-only"), "ase": ("not SF", "ASE"),
+            "miniband": ("not SF", "miniband shift"), "weak": ("inconclusive", None)}
+E_PIX = np.linspace(2.15, 2.60, 240)
+
+
+def band_photons(rng: np.random.Generator, n: int, centre: float, fwhm: float, *, tail: float = 0.0,
+                 wing: float = 0.0) -> np.ndarray:
+    """Photon energies of one band: Gaussian core, a fraction ``wing`` from a Lorentzian (Voigt-like
+    wings), and an exponential low-energy tail of mean ``tail`` eV added to every photon."""
+    s = fwhm / 2.3548
+    e = centre + rng.normal(0.0, s, n)
+    if wing > 0:
+        w = rng.random(n) < wing
+        e[w] = centre + 0.5 * fwhm * rng.standard_cauchy(int(w.sum()))
+    if tail > 0:
+        e -= rng.exponential(tail, n)
+    return e
+
+
+def pixel_counts(rng: np.random.Generator, photons: list[np.ndarray], bg: float = 2.0) -> np.ndarray:
+    edges = np.concatenate([[E_PIX[0] - 0.5 * (E_PIX[1] - E_PIX[0])], 0.5 * (E_PIX[1:] + E_PIX[:-1]),
+                            [E_PIX[-1] + 0.5 * (E_PIX[-1] - E_PIX[-2])]])
+    c = np.zeros(E_PIX.size)
+    for p in photons:
+        c += np.histogram(p, edges)[0]
+    return c + rng.poisson(bg, E_PIX.size)
+
+
+def measured_irf_times(rng: np.random.Generator, n: int, fwhm: float, tail_frac: float, tail_ps: float
+                       ) -> np.ndarray:
+    x = rng.normal(0.0, fwhm / 2.3548, n)
+    t = rng.random(n) < tail_frac
+    x[t] += rng.exponential(tail_ps, int(t.sum()))
+    return x
+
+
+def tcspc(rng: np.random.Generator, photons: float, tau: float, *, rise: float | None, irf: tuple[float, float, float],
+          dt: float, n_bins: int = 600, t0: float = 300.0, bg: float = 1.0) -> dict:
+    """A decay histogram with a delayed rise (sum of exponential delays) and an independently sampled
+    IRF histogram (2 M photons) from the same measured-style response."""
+    k = rng.poisson(photons)
+    x = t0 + measured_irf_times(rng, k, *irf) + rng.exponential(tau, k)
+    if rise:
+        x += rng.exponential(rise, k)
+    edges = np.arange(n_bins + 1) * dt
+    counts = np.histogram(x, edges)[0] + rng.poisson(bg, n_bins)
+    ir = np.histogram(t0 + measured_irf_times(rng, 2_000_000, *irf), edges)[0]
+    return {"t_ps": edges[:-1], "counts": counts.astype(float), "irf": ir.astype(float)}
+
+
+def campaign(kind: str, seed: int = 0, *, grid: tuple[int, int] | None = None) -> dict:
+    """Evidence (plain dicts) of one generated campaign of class ``kind`` (see CLASSES): a temperature
+    series at one fluence, a fluence series at the lowest T, band-resolved decays at the lowest T, an
+    isolated-NC reference at the lowest T and an absorption spectrum. Parameters vary with the seed.
+    ``grid=(n_T, n_f)``: instead, every one of n_T temperatures × n_f fluences (an overnight plan)."""
+    if kind not in CLASSES:
+        raise ValueError(f"unknown class {kind!r}; known: {CLASSES}")
+    rng = np.random.default_rng(seed + 1000 * CLASSES.index(kind))
+    u = rng.uniform
+    technion = kind == "sf-technion"
+    temps = [80.0, 130.0, 180.0, 220.0, 260.0, 295.0] if technion else [10.0, 50.0, 90.0, 130.0, 180.0, 295.0]
+    fluences = [2.0, 6.0, 20.0, 40.0]
+    f_ref = 20.0
+    e_unc0 = u(2.37, 2.41) if not technion else u(2.43, 2.46)
+    shift = u(0.050, 0.085)
+    fw_unc = u(0.055, 0.075)
+    fw_sf = fw_unc * u(0.40, 0.70)
+    tail, wing = u(0.004, 0.012), u(0.03, 0.10)  # lineshapes the fit model does not have
+    t_on = u(190.0, 230.0) if technion else u(90.0, 150.0)
+    n_tot = u(8e4, 2e5)
+    weak = kind == "weak"
+    weak_sf = weak and seed % 2 == 0
+    if weak:
+        n_tot = u(1500, 4000)
+    a_sf, a_unc = u(1.35, 1.6), u(0.95, 1.1)
+    spectra, decays = [], []
+
+    def e_unc(T: float) -> float:
+        return e_unc0 + 0.0002 * (T - temps[0])
+
+    def one(T: float, f: float) -> dict:
+        scale = n_tot * (f / f_ref) ** a_unc
+        ph = []
+        if kind in ("sf-milano", "sf-technion") or weak_sf:
+            w = 1.0 / (1.0 + np.exp((T - t_on) / 12.0))
+            i_sf = 1.5 * n_tot * (f / f_ref) ** a_sf * w
+            ph.append(band_photons(rng, rng.poisson(i_sf), e_unc(T) - shift, fw_sf, tail=tail / 2, wing=wing))
+            i_unc = scale
+        elif kind == "biexciton":
+            i_xx = 0.35 * n_tot * (f / f_ref) ** 2.0
+            ph.append(band_photons(rng, rng.poisson(i_xx), e_unc(T) - 0.022, fw_unc * 0.8, tail=tail, wing=wing))
+            i_unc = scale
+        elif kind == "ase":
+            i_ase = 0.0 if f < 8 else 2.0 * n_tot * ((f - 8) / (40 - 8)) ** 3
+            i_ase *= 1.0 / (1.0 + np.exp((T - 120.0) / 10.0))
+            ph.append(band_photons(rng, rng.poisson(i_ase), e_unc(T) - 0.045, 0.012, wing=wing))
+            i_unc = scale
+        elif kind == "miniband":
+            ph.append(band_photons(rng, rng.poisson(1.2 * scale), e_unc(T) - shift, fw_unc * 0.9, tail=tail,
+                                   wing=wing))
+            i_unc = scale
+        else:  # isolated NCs (and weak isolated)
+            i_unc = scale
+        ph.append(band_photons(rng, rng.poisson(i_unc), e_unc(T), fw_unc, tail=tail, wing=wing))
+        return {"energy_eV": E_PIX, "counts": pixel_counts(rng, ph), "T_K": T, "fluence_uJcm2": f}
+
+    if grid is not None:
+        temps = list(np.linspace(temps[-1], temps[0], grid[0]))[::-1]
+        fluences = list(np.geomspace(fluences[0], fluences[-1], grid[1]))
+        f_ref = fluences[len(fluences) // 2]
+        for T in temps:
+            for f in fluences:
+                spectra.append(one(T, f))
+    else:
+        for T in temps:
+            spectra.append(one(T, f_ref))
+        for f in fluences:
+            if f != f_ref:
+                spectra.append(one(temps[0], f))
+    # isolated-NC reference (NCs in polystyrene) at the lowest T: one band at the uncoupled energy
+    ref_ph = [band_photons(rng, rng.poisson(n_tot), e_unc(temps[0]) + (0.0 if kind != "miniband" else 0.02),
+                           fw_unc, tail=tail, wing=wing)]
+    reference = [{"energy_eV": E_PIX, "counts": pixel_counts(rng, ref_ph), "T_K": temps[0]}]
+    # band-resolved decays at the lowest T (streak-like IRF for Milano, hybrid PMT for Technion)
+    streak = (8.0, 0.02, 15.0)
+    pmt = (50.0, 0.08, 150.0)
+    n_dec = 300.0 if weak else u(5e4, 1.5e5)
+    if kind in ("sf-milano",) or weak_sf:
+        decays.append({**tcspc(rng, n_dec, u(35, 45), rise=6.0, irf=streak, dt=1.0), "T_K": temps[0], "band": "sf"})
+        decays.append({**tcspc(rng, n_dec, u(180, 300), rise=None, irf=streak, dt=2.0), "T_K": temps[0], "band": "unc"})
+    elif technion:
+        decays.append({**tcspc(rng, n_dec, u(200, 260), rise=None, irf=pmt, dt=8.0), "T_K": temps[0], "band": "sf"})
+        decays.append({**tcspc(rng, n_dec, u(800, 1000), rise=None, irf=pmt, dt=8.0), "T_K": temps[0],
+                       "band": "unc"})
+    elif kind == "biexciton":
+        decays.append({**tcspc(rng, n_dec, u(40, 60), rise=None, irf=streak, dt=1.0), "T_K": temps[0], "band": "sf"})
+        decays.append({**tcspc(rng, n_dec, u(1500, 2500), rise=None, irf=streak, dt=8.0), "T_K": temps[0],
+                       "band": "unc"})
+    elif kind == "ase":
+        decays.append({**tcspc(rng, n_dec, u(5, 10), rise=None, irf=streak, dt=1.0), "T_K": temps[0], "band": "sf"})
+        decays.append({**tcspc(rng, n_dec, u(200, 300), rise=None, irf=streak, dt=2.0), "T_K": temps[0],
+                       "band": "unc"})
+    elif kind == "miniband":
+        tau = u(600, 900)
+        decays.append({**tcspc(rng, n_dec, tau * u(0.95, 1.15), rise=None, irf=pmt, dt=8.0), "T_K": temps[0],
+                       "band": "sf"})
+        decays.append({**tcspc(rng, n_dec, tau, rise=None, irf=pmt, dt=8.0), "T_K": temps[0], "band": "unc"})
+    else:  # isolated: the "red" window sees the same uncoupled light
+        tau = u(200, 400)
+        decays.append({**tcspc(rng, n_dec, tau, rise=None, irf=pmt, dt=8.0), "T_K": temps[0], "band": "sf"})
+        decays.append({**tcspc(rng, n_dec, tau, rise=None, irf=pmt, dt=8.0), "T_K": temps[0], "band": "unc"})
+    edge = e_unc(temps[0]) + 0.03
+    absorb_at = edge if kind != "miniband" else e_unc(temps[0]) - shift
+    absorption = [{"energy_eV": E_PIX, "absorbance": _absorption(E_PIX, absorb_at), "T_K": temps[0]}]
+    return {"spectra": spectra, "reference_spectra": reference, "decays": decays, "absorption": absorption,
+            "excitation": "optical", "sample": f"{kind}#{seed}"}
