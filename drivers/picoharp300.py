@@ -358,6 +358,22 @@ class PicoHarp300(TCSPC):
             return self._histogram_t3(duration_s, channel, n_bins)
         return self._histogram_hist(duration_s, channel, n_bins)
 
+    def _measure_hist(self, lib: Any, dev: Any, tacq: int, **wait: Any) -> tuple[np.ndarray, int, float]:
+        """One histogram-mode measurement of ``tacq`` ms (the caller cleared or kept the memory): start,
+        wait (``_wait_done`` with ``wait``), stop, then read the whole histogram memory, the flags and
+        the elapsed time. Returns ``(counts as int64, flags, elapsed seconds)``."""
+        lib("PH_StartMeas", dev, ctypes.c_int(tacq))
+        try:
+            self._wait_done(lib, dev, **wait)
+        finally:
+            lib("PH_StopMeas", dev)
+        counts = (ctypes.c_uint * api.HISTCHAN)()
+        lib("PH_GetHistogram", dev, ctypes.byref(counts), ctypes.c_int(0))
+        flags = self.flags()
+        elapsed = ctypes.c_double()
+        lib("PH_GetElapsedMeasTime", dev, ctypes.byref(elapsed))
+        return np.ctypeslib.as_array(counts).astype(np.int64), flags, float(elapsed.value) / 1e3
+
     def _histogram_hist(self, duration_s: float, channel: int | None, n_bins: int | None) -> DecayHistogram:
         tacq = self._acq_ms(duration_s)
         self._ensure_mode(api.MODE_HIST)
@@ -368,22 +384,12 @@ class PicoHarp300(TCSPC):
         stop_count = int(self.options["stop_count"])
         lib("PH_SetStopOverflow", dev, ctypes.c_int(1 if stop else 0), ctypes.c_int(stop_count))
         lib("PH_ClearHistMem", dev, ctypes.c_int(0))
-        lib("PH_StartMeas", dev, ctypes.c_int(tacq))
-        try:
-            self._wait_done(lib, dev)
-        finally:
-            lib("PH_StopMeas", dev)
-        counts = (ctypes.c_uint * api.HISTCHAN)()
-        lib("PH_GetHistogram", dev, ctypes.byref(counts), ctypes.c_int(0))
-        flags = self.flags()
-        elapsed = ctypes.c_double()
-        lib("PH_GetElapsedMeasTime", dev, ctypes.byref(elapsed))
+        full, flags, elapsed_s = self._measure_hist(lib, dev, tacq)
         res = self.resolution_ps
         n = n_bins or api.HISTCHAN
-        h = np.ctypeslib.as_array(counts)[:n].astype(np.int64)
-        dur = float(elapsed.value) / 1e3 or duration_s
+        h = full[:n]
+        dur = elapsed_s or duration_s
         sync_rate = rates["rate_ch0"] / self.settings["sync_divider"]
-        full = np.ctypeslib.as_array(counts).astype(np.int64)
         det_rate = float(full.sum()) / dur if dur > 0 else rates["rate_ch1"]
         return DecayHistogram(
             time_ps=self.settings["offset_ps"] + np.arange(n) * res, counts=h, binwidth_ps=res,
@@ -501,18 +507,10 @@ class PicoHarp300(TCSPC):
             readings.append(r)
             next_read[0] = self.clock.monotonic() + gate
 
-        lib("PH_StartMeas", dev, ctypes.c_int(tacq))
-        try:
-            self._wait_done(lib, dev, reader=read_rates, end_at=self.clock.monotonic() + tacq / 1e3)
-        finally:
-            lib("PH_StopMeas", dev)
-        counts = (ctypes.c_uint * api.HISTCHAN)()
-        lib("PH_GetHistogram", dev, ctypes.byref(counts), ctypes.c_int(0))
-        flags = self.flags()
-        elapsed = ctypes.c_double()
-        lib("PH_GetElapsedMeasTime", dev, ctypes.byref(elapsed))
-        raw = np.ctypeslib.as_array(counts)[:n_bins * per].astype(np.int64)
-        dur = float(elapsed.value) / 1e3 or tacq / 1e3
+        full, flags, elapsed_s = self._measure_hist(lib, dev, tacq, reader=read_rates,
+                                                    end_at=self.clock.monotonic() + tacq / 1e3)
+        raw = full[:n_bins * per]
+        dur = elapsed_s or tacq / 1e3
         r0 = float(np.mean([r["rate_ch0"] for r in readings]))
         r1 = float(np.mean([r["rate_ch1"] for r in readings]))
         if stop:
