@@ -22,8 +22,47 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from pymeasure.experiment import Procedure as _PmProcedure
-from pymeasure.experiment.parameters import (
+from .clock import Clock
+from .store import Stream
+
+log = logging.getLogger(__name__)
+
+
+def _import_pymeasure_experiment() -> None:
+    """Import ``pymeasure.experiment`` without the optional modules it would drag in and sflab never uses.
+
+    ``pymeasure.experiment`` imports pint, whose ``pint.compat`` tries ``dask.array`` (≈ 3 s with dask itself: pandas,
+    xarray, sparse, numba, scipy.fft) only to learn whether Quantities may wrap dask arrays, and
+    ``pymeasure.experiment.experiment`` tries IPython (≈ 0.7 s) for notebook display. Both imports are
+    guarded by ``except ImportError`` there, so a ``None`` entry in ``sys.modules`` (the documented way to
+    make an import fail) skips them; the entries are removed again at once, so ``import dask.array`` or
+    ``IPython`` later works as usual — sflab's Dask cluster uses ``dask.distributed``, never Quantities
+    of dask arrays. Every sflab process starts ≈ 3 s sooner (``-X importtime``; tests/acq/test_imports.py).
+    """
+    import sys
+
+    if "pymeasure.experiment" in sys.modules:
+        return
+    blocked = [m for m in ("dask", "IPython") if m not in sys.modules]
+    modules: dict[str, Any] = sys.modules   # a None entry is allowed at run time, not in typeshed
+    for m in blocked:
+        modules[m] = None
+    quiet = logging.getLogger("pymeasure.experiment.experiment")   # its "IPython could not be imported"
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        import pymeasure.experiment  # noqa: F401
+    finally:
+        quiet.setLevel(level)
+        for m in blocked:
+            if m in modules and modules[m] is None:
+                del modules[m]
+
+
+_import_pymeasure_experiment()
+
+from pymeasure.experiment import Procedure as _PmProcedure  # noqa: E402
+from pymeasure.experiment.parameters import (  # noqa: E402
     BooleanParameter,
     FloatParameter,
     IntegerParameter,
@@ -31,11 +70,6 @@ from pymeasure.experiment.parameters import (
     Parameter,
     VectorParameter,
 )
-
-from .clock import Clock
-from .store import Stream
-
-log = logging.getLogger(__name__)
 
 __all__ = ["Procedure", "RetakePoint", "Issue", "ParameterError", "validate_parameters", "parameter_schema",
            "FloatListParameter"]

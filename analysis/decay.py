@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 from iminuit import Minuit
-from scipy.optimize import brentq
 
 from ._common import ResultMixin, Value
 
@@ -553,6 +552,8 @@ def _one_over_e_time(p: np.ndarray, nc: int, sf: bool) -> float:
         return math.nan
     target = peak / math.e
     try:
+        from scipy.optimize import brentq  # here: scipy.optimize costs ≈ 0.5 s of every sflab start
+
         return brentq(lambda x: f(x) - target, t0, tmax, xtol=1e-9 * tmax) - (0.0 if rise is None else 0.0)
     except ValueError:
         return math.nan
@@ -605,6 +606,8 @@ def mean_occupancy(
     rmax = amplitude_ratio(50.0, c=c, kxx_over_kx=kxx_over_kx)
     if not 0 < ratio < rmax:
         raise ValueError(f"ratio {ratio} outside the invertible range (0, {rmax:.3g})")
+    from scipy.optimize import brentq
+
     nb = brentq(lambda x: amplitude_ratio(x, c=c, kxx_over_kx=kxx_over_kx) - ratio, 1e-9, 50.0, xtol=1e-12)
     h = 1e-5 * max(nb, 1e-3)
     d = (

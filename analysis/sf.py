@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.special import chdtrc as _chi2_sf  # χ² survival function (scipy.stats' chi2.sf, without scipy.stats)
 from scipy.special import gammaln as _gammaln
-from scipy.stats import chi2 as _chi2
 
 from ._common import ResultMixin, Value, to_jsonable
 from .decay import DecayFit, fit_decay
@@ -452,7 +452,7 @@ def gof_p_value(statistic: float, dof: int) -> float:
     """P(χ²_dof ≥ statistic): the goodness of fit of a deviance or χ² with ``dof`` degrees of freedom."""
     if dof <= 0 or not math.isfinite(statistic):
         return math.nan
-    return float(_chi2.sf(statistic, dof))
+    return float(_chi2_sf(dof, statistic))
 
 
 def _poisson_deviance_moments(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -504,7 +504,7 @@ def _gof_stat(fit: Any) -> tuple[float, int, float] | None:
     if M <= 0 or V <= 0:
         return stat, dof, gof_p_value(stat, dof)
     a, nu = V / (2.0 * M), 2.0 * M * M / V
-    return stat, dof, float(_chi2.sf(stat / a, nu))
+    return stat, dof, float(_chi2_sf(nu, stat / a))
 
 
 def is_poor(fit: Any) -> bool:

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import acq.procedure  # noqa: F401  (first: it imports pymeasure.experiment without dask.array and IPython)
+
 from .calibration import FluenceCalibration
 from .pl import FluenceSeries, PLTemperatureSeries
 from .xray import HBTCorrelation, RLTemperatureSeries, TimeResolvedRL
