@@ -11,7 +11,11 @@ clear errors and a bounded reconnect.
   reopened (so that a late reply cannot be taken for the answer to the next question) and an
   operation marked ``retry=True`` is tried again, at most ``retries`` times (per role, the
   ``retries`` option of ``lab.toml``); then the error is raised, naming the instrument, the
-  operation, the attempts and the last error. Nothing waits longer than (retries + 1) × timeout.
+  operation, the attempts and the last error. Each retry waits twice as long as the attempt before,
+  at most :data:`MAX_BACKOFF` × timeout (1, 2, 4, 4, … × timeout): a reply that is only late — a host
+  loaded by other work, a busy instrument — gets the time it needs on the next attempt instead of
+  failing the same short race again, and a dead link is still reported within
+  timeout × (1 + 2 + 4 × (retries − 1)) (22 s with the defaults: 2 s, 3 retries).
   An instrument's own error reply (:class:`ReplyError`) and a refused value (:class:`LimitError`)
   are never retried. ``Link.faults`` counts what was survived (``{"timeout": n, "garbage": n}``)
   and ``Link.failures`` what was not; the run engine writes both to the run file's event log.
@@ -93,6 +97,17 @@ def as_float(value: Any, what: str) -> float:
     if not math.isfinite(v):
         raise GarbageReply(f"garbage reply to {what}: {value!r}")
     return v
+
+
+#: the longest reply timeout of a retry, in multiples of the link's ``timeout_s``
+MAX_BACKOFF = 4.0
+
+
+def _set_timeout(inst: Any, seconds: float) -> None:
+    """Set the reply timeout of a pymeasure instrument's pyvisa connection (ms); others are left alone."""
+    conn = getattr(getattr(inst, "adapter", None), "connection", None)
+    if conn is not None and hasattr(conn, "timeout"):
+        conn.timeout = int(round(seconds * 1000))
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -218,6 +233,8 @@ class Link:
                 self._inst = None
                 self.reconnects += 1
                 continue
+            if i:   # a retry (on a fresh connection): a longer wait than the attempt before
+                _set_timeout(inst, self.timeout_s * min(2.0 ** i, MAX_BACKOFF))
             try:
                 out = fn(inst)
             except (ReplyError, LimitError):
@@ -229,6 +246,8 @@ class Link:
             except Exception as e:
                 kind, last = ("timeout" if _is_timeout(e) else "garbage"), e
             else:
+                if i:
+                    _set_timeout(inst, self.timeout_s)
                 for k in kinds:
                     self.faults[k] = self.faults.get(k, 0) + 1
                 return out
