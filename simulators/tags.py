@@ -35,14 +35,19 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
-from scipy.signal import fftconvolve
 from scipy.special import ndtr, roots_genlaguerre
-from scipy.stats import nbinom
 
 from simulators.detectors import Detectors, default_detectors
 from simulators.sample import BANDS, HC_EV_NM, Conditions, Excited, Sample
 
 log = logging.getLogger(__name__)
+
+
+def fftconvolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Full linear convolution of two 1-d arrays by FFT (what ``scipy.signal.fftconvolve`` computes, with
+    numpy's pocketfft: importing scipy.signal would cost every simulated lab ≈ 1.2 s of start-up)."""
+    n = len(a) + len(b) - 1
+    return np.fft.irfft(np.fft.rfft(a, n) * np.fft.rfft(b, n), n)
 
 __all__ = ["TagSource", "ICDF_SIZE"]
 
@@ -933,6 +938,8 @@ def _corr(l1: np.ndarray, f1: np.ndarray, l2: np.ndarray, f2: np.ndarray, dt: fl
 def _truncated_nbinom(mean: float, shape: float) -> tuple[float, np.ndarray]:
     """P(n ≥ 1) and the CDF over n = 1, 2, … of the zero-truncated negative binomial with this mean
     and Gamma shape (Poisson photon number whose mean is Gamma-distributed)."""
+    from scipy.stats import nbinom  # here, not at import: scipy.stats costs ≈ 0.45 s, and only X-rays need it
+
     p = shape / (shape + mean)
     p_any = float(-np.expm1(shape * np.log(p)))
     hi = int(nbinom.isf(1e-13, shape, p)) + 2
