@@ -383,18 +383,18 @@ class DecayMixin:
         """Band-resolved decays are recorded (a monochromator and ``band_resolved``)."""
         return bool(self.band_resolved) and getattr(self, "_mono", None) is not None
 
-    def decay_streams(self, common: tuple[Field, ...], *, title: str = "TCSPC decay against the laser sync"
-                      ) -> list[Stream]:
+    def decay_streams(self, common: tuple[Field, ...], *, title: str = "TCSPC decay against the laser sync",
+                      resolved: bool | None = None, irf: bool | None = None) -> list[Stream]:
         """The decay streams: ``decay`` (the SF band, or all light) and, band-resolved, ``decay_unc`` (the
         uncoupled band) and ``irf`` (scattered laser, at each new temperature)."""
         t = {"t": (self.decay_axis(), "ps")}
         f = (*self.decay_fields(), *common)
-        if not self.resolved:
+        if not (self.resolved if resolved is None else resolved):
             return [Stream("decay", f, signal="counts", axes=(".", "t"), static=t, long_name=f"{title} (all light)")]
         out = [Stream("decay", f, signal="counts", axes=(".", "t"), static=t, long_name=f"{title} (SF band)"),
                Stream("decay_unc", f, signal="counts", axes=(".", "t"), static=t,
                       long_name=f"{title} (uncoupled band)")]
-        if self.measure_irf:
+        if self.measure_irf if irf is None else irf:
             out.append(Stream("irf", f, signal="counts", axes=(".", "t"), static=t,
                               long_name="instrument response: scattered laser through the TCSPC monochromator"))
         return out
