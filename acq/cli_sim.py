@@ -35,9 +35,11 @@ def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or
               port_laser_shutter: Annotated[int | None, _port("laser_shutter")] = None,
               port_attenuator: Annotated[int | None, _port("attenuator")] = None,
               port_powermeter: Annotated[int | None, _port("powermeter")] = None,
+              port_tcspc_mono: Annotated[int | None, _port("tcspc_mono")] = None,
               port_spectrometer: Annotated[int | None, _port("spectrometer")] = None) -> None:
     """Serve the simulated lab on loopback until Ctrl-C or SIGTERM: Lake Shore 7777, Spellman 50001,
-    X-ray shutter (SC10) 50002, laser shutter (SC10) 50003, CONEX 7778, PM100D 7779, ICL WebSocket 25010 by
+    X-ray shutter (SC10) 50002, laser shutter (SC10) 50003, CONEX 7778, PM100D 7779, TCSPC monochromator
+    (Cornerstone 260) 7780, ICL WebSocket 25010 (its second monochromator, index 1, is the MicroHR) by
     default. Prints one JSON line first
     (role → host, port, resource, and the lab.toml tables to reach them).
 
@@ -45,9 +47,10 @@ def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or
     'max' it runs as fast as the slowest client allows: never more than --max-step lab seconds past
     the latest request of any connected client (one that is silent for 2 s no longer counts), and
     200 lab s per wall s with nobody talking — so a client polling a temperature sees it move."""
-    roles = ("cryostat", "xray", "shutter", "laser_shutter", "attenuator", "powermeter", "spectrometer")
+    roles = ("cryostat", "xray", "shutter", "laser_shutter", "attenuator", "powermeter", "tcspc_mono",
+             "spectrometer")
     given = (port_cryostat, port_xray, port_shutter, port_laser_shutter, port_attenuator, port_powermeter,
-             port_spectrometer)
+             port_tcspc_mono, port_spectrometer)
     ports: dict[str, int | None] = {r: p for r, p in zip(roles, given, strict=True) if p is not None}
     try:
         code = serve_simulated_lab(speed=speed, max_step=max_step, sample=resolve_sample(sample), faults=faults,

@@ -47,6 +47,8 @@ class LabOptions:
     faults: str | None = None
     seed: int = 0
     tcspc: str = "picoharp300"
+    #: the simulated lab's TCSPC monochromator: "cornerstone", "horiba" or "none"
+    tcspc_mono: str = "cornerstone"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,7 +59,8 @@ class LabOptions:
         return cls(sim=bool(d.get("sim", True)), config=d.get("config") or None,
                    sample=str(d.get("sample") or DEFAULT_SAMPLE), speed=str(d.get("speed") or "max"),
                    faults=d.get("faults") or None, seed=int(d.get("seed") or 0),
-                   tcspc=str(d.get("tcspc") or "picoharp300"))
+                   tcspc=str(d.get("tcspc") or "picoharp300"),
+                   tcspc_mono=str(d.get("tcspc_mono") or "cornerstone"))
 
     @classmethod
     def choose(cls, lab: Path | None, sim: bool | None, **kw: Any) -> LabOptions:
@@ -79,18 +82,21 @@ class LabOptions:
     def open(self, data_dir: Path, *, bus: EventBus | None = None, replay: Path | None = None) -> LabSession:
         return open_lab(Path(self.config) if self.config else None, sim=self.sim, sample=self.sample,
                         speed=self.speed, faults=self.faults, seed=self.seed, tcspc=self.tcspc,
-                        data_dir=data_dir, bus=bus, replay=replay)
+                        tcspc_mono=self.tcspc_mono, data_dir=data_dir, bus=bus, replay=replay)
 
 
 def open_lab(config: Path | None = None, *, sim: bool | None = None, sample: str = DEFAULT_SAMPLE,
              speed: str = "max", faults: str | None = None, seed: int = 0, tcspc: str = "picoharp300",
              data_dir: Path | None = None, bus: EventBus | None = None,
-             replay: Path | None = None, tcspc_wiring: str = "tcspc") -> LabSession:
+             replay: Path | None = None, tcspc_wiring: str = "tcspc", tcspc_mono: str | None = "cornerstone"
+             ) -> LabSession:
     """A connected-on-demand lab: the real one from ``config`` (``lab.toml``), or — with no config or
     ``sim=True`` — the simulated lab (``simulators.start_lab``) reached through the same drivers over
     loopback, on an accelerated clock. ``replay`` (simulated only): the time tagger plays this PTU /
     Photon-HDF5 recording instead of the sample physics. ``tcspc_wiring`` (simulated only): how the time
-    tagger is cabled until a queued procedure asks for another (``"tcspc"`` or ``"hbt"``). Raises
+    tagger is cabled until a queued procedure asks for another (``"tcspc"`` or ``"hbt"``). ``tcspc_mono``
+    (simulated only): the monochromator in front of the TCSPC detector, ``"cornerstone"`` (Oriel
+    Cornerstone 260), ``"horiba"`` (the ICL's second device) or ``"none"``/None (all light). Raises
     ConfigError on a bad configuration (nothing contacted)."""
     simulate = sim if sim is not None else config is None
     if not simulate:
@@ -106,7 +112,8 @@ def open_lab(config: Path | None = None, *, sim: bool | None = None, sample: str
 
     clock = make_clock(speed)
     simlab = simulators.start_lab(clock=clock, sample=sample, faults=faults, seed=seed, tcspc_backend=tcspc,
-                                  tcspc_wiring=tcspc_wiring)
+                                  tcspc_wiring=tcspc_wiring,
+                                  tcspc_mono=None if tcspc_mono in (None, "", "none") else tcspc_mono)
     try:
         safety = load_config(config).safety if config is not None else None  # [safety] applies to a sim run
         cfg = sim_config(simlab.resources, sample={"name": simlab.sample_name}, safety=safety)
@@ -170,6 +177,7 @@ def sim_check_config(safety: Mapping[str, Any] | None = None) -> LabConfig:
         "spectrometer": {"backend": "horiba", "resource": "ws://127.0.0.1:25010", "icl_settle_s": 0.0,
                          "center_nm": 515.0},
         "tcspc": {"backend": "picoharp300", "resource": "emulated"},
+        "tcspc_mono": {"backend": "cornerstone", "resource": "TCPIP::127.0.0.1::7780::SOCKET"},
     }
     return sim_config(roles, safety=dict(safety) if safety is not None else None)
 

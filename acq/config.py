@@ -6,7 +6,7 @@ Layout (see ``lab.example.toml``)::
     [safety]         max_count_rate, temperature_band_K, settle_s, ...
     [cryostat]       backend = "lakeshore336", resource = "TCPIP::…::7777::SOCKET", <options>
     [xray]           backend = "spellman", …, max_kV = 50
-    [spectrometer] [tcspc] [attenuator] [powermeter]
+    [spectrometer] [tcspc] [tcspc_mono] [attenuator] [powermeter]
 
 Every error names the file, the line, the key, the bad value and what is allowed, e.g.
 ``lab.toml:12: xray.max_kV = 80 is above the generator's 50 kV rating``. All errors of a file are

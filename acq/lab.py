@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 __all__ = ["Lab", "BACKENDS", "ROLES", "SAFETY_ORDER", "backend_class"]
 
 #: every role sflab knows, in the order they are connected
-ROLES = ("cryostat", "xray", "spectrometer", "tcspc", "attenuator", "powermeter")
+ROLES = ("cryostat", "xray", "spectrometer", "tcspc", "tcspc_mono", "attenuator", "powermeter")
 #: the order of the backstop: the X-ray first (dose), then the laser path, then the heater
-SAFETY_ORDER = ("xray", "attenuator", "cryostat", "spectrometer", "tcspc", "powermeter")
+SAFETY_ORDER = ("xray", "attenuator", "cryostat", "spectrometer", "tcspc", "tcspc_mono", "powermeter")
 
 #: role -> backend name -> "module:Class". ``fake`` backends are the in-memory fakes of acq.fakes.
 BACKENDS: dict[str, dict[str, str]] = {
@@ -40,6 +40,11 @@ BACKENDS: dict[str, dict[str, str]] = {
     "spectrometer": {"fake": "acq.fakes:FakeSpectrometer", "horiba": "drivers.horiba:HoribaSpectrometer"},
     "tcspc": {"fake": "acq.fakes:FakeTCSPC", "picoharp300": "drivers.picoharp300:PicoHarp300",
               "swabian": "drivers.swabian:SwabianTimeTagger"},
+    # the monochromator in front of the TCSPC detector(s): band-resolved decays (issue 15)
+    "tcspc_mono": {"fake": "drivers.monochromator:ManualMonochromator",
+                   "manual": "drivers.monochromator:ManualMonochromator",
+                   "cornerstone": "drivers.cornerstone:CornerstoneMonochromator",
+                   "horiba": "drivers.horiba:HoribaMonochromator"},
     "attenuator": {"fake": "acq.fakes:FakeAttenuator", "conex": "drivers.conex:ConexNDAttenuator"},
     "powermeter": {"fake": "acq.fakes:FakePowerMeter", "pm100d": "drivers.pm100d:PM100DPowerMeter"},
 }

@@ -12,9 +12,11 @@
 
 Conventions of the run files (written by ``procedures``): stream ``spectrum`` with ``counts`` and
 ``dark`` (CCD counts, same exposure), ``exposure``, ``T_K``, ``fluence`` (optical) or ``kV``/``mA``
-(X-ray) and the static axis ``wavelength`` (nm); stream ``decay`` with ``counts`` on the static axis
-``t`` (ps) and the detection window (NaN = all light); stream ``g2`` with raw pair ``counts``,
-``n1``, ``n2``, ``duration``, ``binwidth`` on the static axis ``tau`` (ps); stream ``calibration``.
+(X-ray) and the static axis ``wavelength`` (nm); streams ``decay`` (all light, or the SF band) and
+``decay_unc`` (the uncoupled band) with ``counts`` on the static axis ``t`` (ps), the ``band`` and the
+detection window (NaN = all light); stream ``irf`` (scattered laser: the measured IRF); stream ``g2``
+with raw pair ``counts``, ``n1``, ``n2``, ``duration``, ``binwidth`` on the static axis ``tau`` (ps);
+stream ``calibration``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from analysis.sf import (
 log = logging.getLogger(__name__)
 
 __all__ = ["summarize", "summarize_campaign", "analyze_campaign", "CampaignAnalysis", "evidence_from_run",
-           "data_quality", "nominal_irf", "jsonable", "HC_EV_NM"]
+           "data_quality", "nominal_irf", "measured_irfs", "jsonable", "HC_EV_NM", "DECAY_STREAMS"]
 
 HC_EV_NM = 1239.84198
 
@@ -177,6 +179,56 @@ def data_quality(run: Any) -> dict[str, Any]:
     return out
 
 
+#: the decay streams the procedures write: ``decay`` (all light, or the SF band when band-resolved) and
+#: ``decay_unc`` (the uncoupled band); each row says its band (``band``: 0 all, 1 SF, 2 uncoupled)
+DECAY_STREAMS = ("decay", "decay_unc")
+_BAND_NAMES = {0: "all", 1: "sf", 2: "unc"}
+
+
+def measured_irfs(run: Any) -> list[tuple[int, np.ndarray]]:
+    """The measured instrument responses of a run (stream ``irf``: scattered laser through the TCSPC
+    monochromator), as ``(point index, IRF)`` with the flat background (median of the earliest tenth of
+    the bins) removed; [] when none was recorded."""
+    d = run.streams.get("irf") or {}
+    if "counts" not in d or "t" not in run.static_axes.get("irf", {}):
+        return []
+    out = []
+    for i, c in enumerate(d["counts"]):
+        c = np.asarray(c, float)
+        if c.sum() < 100:
+            continue
+        bg = float(np.median(c[: max(c.size // 10, 1)]))
+        out.append((i, np.clip(c - bg, 0.0, None)))
+    return out
+
+
+def _decay_records(run: Any, name: str, xray: bool) -> list[DecayRecord]:
+    """The decays of stream ``name``: band from its ``band`` field (older files: all light), the measured
+    IRF of the latest ``irf`` row at or before the point when there is one, else the nominal Gaussian."""
+    d = run.streams[name]
+    t = np.asarray(run.static_axes[name]["t"], float)
+    fw = float(_param(run, "irf_fwhm_ps", 50.0))
+    irfs = measured_irfs(run)
+    out = []
+    for i in range(len(d["counts"])):
+        c = np.asarray(d["counts"][i], float)
+        if c.sum() < 100:
+            continue
+        f = None
+        if not xray and "fluence" in d:
+            fv = float(d["fluence"][i])
+            f = fv if math.isfinite(fv) and fv > 0 else None
+        q, win = _decay_quality(d, i)
+        band = _BAND_NAMES.get(int(d["band"][i]), "all") if "band" in d else "all"
+        if band != "all" and win is None:
+            band = "all"
+        measured = [irf for j, irf in irfs if j <= i and irf.size == c.size]
+        irf = measured[-1] if measured else nominal_irf(t, c, fw)
+        label = f"{band} {0.5 * (win[0] + win[1]):.1f} nm" if win is not None else ""
+        out.append(DecayRecord(t, c, irf, _T_of(d, i), band, f, win, q, TCSPC_HIST_CEILING, label))
+    return out
+
+
 def evidence_from_run(run: Any) -> Evidence:
     """The analysis evidence held by one run file (any of its streams may be missing)."""
     xray = _excitation(run) == "xray"
@@ -210,23 +262,9 @@ def evidence_from_run(run: Any) -> Evidence:
             # CCD pixels at the ADC ceiling are not the charge collected (the analysis leaves them out)
             sat = raw >= CCD_ADC_MAX
             ev.spectra.append(SpectrumRecord(E[order], e[order], T, f, rn, expo, sat[order] if sat.any() else None))
-    if "decay" in run.streams and run.n_points and "t" in run.static_axes.get("decay", {}):
-        d = run.streams["decay"]
-        t = np.asarray(run.static_axes["decay"]["t"], float)
-        fw = float(_param(run, "irf_fwhm_ps", 50.0))
-        for i in range(len(d["counts"])):
-            c = np.asarray(d["counts"][i], float)
-            if c.sum() < 100:
-                continue
-            f = None
-            if not xray and "fluence" in d:
-                fv = float(d["fluence"][i])
-                f = fv if math.isfinite(fv) and fv > 0 else None
-            q, win = _decay_quality(d, i)
-            # which band a window selects ("sf"/"unc") is for band-resolved TCSPC (issue 15) to say; the
-            # window itself travels with the decay
-            ev.decays.append(DecayRecord(t, c, nominal_irf(t, c, fw), _T_of(d, i), "all", f, win, q,
-                                         TCSPC_HIST_CEILING))
+    for name in DECAY_STREAMS:
+        if name in run.streams and run.n_points and "t" in run.static_axes.get(name, {}):
+            ev.decays += _decay_records(run, name, xray)
     if "g2" in run.streams and run.n_points and {"n1", "n2", "duration", "binwidth"} <= set(run.streams["g2"]):
         g = run.streams["g2"]
         tau = np.asarray(run.static_axes["g2"]["tau"], float)
@@ -375,7 +413,14 @@ def summarize(run: Any) -> dict[str, Any]:
     if ev.decays and all(d.band == "all" for d in ev.decays):
         out["decay_note"] = ("decays of all light (one TCSPC path, no detection window): τ_SF and τ_unc are the "
                              "fast and slow components of a two-exponential fit")
-    if ev.decays:
+    elif ev.decays:
+        win = sorted({(d.band, round(0.5 * (d.wavelength_nm[0] + d.wavelength_nm[1]), 1),
+                       round(d.wavelength_nm[1] - d.wavelength_nm[0], 2)) for d in ev.decays if d.wavelength_nm})
+        out["decay_note"] = ("band-resolved decays through the TCSPC monochromator (band, centre nm, bandpass nm): "
+                             + ", ".join(f"{b} {c:g}/{w:g}" for b, c, w in win[:6]) + (" …" if len(win) > 6 else ""))
+    if ev.decays and measured_irfs(run):
+        out["irf_note"] = "measured IRF (scattered laser through the TCSPC monochromator at each temperature)"
+    elif ev.decays:
         out["irf_note"] = (f"nominal Gaussian IRF of {float(_param(run, 'irf_fwhm_ps', 50.0)):g} ps FWHM at the "
                            "rising edge (no measured IRF in the run)")
     truth = _truth(run)

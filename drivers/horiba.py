@@ -12,6 +12,9 @@ ICL.exe at the setup and to ``simulators.icl_server.IclServer`` in simulation::
 ``icl_binMode``, settle, discover devices) but waits the vendor's settle time on the lab clock
 (``icl_settle_s``) instead of a hard-coded 5 s ``asyncio.sleep``.
 
+``HoribaMonochromator`` is a second monochromator of the same ICL (no CCD), the ``horiba`` backend of the
+``tcspc_mono`` role (the MicroHR in front of the TCSPC detector, ICL device index 1).
+
 Every setter validates its value (range of the current grating, slit 0–7 mm, exposure within the
 CCD's limits and timer resolution, ROI inside the chip with binning that divides it, tokens from
 the CCD's configuration) before anything is sent.
@@ -29,11 +32,12 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .base import Clock, DriverError, Option, OptionError, validate_options
+from .monochromator import MONO_OPTIONS, TcspcMonochromator
 from .spectrometer import Spectrometer, Spectrum
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HoribaSpectrometer"]
+__all__ = ["HoribaSpectrometer", "HoribaMonochromator"]
 
 SLIT_MAX_MM = 7.0
 EXPOSURE_MAX_S = 3600.0
@@ -453,4 +457,187 @@ class HoribaSpectrometer(Spectrometer):
                  ccd_serial=self.ccd_config.get("serialNumber"), chip=list(self.chip),
                  gratings_lpmm=self.gratings_lpmm, roi=dict(self._roi), exposure_s=self._exposure_s,
                  icl=getattr(self, "icl_info", {}))
+        return d
+
+
+class HoribaMonochromator(TcspcMonochromator):
+    """A second Horiba monochromator (no CCD) through horiba-sdk: the ``horiba`` backend of the
+    ``tcspc_mono`` role — the [000] time-resolved RL setup's MicroHR (150 l/mm) in front of the TCSPC
+    detector. It opens its own ICL connection (``DeviceManager``) and the monochromator ``mono_index``
+    (default 1: the spectrograph's mono is 0) of the ICL's device list; slit A is the entrance slit, slit
+    B the exit slit."""
+
+    OPTIONS = {
+        **MONO_OPTIONS,
+        "rld_nm_per_mm_at_1200": Option(float, 6.6, min=0.01, max=100.0, unit="nm/mm",
+                                        doc="nominal reciprocal linear dispersion with 1200 l/mm (MicroHR, "
+                                            "f = 140 mm: ≈ 6.6; 150 l/mm then gives ≈ 53 nm/mm)"),
+        "max_slit_um": Option(float, SLIT_MAX_MM * 1000.0, min=1.0, max=SLIT_MAX_MM * 1000.0, unit="µm"),
+        "mono_index": Option(int, default=1, min=0, max=7, doc="the TCSPC monochromator in the ICL's device list"),
+        "icl_settle_s": Option(float, default=5.0, min=0.0, max=60.0, unit="s",
+                               doc="wait after connecting before discovering devices (vendor: 5 s)"),
+        "grating": Option(int, default=None, min=0, max=2, doc="turret position to select on connect"),
+        "range_nm_at_1200": Option(float, default=1500.0, min=100.0, max=10000.0, unit="nm",
+                                   doc="mechanical range for a 1200 gr/mm grating (scales as 1/grooves)"),
+        "home_on_connect": Option(bool, default=True, doc="initialise (home) the mono if it is not"),
+        "poll_s": Option(float, default=0.05, min=0.001, max=5.0, unit="s"),
+        "command_timeout_s": Option(float, default=30.0, min=1.0, max=600.0, unit="s"),
+    }
+
+    def __init__(self, resource: str = "ws://127.0.0.1:25010", *, clock: Clock | None = None, **options: Any):
+        values, errors = validate_options(self.OPTIONS, options)
+        if errors:
+            raise errors[0]
+        super().__init__(resource, clock=clock, **values)
+        self.host, self.port = _parse_resource(resource)
+        self._lt: _LoopThread | None = None
+        self.dm: Any = None
+        self.mono: Any = None
+        self.mono_config: dict[str, Any] = {}
+        self._grating = 0
+
+    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        if self._lt is None:
+            coro.close()
+            raise DriverError("HoribaMonochromator is not connected (call connect() first)")
+        try:
+            return self._lt.run(coro, timeout or self.options["command_timeout_s"])
+        except DriverError:
+            raise
+        except TimeoutError as exc:
+            raise DriverError(f"ICL at {self.host}:{self.port} did not answer in time") from exc
+        except Exception as exc:  # horiba-sdk raises bare Exception / CommunicationException
+            raise DriverError(f"ICL: {exc}") from exc
+
+    def connect(self) -> None:
+        from horiba_sdk.communication import Command
+        from horiba_sdk.devices.device_manager import DeviceManager
+
+        self._lt = _LoopThread("horiba-sdk-tcspc-mono")
+
+        async def make() -> Any:
+            return DeviceManager(start_icl=False, icl_ip=self.host, icl_port=str(self.port),
+                                 enable_binary_messages=False)
+
+        self.dm = self._run(make())
+
+        async def open_link() -> dict[str, Any]:
+            comm = self.dm.communicator
+            await comm.open()
+            info = await comm.request_with_response(Command("icl_info", {}))
+            return dict(info.results)
+
+        try:
+            self.icl_info = self._run(open_link())
+            self.wait(self.options["icl_settle_s"])
+            self._run(self.dm.discover_devices())
+        except DriverError:
+            self._stop_loop()
+            raise
+        monos = self.dm.monochromators
+        i = self.options["mono_index"]
+        if len(monos) <= i:
+            self.close()
+            raise DriverError(f"ICL found {len(monos)} monochromator(s); the TCSPC monochromator is #{i}")
+        self.mono = monos[i]
+        self._run(self.mono.open())
+        self.mono_config = self._run(self.mono.configuration())
+        if not self._run(self.mono.is_initialized()):
+            if not self.options["home_on_connect"]:
+                raise DriverError("TCSPC monochromator is not initialised and home_on_connect is off")
+            log.info("homing the TCSPC monochromator")
+            self._run(self.mono.initialize())
+            self._wait_mono(timeout_s=600.0)
+        self._grating = int(self._run(self.mono.get_turret_grating()).value)
+        if self.options["grating"] is not None:
+            self.set_grating(self.options["grating"])
+        log.info("Horiba TCSPC monochromator connected: %s", self.mono_config.get("monoModel"))
+
+    def _stop_loop(self) -> None:
+        if self._lt is not None:
+            self._lt.stop()
+            self._lt = None
+
+    def close(self) -> None:
+        if self._lt is None:
+            return
+        for name, coro_fn in (("mono", lambda: self.mono.close()), ("link", lambda: self.dm.communicator.close())):
+            try:
+                if name == "mono" and self.mono is None:
+                    continue
+                self._run(coro_fn(), timeout=5.0)
+            except Exception as exc:  # noqa: BLE001 - close must not raise
+                log.debug("closing %s: %s", name, exc)
+        self._stop_loop()
+
+    def _wait_mono(self, timeout_s: float = 300.0) -> None:
+        t_end = self.clock.monotonic() + timeout_s
+        while self._run(self.mono.is_busy()):
+            if self.clock.monotonic() > t_end:
+                raise DriverError(f"TCSPC monochromator still busy after {timeout_s:g} s")
+            self.wait(self.options["poll_s"])
+
+    @property
+    def gratings_lpmm(self) -> list[float]:
+        gs = sorted(self.mono_config.get("gratings", []), key=lambda g: g.get("positionIndex", 0))
+        return [float(g.get("grooveDensity", 0)) for g in gs] or [150.0]
+
+    @property
+    def grating_lpmm(self) -> float:
+        return self.gratings_lpmm[self._grating]
+
+    def max_nm(self, grating: int | None = None) -> float:
+        g = self.gratings_lpmm[self._grating if grating is None else grating]
+        return self.options["range_nm_at_1200"] * 1200.0 / g if g > 0 else self.options["range_nm_at_1200"]
+
+    def set_grating(self, grating: int) -> None:
+        from horiba_sdk.devices.single_devices.monochromator import Monochromator
+
+        n = len(self.gratings_lpmm)
+        if isinstance(grating, bool) or not isinstance(grating, int) or not 0 <= grating < n:
+            raise OptionError("grating", grating, f"must be a turret position 0..{n - 1}")
+        if self.wavelength_nm > self.max_nm(grating):
+            raise OptionError("grating", grating, "cannot take the mono where it is; move first")
+        self._run(self.mono.set_turret_grating(Monochromator.Grating(grating)))
+        self._wait_mono()
+        self._grating = grating
+
+    @property
+    def wavelength_nm(self) -> float:
+        return float(self._run(self.mono.get_current_wavelength()))
+
+    def move_to(self, wavelength_nm: float) -> None:
+        nm = Option(float, min=0.0, max=self.max_nm(), unit="nm",
+                    max_reason=f"is beyond the {self.max_nm():g} nm range of the {self.grating_lpmm:g} gr/mm "
+                               "grating").check("wavelength_nm", wavelength_nm)
+        self._run(self.mono.move_to_target_wavelength(nm), timeout=200.0)
+        self._wait_mono()
+
+    @property
+    def slit_um(self) -> float:
+        from horiba_sdk.devices.single_devices.monochromator import Monochromator
+
+        return 1000.0 * float(self._run(self.mono.get_slit_position_in_mm(Monochromator.Slit.A)))
+
+    def set_slits_um(self, width_um: float) -> None:
+        from horiba_sdk.devices.single_devices.monochromator import Monochromator
+
+        w = Option(float, min=self.options["min_slit_um"], max=self.options["max_slit_um"],
+                   unit="µm").check("slit_um", width_um)
+        for slit in (Monochromator.Slit.A, Monochromator.Slit.B):
+            self._run(self.mono.set_slit_position(slit, w / 1000.0))
+        self._wait_mono()
+
+    def open_shutter(self) -> None:
+        self._run(self.mono.open_shutter())
+
+    def close_shutter(self) -> None:
+        if self._lt is None:
+            return
+        self._run(self.mono.close_shutter())
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update(mono=self.mono_config.get("monoModel"), serial=self.mono_config.get("serialNumber"),
+                 gratings_lpmm=self.gratings_lpmm, icl=getattr(self, "icl_info", {}))
         return d

@@ -20,12 +20,12 @@ import numpy as np
 from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, Parameter
 
 from acq.procedure import Issue, Procedure
-from acq.store import Field, open_run
+from acq.store import Field, Stream, open_run
 
 log = logging.getLogger(__name__)
 
 __all__ = ["LabProcedure", "Calibration", "load_calibration", "find_latest_calibration", "apply_calibration",
-           "role_options", "CCD_SATURATION"]
+           "role_options", "CCD_SATURATION", "BAND_CODES", "band_peaks"]
 
 #: 16-bit CCD: counts above this are treated as saturated (retake with a shorter exposure)
 CCD_SATURATION = 60000
@@ -284,8 +284,63 @@ class SpectrumMixin:
                 "exposure": float(t), "saturated": sat}
 
 
+#: the detection band of a decay, as written in the ``band`` field of the decay streams
+BAND_CODES = {"all": 0, "sf": 1, "unc": 2, "laser": 3}
+HC_EV_NM = 1239.84198
+
+
+def band_peaks(wavelength_nm: np.ndarray, signal: np.ndarray, *, shift_meV: float = 55.0,
+               min_fraction: float = 0.03, min_separation_meV: float = 20.0) -> tuple[float, float, bool]:
+    """The SF (red) and uncoupled (main) detection wavelengths from one spectrum (dark subtracted): a fit
+    of two Gaussians in photon energy; the lower-energy band is the red band. When the spectrum holds one
+    band only (a red band below ``min_fraction`` of the light or closer than ``min_separation_meV``), the
+    main peak is the uncoupled band and the SF wavelength is ``shift_meV`` below it. Returns
+    ``(sf_nm, unc_nm, resolved)``. A detection aid for the monochromator, not the analysis: the verdict
+    fits the spectra itself."""
+    from scipy.optimize import curve_fit
+
+    wl = np.asarray(wavelength_nm, float)
+    y = np.asarray(signal, float)
+    E = HC_EV_NM / wl
+    order = np.argsort(E)
+    E, y = E[order], y[order]
+    sm = np.convolve(y, np.ones(5) / 5, mode="same")
+    i = int(np.argmax(sm))
+    E0, A = float(E[i]), max(float(sm[i]), 1.0)
+
+    def two(x: np.ndarray, a1: float, e1: float, s1: float, a2: float, e2: float, s2: float, c: float) -> np.ndarray:
+        return a1 * np.exp(-0.5 * ((x - e1) / s1) ** 2) + a2 * np.exp(-0.5 * ((x - e2) / s2) ** 2) + c
+
+    sig = np.sqrt(np.abs(y) + 25.0)
+    lo = [0.0, E[0], 0.002, 0.0, E[0], 0.002, -np.inf]
+    hi = [np.inf, E[-1], 0.08, np.inf, E[-1], 0.08, np.inf]
+    best = None
+    for d in (-0.06, 0.06):
+        p0 = [A, E0, 0.012, 0.4 * A, min(max(E0 + d, E[1]), E[-2]), 0.012, 0.0]
+        try:
+            p, _ = curve_fit(two, E, y, p0=p0, sigma=sig, bounds=(lo, hi), maxfev=4000)
+        except (RuntimeError, ValueError):
+            continue
+        chi = float(np.sum(((y - two(E, *p)) / sig) ** 2))
+        if best is None or chi < best[0]:
+            best = (chi, p)
+    if best is not None:
+        a1, e1, s1, a2, e2, s2, _c = best[1]
+        areas = (a1 * s1, a2 * s2)
+        (e_red, w_red), (e_main, w_main) = sorted([(e1, areas[0]), (e2, areas[1])])
+        frac = min(areas) / max(sum(areas), 1e-300)
+        if frac >= min_fraction and (e_main - e_red) * 1e3 >= min_separation_meV:
+            return HC_EV_NM / e_red, HC_EV_NM / e_main, True
+    return HC_EV_NM / (E0 - shift_meV * 1e-3), HC_EV_NM / E0, False
+
+
 class DecayMixin:
-    """TCSPC decays against the laser sync (all light: the simulated setup has one TCSPC path)."""
+    """TCSPC decays against the laser sync. With a TCSPC monochromator (role ``tcspc_mono``) and
+    ``band_resolved``: one decay at the SF (red band) and one at the uncoupled wavelength per point,
+    chosen from the spectrum just taken (or the ``sf_nm`` / ``unc_nm`` parameters), each written with its
+    wavelength, bandpass and detection window; and, with ``measure_irf``, the instrument response
+    measured from scattered laser (the monochromator on the laser line) at every new temperature.
+    Without one the decays are of all light (window NaN), as before."""
 
     lab: Any   # the runner's Lab (declared on acq.procedure.Procedure, which the measurement also derives from)
 
@@ -294,9 +349,74 @@ class DecayMixin:
     decay_bins = IntegerParameter("TCSPC bins", minimum=16, maximum=65536, default=1600)
     irf_fwhm_ps = FloatParameter("IRF FWHM (nominal Gaussian)", units="ps", minimum=1.0, maximum=2000.0,
                                  default=50.0)
+    band_resolved = BooleanParameter("Band-resolved decays at the SF and uncoupled wavelengths (needs the "
+                                     "tcspc_mono role)", default=True)
+    sf_nm = FloatParameter("SF detection wavelength (0 = the red band of the spectrum just taken)", units="nm",
+                           minimum=0.0, maximum=2000.0, default=0.0)
+    unc_nm = FloatParameter("Uncoupled detection wavelength (0 = the main band of the spectrum just taken)",
+                            units="nm", minimum=0.0, maximum=2000.0, default=0.0)
+    tcspc_bandpass_nm = FloatParameter("TCSPC monochromator bandpass", units="nm", minimum=0.01, maximum=100.0,
+                                       default=2.0)
+    sf_shift_meV = FloatParameter("SF offset below the main band when the spectrum shows one band", units="meV",
+                                  minimum=1.0, maximum=500.0, default=55.0)
+    measure_irf = BooleanParameter("Measure the IRF (scattered laser) at every new temperature", default=True)
+    irf_s = FloatParameter("IRF acquisition", units="s", minimum=0.001, maximum=3600.0, default=0.5)
+    laser_nm = FloatParameter("Laser wavelength (IRF)", units="nm", minimum=200.0, maximum=2000.0, default=405.2)
 
+    # ---- the TCSPC monochromator -----------------------------------------------------------------
+    def setup_decays(self) -> None:
+        """Connect the TCSPC monochromator when the lab has one (it is not a required role: without it
+        the decays are of all light) and set its bandpass."""
+        self._mono: Any = None
+        if "tcspc_mono" not in self.lab:
+            if self.band_resolved:
+                log.info("no tcspc_mono role in the lab: decays of all light")
+            return
+        self.lab.connect(["tcspc_mono"])
+        self._mono = self.lab.get("tcspc_mono")
+        if self.band_resolved:
+            bp = self._mono.set_bandpass(float(self.tcspc_bandpass_nm))
+            log.info("TCSPC monochromator bandpass %.3g nm", bp)
+
+    @property
+    def resolved(self) -> bool:
+        """Band-resolved decays are recorded (a monochromator and ``band_resolved``)."""
+        return bool(self.band_resolved) and getattr(self, "_mono", None) is not None
+
+    def decay_streams(self, common: tuple[Field, ...], *, title: str = "TCSPC decay against the laser sync",
+                      resolved: bool | None = None, irf: bool | None = None) -> list[Stream]:
+        """The decay streams: ``decay`` (the SF band, or all light) and, band-resolved, ``decay_unc`` (the
+        uncoupled band) and ``irf`` (scattered laser, at each new temperature)."""
+        t = {"t": (self.decay_axis(), "ps")}
+        f = (*self.decay_fields(), *common)
+        if not (self.resolved if resolved is None else resolved):
+            return [Stream("decay", f, signal="counts", axes=(".", "t"), static=t, long_name=f"{title} (all light)")]
+        out = [Stream("decay", f, signal="counts", axes=(".", "t"), static=t, long_name=f"{title} (SF band)"),
+               Stream("decay_unc", f, signal="counts", axes=(".", "t"), static=t,
+                      long_name=f"{title} (uncoupled band)")]
+        if self.measure_irf if irf is None else irf:
+            out.append(Stream("irf", f, signal="counts", axes=(".", "t"), static=t,
+                              long_name="instrument response: scattered laser through the TCSPC monochromator"))
+        return out
+
+    def detection_wavelengths(self, spectrum: Mapping[str, Any], wavelength_nm: np.ndarray) -> tuple[float, float]:
+        """(SF, uncoupled) detection wavelengths: the parameters when given, else the red and main band
+        peaks of ``spectrum`` (``take_spectrum``'s counts − dark)."""
+        sf, unc = float(self.sf_nm), float(self.unc_nm)
+        if sf > 0 and unc > 0:
+            return sf, unc
+        y = np.asarray(spectrum["counts"], float) - np.asarray(spectrum["dark"], float)
+        p_sf, p_unc, ok = band_peaks(wavelength_nm, y, shift_meV=float(self.sf_shift_meV))
+        log.info("detection wavelengths from the spectrum: SF %.2f nm, uncoupled %.2f nm%s", p_sf, p_unc,
+                 "" if ok else " (one band: SF at the offset)")
+        return (sf if sf > 0 else p_sf), (unc if unc > 0 else p_unc)
+
+    # ---- decays ------------------------------------------------------------------------------------
     def decay_fields(self) -> tuple[Field, ...]:
         return (Field("counts", (int(self.decay_bins),), "u4", "counts"),
+                Field("band", (), "u1", "", "detection band: 0 all light, 1 SF, 2 uncoupled, 3 laser (IRF)"),
+                Field("wavelength_nm", (), "f8", "nm", "TCSPC monochromator wavelength (NaN = all light)"),
+                Field("bandpass_nm", (), "f8", "nm", "TCSPC monochromator bandpass, slit × dispersion (NaN = all)"),
                 Field("window_lo_nm", (), "f8", "nm", "detection window (NaN = all light)"),
                 Field("window_hi_nm", (), "f8", "nm", "detection window (NaN = all light)"),
                 Field("duration", (), "f8", "s", "real acquisition time (shorter than asked after a stop)"),
@@ -325,8 +445,27 @@ class DecayMixin:
     def decay_axis(self) -> np.ndarray:
         return np.arange(int(self.decay_bins)) * float(self.decay_binwidth_ps)
 
-    def take_decay(self) -> dict[str, Any]:
-        h = self.lab.tcspc.histogram(self.decay_s, binwidth_ps=self.decay_binwidth_ps, n_bins=int(self.decay_bins))
+    def _select(self, band: str, wavelength_nm: float | None) -> dict[str, float]:
+        """Set the monochromator for ``band`` (all light: zero order) and open its shutter."""
+        nan = {"wavelength_nm": math.nan, "bandpass_nm": math.nan, "window_lo_nm": math.nan, "window_hi_nm": math.nan}
+        mono = getattr(self, "_mono", None)
+        if mono is None:
+            return nan
+        mono.move_to(0.0 if band == "all" or wavelength_nm is None else float(wavelength_nm))
+        mono.open_shutter()
+        if band == "all":
+            return nan
+        lo, hi = mono.window_nm()
+        return {"wavelength_nm": float(0.5 * (lo + hi)), "bandpass_nm": float(hi - lo), "window_lo_nm": float(lo),
+                "window_hi_nm": float(hi)}
+
+    def take_decay(self, band: str = "all", wavelength_nm: float | None = None, *,
+                   duration_s: float | None = None) -> dict[str, Any]:
+        """One decay histogram in ``band`` ("all", or "sf"/"unc"/"laser" at ``wavelength_nm`` through the
+        TCSPC monochromator), with its wavelength, bandpass and window."""
+        sel = self._select(band, wavelength_nm)
+        dur = float(self.decay_s if duration_s is None else duration_s)
+        h = self.lab.tcspc.histogram(dur, binwidth_ps=self.decay_binwidth_ps, n_bins=int(self.decay_bins))
         c = np.asarray(h.counts, np.int64)
         if c.size != int(self.decay_bins):
             out = np.zeros(int(self.decay_bins), np.int64)
@@ -337,8 +476,11 @@ class DecayMixin:
             log.info("TCSPC histogram %s after %.3g of %.3g s (%d clipped bins)",
                      "stopped at the stop count" if q["stop_count"] else "overflowed", h.duration_s,
                      q["requested"], q["clipped_bins"])
-        return {"counts": c.clip(0), "window_lo_nm": math.nan, "window_hi_nm": math.nan,
-                "duration": float(h.duration_s), **q}
+        return {"counts": c.clip(0), "band": BAND_CODES[band], **sel, "duration": float(h.duration_s), **q}
+
+    def take_irf(self) -> dict[str, Any]:
+        """The instrument response: scattered laser with the monochromator on the laser line."""
+        return self.take_decay("laser", float(self.laser_nm), duration_s=float(self.irf_s))
 
 
 class FluenceMixin:

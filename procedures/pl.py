@@ -2,12 +2,16 @@
 
 At every point: the fluence is set through the measured calibration (``FluenceCalibration``), the
 power meter reads the actual power, the CCD records a spectrum and a dark frame (same exposure), and
-the TCSPC records a decay histogram against the laser sync.
+the TCSPC records decay histograms against the laser sync.
 
-TCSPC detection window: the simulated setup (and the role interface) has a single TCSPC path with no
-monochromator of its own, so the decays are of **all** the emitted light (``window_lo_nm`` /
-``window_hi_nm`` are NaN); the analysis then separates the SF and uncoupled lifetimes with a
-two-exponential fit instead of band-resolved decays.
+Band-resolved decays (physics.md P1 step 3c, P2 step 3): with a TCSPC monochromator (role
+``tcspc_mono``) each point records a decay at the SF wavelength (stream ``decay``) and one at the
+uncoupled wavelength (stream ``decay_unc``), both chosen from the spectrum just taken (the red and main
+band peaks; or the ``sf_nm`` / ``unc_nm`` parameters), at the bandpass ``tcspc_bandpass_nm``, each with
+its wavelength, bandpass and window; at every new temperature the instrument response is measured from
+scattered laser (stream ``irf``, the monochromator on the laser line). Without a monochromator (or
+``band_resolved = false``) the decays are of all light (window NaN) and the analysis separates the two
+lifetimes with a two-exponential fit.
 """
 
 from __future__ import annotations
@@ -39,15 +43,16 @@ class _PLBase(SpectrumMixin, DecayMixin, FluenceMixin, LabProcedure):
         super().startup()
         self.setup_fluence()
         self._wl = self.setup_spectrometer()
+        self._irf_T: float | None = None
+        if self.record_decay:
+            self.setup_decays()
 
     def streams(self) -> list[Stream]:
         common = (*self.T_FIELDS, *self.fluence_fields())
         out = [Stream("spectrum", (*self.spectrum_fields(), *common), signal="counts", axes=(".", "wavelength"),
                       static={"wavelength": (self._wl, "nm")}, long_name="PL spectrum (CCD)")]
         if self.record_decay:
-            out.append(Stream("decay", (*self.decay_fields(), *common), signal="counts", axes=(".", "t"),
-                              static={"t": (self.decay_axis(), "ps")},
-                              long_name="TCSPC decay against the laser sync (all light)"))
+            out += self.decay_streams(common)
         return out
 
     def measure_point(self, index: int, point: dict[str, Any]) -> None:
@@ -59,16 +64,28 @@ class _PLBase(SpectrumMixin, DecayMixin, FluenceMixin, LabProcedure):
             self.checkpoint()
         self.set_fluence(f)
         cond = {**self.t_fields(), **self.measured_fluence(f)}
-        self.emit("spectrum", **self.take_spectrum(), **cond)
-        if self.record_decay:
+        spectrum = self.take_spectrum()
+        self.emit("spectrum", **spectrum, **cond)
+        if not self.record_decay:
+            return
+        if not self.resolved:
             self.emit("decay", **self.take_decay(), **cond)
+            return
+        if self.measure_irf and self._irf_T != T:
+            self.emit("irf", **self.take_irf(), **cond)
+            self._irf_T = T
+        sf_nm, unc_nm = self.detection_wavelengths(spectrum, self._wl)
+        self.emit("decay", **self.take_decay("sf", sf_nm), **cond)
+        self.emit("decay_unc", **self.take_decay("unc", unc_nm), **cond)
 
     def _point_seconds(self) -> float:
-        return 2 * self.exposure_s + 3.0 + (self.decay_s + 1.0 if self.record_decay else 0.0)
+        decays = 2 if self.band_resolved else 1
+        return 2 * self.exposure_s + 3.0 + (decays * (self.decay_s + 2.0) if self.record_decay else 0.0)
 
     def _point_bytes(self) -> float:
         n_pix = getattr(self, "_n_pix", 1024)
-        return 8 * n_pix + (4 * self.decay_bins if self.record_decay else 0) + 25 * 8
+        decays = 3 if self.band_resolved else 1
+        return 8 * n_pix + (4 * self.decay_bins * decays if self.record_decay else 0) + 25 * 8
 
     def analyze(self, run: Any) -> dict[str, Any]:
         from acq.summary import summarize

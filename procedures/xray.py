@@ -295,6 +295,9 @@ class TimeResolvedRL(DecayMixin, HBTCorrelation):
     def startup(self) -> None:
         super().startup()
         if self.method == "pulsed":
+            # with a TCSPC monochromator: decays at sf_nm and unc_nm when both are given (an RL series has
+            # no spectrum to choose them from), else of all light with the monochromator at zero order
+            self.setup_decays()
             rates = self.lab.tcspc.count_rates()
             sync = float(rates.get("rate_ch0", math.nan))
             if not (abs(sync - self.pulse_rate_Hz) <= 0.05 * self.pulse_rate_Hz):
@@ -305,16 +308,23 @@ class TimeResolvedRL(DecayMixin, HBTCorrelation):
     def streams(self) -> list[Stream]:
         if self.method == "hbt":
             return super().streams()
-        return [Stream("decay", (*self.decay_fields(), *self.T_FIELDS, *self.XRAY_FIELDS), signal="counts",
-                       axes=(".", "t"), static={"t": (self.decay_axis(), "ps")},
-                       long_name="RL decay against the X-ray pulse trigger")]
+        return self.decay_streams((*self.T_FIELDS, *self.XRAY_FIELDS), title="RL decay against the X-ray pulse "
+                                  "trigger", resolved=self._rl_bands(), irf=False)
+
+    def _rl_bands(self) -> bool:
+        """Band-resolved RL decays: a monochromator, ``band_resolved`` and both wavelengths given."""
+        return self.resolved and float(self.sf_nm) > 0 and float(self.unc_nm) > 0
 
     def measure_point(self, index: int, point: dict[str, Any]) -> None:
         if self.method == "hbt":
             return super().measure_point(index, point)
         self.goto(float(point["T"]))
         cond = {**self.t_fields(), **self.xray_fields()}
-        self.emit("decay", **self.take_decay(), **cond)
+        if self._rl_bands():
+            self.emit("decay", **self.take_decay("sf", float(self.sf_nm)), **cond)
+            self.emit("decay_unc", **self.take_decay("unc", float(self.unc_nm)), **cond)
+        else:
+            self.emit("decay", **self.take_decay(), **cond)
         return None
 
     def estimate(self) -> dict[str, float]:

@@ -26,14 +26,16 @@ from .paced_clock import serve_clock
 
 log = logging.getLogger(__name__)
 
-__all__ = ["start_lab", "SimLab", "serve", "serve_clock", "DEFAULT_PORTS", "TCSPC_WIRINGS"]
+__all__ = ["start_lab", "SimLab", "serve", "serve_clock", "DEFAULT_PORTS", "TCSPC_WIRINGS", "TCSPC_MONOS"]
 
 #: the two ways the time tagger is cabled (SimLab.tcspc_wiring)
 TCSPC_WIRINGS = ("tcspc", "hbt")
 
 #: default loopback ports (DESIGN.md: Lake Shore 7777, Spellman 50001; ICL 25010)
 DEFAULT_PORTS = {"cryostat": 7777, "xray": 50001, "shutter": 50002, "laser_shutter": 50003, "attenuator": 7778,
-                 "powermeter": 7779, "spectrometer": 25010}
+                 "powermeter": 7779, "tcspc_mono": 7780, "spectrometer": 25010}
+#: the TCSPC monochromators a simulated lab can have in front of its TCSPC detector (``start_lab(tcspc_mono=)``)
+TCSPC_MONOS = ("cornerstone", "horiba")
 
 
 @dataclass
@@ -61,6 +63,12 @@ class SimLab:
                              "icl_settle_s": 0.0, "center_nm": 515.0},
             "tcspc": {"backend": self.tcspc_backend, "resource": "emulated"},
         }
+        mono = getattr(self.world, "tcspc_mono", None)
+        if mono == "cornerstone" and "tcspc_mono" in s:
+            out["tcspc_mono"] = {"backend": "cornerstone", "resource": s["tcspc_mono"].resource}
+        elif mono == "horiba":
+            out["tcspc_mono"] = {"backend": "horiba", "resource": self.vendor["spectrometer"].url,
+                                 "mono_index": 1, "icl_settle_s": 0.0}
         return out
 
     @property
@@ -130,10 +138,15 @@ class SimLab:
 
 def start_lab(*, clock: Any, sample: Any = "milano-2d-sl", faults: Any = None, seed: int = 0,
               ports: dict[str, int | None] | None = None, host: str = "127.0.0.1",
-              tcspc_backend: str = "picoharp300", tcspc_wiring: str = "tcspc", **world_options: Any) -> SimLab:
+              tcspc_backend: str = "picoharp300", tcspc_wiring: str = "tcspc", tcspc_mono: str | None = "cornerstone",
+              **world_options: Any) -> SimLab:
     """Start a simulated lab on ``clock``. ``ports`` overrides per role (0 = any free port; the default
     is 0 for every role so several labs can run side by side; ``serve`` uses the fixed defaults).
-    ``tcspc_wiring``: how the time tagger is cabled at start (:attr:`SimLab.tcspc_wiring`)."""
+    ``tcspc_wiring``: how the time tagger is cabled at start (:attr:`SimLab.tcspc_wiring`).
+    ``tcspc_mono``: the TCSPC monochromator in front of the TCSPC detector — ``"cornerstone"`` (the Oriel
+    Cornerstone 260 server, [000] PL TCSPC; the default), ``"horiba"`` (the emulated ICL's second device, a
+    MicroHR, [000] TR-RL) or None (none: the detector sees all light). Both controllers answer either
+    way; only the one named is in the beam and in :attr:`SimLab.resources`."""
     from .sample import Sample
     from .servers import start_servers
     from .vendor import start_vendor_layers
@@ -145,11 +158,13 @@ def start_lab(*, clock: Any, sample: Any = "milano-2d-sl", faults: Any = None, s
         raise ValueError(f"tcspc_backend {tcspc_backend!r}: allowed 'picoharp300', 'swabian'")
     if tcspc_wiring not in TCSPC_WIRINGS:
         raise ValueError(f"tcspc_wiring {tcspc_wiring!r}: allowed {', '.join(map(repr, TCSPC_WIRINGS))}")
+    if tcspc_mono not in (None, *TCSPC_MONOS):
+        raise ValueError(f"tcspc_mono {tcspc_mono!r}: allowed None, {', '.join(map(repr, TCSPC_MONOS))}")
     name = sample if isinstance(sample, str) else getattr(sample, "name", "custom")
     if isinstance(sample, str):
         sample = Sample.from_toml(sample, seed=seed) if sample.endswith(".toml") else Sample.preset(sample, seed=seed)
     ports = {role: 0 for role in DEFAULT_PORTS} | dict(ports or {})
-    world = World(clock, sample=sample, faults=faults, seed=seed, **world_options)
+    world = World(clock, sample=sample, faults=faults, seed=seed, tcspc_mono=tcspc_mono, **world_options)
     servers = start_servers(world, host=host, ports={k: v for k, v in ports.items() if k != "spectrometer"})
     try:
         vendor = start_vendor_layers(world, host=host, ports={"spectrometer": ports.get("spectrometer", 0)},

@@ -22,7 +22,9 @@ stands in for the streak camera of [000] Fig. 2e,f).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 __all__ = ["SPAD", "Detectors", "default_detectors", "picoharp_hybrid", "swabian_spad", "streak_like"]
 
@@ -69,6 +71,13 @@ class Detectors:
     tagger_jitter_rms_ps: float = 8.0
     tagger_dead_time_ps: float = 95_000.0
     sync_offset_ps: float = -2000.0       # sync tag time minus pulse time (cable delay puts the rise inside)
+    #: the TCSPC monochromator in front of detector 1 (TCSPC arm only): a callable returning its present
+    #: ``simulators.optics.Passband`` (None = no monochromator, or zero order: all light). Read at every
+    #: light-model evaluation, so moving the monochromator shows in the next histogram
+    passband: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
+    #: scattered laser reaching detector 1 through a monochromator set on the laser line: detected photons
+    #: per pulse per µJ/cm² at full passband transmission (what a measured IRF is recorded from)
+    laser_scatter_per_uJcm2: float = 0.004
 
     def __post_init__(self) -> None:
         if len(self.spads) != 2:
@@ -96,8 +105,11 @@ class Detectors:
     def with_filter(self, filter_nm: tuple[float, float] | None) -> Detectors:
         return replace(self, filter_nm=filter_nm)
 
+    def with_passband(self, passband: Callable[[], Any] | None) -> Detectors:
+        return replace(self, passband=passband)
+
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "passband"}
         d["spads"] = [asdict(s) for s in self.spads]
         return d
 

@@ -1,4 +1,5 @@
-"""An ICL-compatible JSON-over-WebSocket server: Horiba iHR320 monochromator + Syncerity CCD.
+"""An ICL-compatible JSON-over-WebSocket server: Horiba iHR320 monochromator + Syncerity CCD, and a second
+monochromator (device index 1, a MicroHR with 150 l/mm) in front of the TCSPC detector.
 
 Horiba's ``horiba-sdk`` talks to the vendor's ICL service (``ws://127.0.0.1:25010``) with
 ``{"id", "command", "parameters"}`` requests and ``{"id", "command", "results", "errors"}`` replies
@@ -9,6 +10,10 @@ the unmodified ``horiba-sdk`` client (and ``drivers.horiba``) runs against it:
 * monochromator: open/init (homing takes lab time), wavelength (moves take lab time; mechanical
   range per grating), turret with three gratings (1800/1200/300 gr/mm), slits in mm (0–7 mm),
   shutter, mirrors, filter wheels, busy flags;
+* a second monochromator (``mono_list`` index 1, "MicroHR", gratings 150/1200 l/mm) with the same
+  commands; its wavelength, grating, slits A (entrance) and B (exit) and shutter are the optics of the
+  world's TCSPC monochromator (``world.tcspc_monos["horiba"]``, :mod:`simulators.optics`), so what the
+  TCSPC detector sees follows it when it is the one in the beam (``start_lab(tcspc_mono="horiba")``);
 * CCD (1024 × 256, 26 µm pixels): exposure in timer units (ms or µs), gain and speed tokens, ROIs
   with binning (``yBin = ySize`` is full vertical binning), x-axis conversion (pixels, CCD fit
   polynomial, or the grating equation for the mono's position), chip temperature cooling down after
@@ -75,6 +80,12 @@ class IclError(Exception):
 
 
 class _Mono:
+    model = "iHR320"
+    serial = "SIM-iHR320-0001"
+    device_type = "HORIBA Scientific iHR"
+    focal_mm = FOCAL_MM
+    gratings = GRATINGS
+
     def __init__(self) -> None:
         self.open = False
         self.initialized = False
@@ -85,6 +96,65 @@ class _Mono:
         self.filters = {1: 1, 2: 1}
         self.shutter_open = False
         self.busy_until = 0.0
+
+
+class _Slits(dict):  # type: ignore[type-arg]
+    """Slit widths (mm) of the TCSPC monochromator, by ICL location: A (1) entrance, B (2) exit; what the
+    detector sees follows these two (``simulators.optics.ScanningMonochromator``)."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__({1: model.entrance_um * 1e-3, 2: model.exit_um * 1e-3, 3: 0.1, 4: 0.1})
+        self.model = model
+
+    def __getitem__(self, k: int) -> float:
+        if k == 1:
+            return float(self.model.entrance_um) * 1e-3
+        if k == 2:
+            return float(self.model.exit_um) * 1e-3
+        return float(super().__getitem__(k))
+
+    def __setitem__(self, k: int, v: float) -> None:
+        super().__setitem__(k, v)
+        if k == 1:
+            self.model.entrance_um = float(v) * 1e3
+        elif k == 2:
+            self.model.exit_um = float(v) * 1e3
+
+
+class _TcspcMono(_Mono):
+    """ICL device 1: the MicroHR in front of the TCSPC detector ([000] TR-RL, 150 l/mm), its optics the
+    world's ``tcspc_monos["horiba"]`` (wavelength, grating, slits A/B, shutter move what the detector sees)."""
+
+    model = "MicroHR"
+    serial = "SIM-MicroHR-0002"
+    device_type = "HORIBA Scientific MicroHR"
+
+    def __init__(self, optics: Any) -> None:
+        self._optics = optics
+        power_up = (optics.wavelength_nm, optics.grating, optics.shutter_open)
+        super().__init__()
+        optics.wavelength_nm, optics.grating, optics.shutter_open = power_up
+        self.slits = _Slits(optics)
+        self.focal_mm = float(optics.focal_mm)
+        self.gratings = [int(g) for g in optics.gratings_lpmm]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("wavelength", "grating", "shutter_open") and "_optics" in self.__dict__:
+            o = self._optics
+            if name == "wavelength":
+                o.wavelength_nm = float(value)
+            elif name == "grating":
+                o.grating = int(value)
+            else:
+                o.shutter_open = bool(value)
+            return
+        super().__setattr__(name, value)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in ("wavelength", "grating", "shutter_open"):
+            o = object.__getattribute__(self, "_optics")
+            return {"wavelength": o.wavelength_nm, "grating": o.grating, "shutter_open": o.shutter_open}[name]
+        return object.__getattribute__(self, name)
 
 
 class _CCD:
@@ -130,6 +200,10 @@ class IclServer:
         self.source_image_um = source_image_um
         self.optics_efficiency = optics_efficiency
         self.mono = _Mono()
+        monos = getattr(world, "tcspc_monos", None)
+        #: ICL monochromator devices by index: 0 the spectrograph's iHR320, 1 (when the world has one) the
+        #: MicroHR in front of the TCSPC detector
+        self.monos: list[_Mono] = [self.mono] + ([_TcspcMono(monos["horiba"])] if monos and "horiba" in monos else [])
         self.ccd = _CCD()
         self.lock = threading.RLock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -266,11 +340,13 @@ class IclServer:
         return params[key]
 
     def _mono_dev(self, params: dict, need_open: bool = True) -> _Mono:
-        if int(params.get("index", 0)) != 0:
+        i = int(params.get("index", 0))
+        if not 0 <= i < len(self.monos):
             raise IclError(-508)
-        if need_open and not self.mono.open:
+        m = self.monos[i]
+        if need_open and not m.open:
             raise IclError(-506)
-        return self.mono
+        return m
 
     def _ccd_dev(self, params: dict, need_open: bool = True) -> _CCD:
         if int(params.get("index", 0)) != 0:
@@ -295,14 +371,14 @@ class IclServer:
 
     # -- discovery ------------------------------------------------------------------------------------
     def _cmd_mono_discover(self, p: dict) -> dict:
-        return {"count": 1}
+        return {"count": len(self.monos)}
 
     def _cmd_mono_list(self, p: dict) -> dict:
-        return {"devices": [{"deviceType": "HORIBA Scientific iHR", "index": 0,
-                             "serialNumber": "SIM-iHR320-0001"}]}
+        return {"devices": [{"deviceType": m.device_type, "index": i, "serialNumber": m.serial}
+                            for i, m in enumerate(self.monos)]}
 
     def _cmd_mono_listCount(self, p: dict) -> dict:
-        return {"count": 1}
+        return {"count": len(self.monos)}
 
     def _cmd_ccd_discover(self, p: dict) -> dict:
         return {"count": 1}
@@ -349,22 +425,23 @@ class IclServer:
         return {"initialized": m.initialized and self._now() >= m.busy_until}
 
     def _cmd_mono_getConfig(self, p: dict) -> dict:
-        self._mono_dev(p)
+        m = self._mono_dev(p)
         return {"configuration": {
             "filterWheels": [{"location": 1}, {"location": 2}],
-            "gratings": [{"blaze": 0, "grooveDensity": g, "positionIndex": i} for i, g in enumerate(GRATINGS)],
+            "gratings": [{"blaze": 0, "grooveDensity": g, "positionIndex": i} for i, g in enumerate(m.gratings)],
             "mirrors": [{"location": 0}, {"location": 1}],
-            "monoModel": "iHR320", "focalLength": FOCAL_MM,
+            "monoModel": m.model, "focalLength": m.focal_mm,
             "ports": [{"monoPortLocation": 1, "slitType": 2}, {"monoPortLocation": 2, "slitType": 2},
                       {"monoPortLocation": 4, "slitType": 2}],
-            "procuctId": "257", "serialNumber": "SIM-iHR320-0001"}}
+            "procuctId": "257", "serialNumber": m.serial}}
 
     def _need_init(self, m: _Mono) -> None:
         if not m.initialized:
             raise IclError(-505)
 
-    def max_wavelength(self, grating_index: int | None = None) -> float:
-        g = GRATINGS[self.mono.grating if grating_index is None else grating_index]
+    def max_wavelength(self, grating_index: int | None = None, mono: _Mono | None = None) -> float:
+        m = self.mono if mono is None else mono
+        g = m.gratings[m.grating if grating_index is None else grating_index]
         return 1500.0 * 1200.0 / g
 
     def _cmd_mono_getPosition(self, p: dict) -> dict:
@@ -382,8 +459,8 @@ class IclServer:
         m = self._mono_dev(p)
         self._need_init(m)
         wl = float(self._p(p, "wavelength", -521))
-        if not 0.0 <= wl <= self.max_wavelength():
-            raise IclError(-513, f"{wl} nm outside 0..{self.max_wavelength():g} nm for this grating")
+        if not 0.0 <= wl <= self.max_wavelength(mono=m):
+            raise IclError(-513, f"{wl} nm outside 0..{self.max_wavelength(mono=m):g} nm for this grating")
         m.busy_until = max(m.busy_until, self._now()) + 0.2 + abs(wl - m.wavelength) / 200.0
         m.wavelength = wl
         return {}
@@ -397,9 +474,9 @@ class IclServer:
         m = self._mono_dev(p)
         self._need_init(m)
         pos = int(self._p(p, "position", -521))
-        if not 0 <= pos < len(GRATINGS):
+        if not 0 <= pos < len(m.gratings):
             raise IclError(-513, f"grating position {pos}")
-        if m.wavelength > self.max_wavelength(pos):
+        if m.wavelength > self.max_wavelength(pos, mono=m):
             raise IclError(-513, f"{m.wavelength} nm is beyond the range of grating {pos}")
         if pos != m.grating:
             m.busy_until = max(m.busy_until, self._now()) + 8.0

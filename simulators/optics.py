@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Spectrograph"]
+__all__ = ["Spectrograph", "Passband", "ScanningMonochromator"]
 
 
 @dataclass
@@ -128,3 +128,126 @@ class Spectrograph:
         c = (n_rows - 1) / 2 if row_center is None else row_center
         prof = np.exp(-0.5 * ((rows - c) / (row_fwhm / 2.354820045)) ** 2)
         return np.outer(prof / prof.sum(), column_rates)
+
+
+# --------------------------------------------------------------------------------------------------
+# the TCSPC monochromator: what reaches the single-photon detectors
+
+
+@dataclass(frozen=True)
+class Passband:
+    """Spectral transmission of a scanning monochromator set to ``center_nm``: the entrance-slit image
+    (a box ``entrance_nm`` wide) swept over the exit slit (a box ``exit_nm`` wide) — a trapezoid, a
+    triangle of FWHM = slit × reciprocal linear dispersion for equal slits. Peak transmission 1 (the
+    optics' absolute throughput is in the detector chain's ``tcspc_transmission``); 0 everywhere with
+    the shutter closed. ``key`` identifies it for caches."""
+
+    center_nm: float
+    entrance_nm: float
+    exit_nm: float
+    open: bool = True
+
+    @property
+    def fwhm_nm(self) -> float:
+        """FWHM of the trapezoid: the wider of the two slit images."""
+        return max(self.entrance_nm, self.exit_nm)
+
+    @property
+    def key(self) -> tuple[float, float, float, bool]:
+        return (round(self.center_nm, 6), round(self.entrance_nm, 6), round(self.exit_nm, 6), self.open)
+
+    def transmission(self, wavelength_nm: np.ndarray) -> np.ndarray:
+        """Relative transmission at ``wavelength_nm`` (box ⊗ box, normalised to a peak of 1)."""
+        lam = np.asarray(wavelength_nm, dtype=float)
+        if not self.open:
+            return np.zeros_like(lam)
+        a, b = sorted((max(self.entrance_nm, 1e-6), max(self.exit_nm, 1e-6)))
+        x = np.abs(lam - self.center_nm)
+        # trapezoid: flat top of half-width (b - a)/2, linear flanks of width a
+        return np.clip(((a + b) / 2 - x) / a, 0.0, 1.0)
+
+    def edges_nm(self) -> tuple[float, float]:
+        """Where the transmission falls to 0."""
+        h = 0.5 * (self.entrance_nm + self.exit_nm)
+        return self.center_nm - h, self.center_nm + h
+
+
+@dataclass
+class ScanningMonochromator:
+    """A scanning (single-exit-slit) Czerny–Turner monochromator in front of the TCSPC detectors.
+
+    State: grating turret (``gratings_lpmm``, ``grating`` index), wavelength drive (moves at
+    ``speed_nm_s`` in lab time), entrance and exit slits (µm), shutter. The bandpass is slit × reciprocal
+    linear dispersion, RLD = d·cos β / (m·f) from the grating equation at the current wavelength
+    (instruments.md §3.6; d groove spacing, β diffraction angle, f focal length). At 0 nm (zero order)
+    the grating is a mirror and every wavelength passes: :meth:`passband` is then None (all light).
+
+    Presets: :meth:`microhr` (Horiba MicroHR, f = 140 mm, [000] TR-RL with 150 l/mm: RLD ≈ 46 nm/mm at
+    530 nm) and :meth:`cornerstone260` (Oriel Cornerstone 260, 1/4 m, f = 260 mm; 1200 l/mm: RLD ≈ 2.8 nm/mm
+    at 530 nm; Newport's nominal figure is ≈ 3.2 nm/mm).
+    """
+
+    model: str = "scanning monochromator"
+    focal_mm: float = 260.0
+    deviation_deg: float = 20.0
+    gratings_lpmm: tuple[float, ...] = (1200.0, 600.0, 300.0)
+    grating: int = 0
+    order: int = 1
+    wavelength_nm: float = 0.0
+    entrance_um: float = 500.0
+    exit_um: float = 500.0
+    shutter_open: bool = True      # at power-up (a simulator choice): at 0 nm the detectors then see all light
+    speed_nm_s: float = 100.0
+    max_nm_at_1200: float = 1400.0
+    moving_until: float = 0.0
+
+    @classmethod
+    def microhr(cls) -> ScanningMonochromator:
+        return cls(model="MicroHR", focal_mm=140.0, deviation_deg=24.0, gratings_lpmm=(150.0, 1200.0),
+                   entrance_um=100.0, exit_um=100.0, speed_nm_s=200.0, max_nm_at_1200=1500.0)
+
+    @classmethod
+    def cornerstone260(cls) -> ScanningMonochromator:
+        return cls(model="Cornerstone 260", focal_mm=260.0, deviation_deg=20.0,
+                   gratings_lpmm=(1200.0, 600.0, 300.0), entrance_um=600.0, exit_um=600.0, speed_nm_s=100.0,
+                   max_nm_at_1200=1400.0)
+
+    @property
+    def grating_lpmm(self) -> float:
+        return float(self.gratings_lpmm[self.grating])
+
+    def max_nm(self, grating: int | None = None) -> float:
+        g = self.gratings_lpmm[self.grating if grating is None else grating]
+        return self.max_nm_at_1200 * 1200.0 / g
+
+    def reciprocal_dispersion_nm_per_mm(self, wavelength_nm: float | None = None) -> float:
+        """RLD (nm per mm of exit-slit width) at ``wavelength_nm`` (default: where the drive is)."""
+        lam = self.wavelength_nm if wavelength_nm is None else wavelength_nm
+        d = 1e6 / self.grating_lpmm
+        half = math.radians(self.deviation_deg) / 2
+        s = self.order * max(lam, 0.0) / (2 * d * math.cos(half))
+        psi = math.asin(min(s, 0.999999))
+        beta = psi + half
+        return d * math.cos(beta) / (self.order * self.focal_mm)
+
+    def bandpass_nm(self) -> float:
+        return max(self.entrance_um, self.exit_um) * 1e-3 * self.reciprocal_dispersion_nm_per_mm()
+
+    def move(self, wavelength_nm: float, t: float) -> float:
+        """Start a move; returns the lab time it ends."""
+        self.moving_until = max(self.moving_until, t) + 0.05 + abs(wavelength_nm - self.wavelength_nm) / self.speed_nm_s
+        self.wavelength_nm = float(wavelength_nm)
+        return self.moving_until
+
+    def passband(self) -> Passband | None:
+        """What the detectors see through it now (None = zero order: all light)."""
+        if self.wavelength_nm <= 1e-6 and self.shutter_open:
+            return None
+        rld = self.reciprocal_dispersion_nm_per_mm()
+        return Passband(self.wavelength_nm, self.entrance_um * 1e-3 * rld, self.exit_um * 1e-3 * rld,
+                        self.shutter_open)
+
+    def state(self) -> dict[str, float | str | bool]:
+        return {"model": self.model, "wavelength_nm": self.wavelength_nm, "grating_lpmm": self.grating_lpmm,
+                "entrance_um": self.entrance_um, "exit_um": self.exit_um, "shutter_open": self.shutter_open,
+                "bandpass_nm": self.bandpass_nm()}

@@ -32,6 +32,7 @@ import logging
 import math
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -344,6 +345,8 @@ class _Light:
 
 #: the emission-time profile of :meth:`TagSource.light` with ``timing=False``: every photon within 1 ps
 _PROMPT = (np.array([0.0, 1.0]), np.array([0.0, 1.0]))
+#: the emission-time profile of scattered laser light (within 0.05 ps of the pulse): the IRF
+_SCATTER = (np.array([0.0, 0.05]), np.array([0.0, 1.0]))
 
 
 class TagSource:
@@ -374,16 +377,26 @@ class TagSource:
         return [int(x) for x in np.random.SeedSequence(key).generate_state(n, np.uint32)]
 
     # ---- light -----------------------------------------------------------------------------------
-    def _band_transmission(self, cond: Conditions, ex: Excited, filter_nm: tuple[float, float] | None
-                           ) -> dict[str, float]:
-        if filter_nm is None:
-            return dict.fromkeys(BANDS, 1.0)
-        E_lo, E_hi = HC_EV_NM / filter_nm[1], HC_EV_NM / filter_nm[0]
-        out = {}
-        for b in BANDS:
-            bs = ex.bands[b]
-            sig = bs.fwhm_meV * 1e-3 / 2.354820045
-            out[b] = float(ndtr((E_hi - bs.E_eV) / sig) - ndtr((E_lo - bs.E_eV) / sig))
+    def _band_transmission(self, cond: Conditions, ex: Excited, filter_nm: tuple[float, float] | None,
+                           passband: Any = None) -> dict[str, float]:
+        """Fraction of each band's photons through the band-pass window ``filter_nm`` (a box) and the
+        monochromator's ``passband`` (``simulators.optics.Passband``; each band a Gaussian in energy)."""
+        out = dict.fromkeys(BANDS, 1.0)
+        if filter_nm is not None:
+            E_lo, E_hi = HC_EV_NM / filter_nm[1], HC_EV_NM / filter_nm[0]
+            for b in BANDS:
+                bs = ex.bands[b]
+                sig = bs.fwhm_meV * 1e-3 / 2.354820045
+                out[b] = float(ndtr((E_hi - bs.E_eV) / sig) - ndtr((E_lo - bs.E_eV) / sig))
+        if passband is not None:
+            x = np.linspace(-6.0, 6.0, 481)
+            g = np.exp(-0.5 * x * x)
+            g /= g.sum()
+            for b in BANDS:
+                bs = ex.bands[b]
+                sig = max(bs.fwhm_meV * 1e-3 / 2.354820045, 1e-6)
+                lam = HC_EV_NM / np.maximum(bs.E_eV + x * sig, 1e-3)
+                out[b] *= float(np.sum(g * passband.transmission(lam)))
         return out
 
     def _mixture(self, ex: Excited, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -410,7 +423,11 @@ class TagSource:
         depend on a sub-ns to ns profile (the detectors' dead time and the pulse period are longer),
         and whose profile would otherwise be rebuilt at every reading as the temperature drifts."""
         filt = self.detectors.filter_nm if filter_nm is None else filter_nm
-        key = (tuple(sorted(cond.to_dict().items())), arm, filt, timing)
+        # the TCSPC monochromator (detector 1's arm; an explicit filter_nm replaces it)
+        pb = None
+        if arm == "tcspc" and filter_nm is None and self.detectors.passband is not None:
+            pb = self.detectors.passband()
+        key = (tuple(sorted(cond.to_dict().items())), arm, filt, None if pb is None else pb.key, timing)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
@@ -431,19 +448,33 @@ class TagSource:
         N = s.N_optical(cond)
         if N > 0 and cond.rep_rate_Hz > 0:
             ex = s.excited(cond.T_K, N)
-            tr = self._band_transmission(cond, ex, filt)
+            tr = self._band_transmission(cond, ex, filt, pb)
             w = {b: ex.bands[b].photons_per_nc * tr[b] for b in BANDS}
             mu = eff * s.p("excitation", "n_nc_spot") * sum(w.values())
             period = 1e12 / cond.rep_rate_Hz
-            if mu > 0:
-                cdf_l = self._mixture(ex, w) if timing else _PROMPT
+            # scattered laser through a monochromator set on the laser line: prompt photons (the IRF)
+            mu_sc = 0.0
+            if pb is not None and cond.photon_eV > 0:
+                t_laser = float(pb.transmission(np.array([HC_EV_NM / cond.photon_eV]))[0])
+                mu_sc = self.detectors.laser_scatter_per_uJcm2 * cond.fluence_uJcm2 * t_laser
+            if mu + mu_sc > 0:
+                if not timing:
+                    cdf_l = _PROMPT
+                elif mu > 0 and mu_sc > 0:
+                    tg, cg = self._mixture(ex, w)
+                    cdf_l = (tg, (mu * cg + mu_sc * (tg > 0)) / (mu + mu_sc))
+                elif mu > 0:
+                    cdf_l = self._mixture(ex, w)
+                else:
+                    cdf_l = _SCATTER
                 t_tail = max(t_tail, float(cdf_l[0][-1]))
+            mu += mu_sc
         R = s.xray_rate(cond)
         mean_c = 0.0
         cdf_x = None
         if R > 0:
             exx = s.excited(cond.T_K, s.p("xray", "local_N"), xray=True)
-            tr = self._band_transmission(cond, exx, filt)
+            tr = self._band_transmission(cond, exx, filt, pb)
             w = {b: exx.bands[b].photons_per_nc * tr[b] for b in BANDS}
             mean_c = eff * s.xray_excitations_per_event() * sum(w.values()) / exx.N
             if mean_c > 0:

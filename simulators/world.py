@@ -14,7 +14,10 @@
   ``cryostat_<arg>`` for any :class:`~simulators.cryostat.CryostatModel` keyword,
   ``xray_watchdog_s``, ``xray_<arg>`` for any :class:`~simulators.xray_tube.XRayTubeModel`
   keyword, ``laser_<arg>`` for any :class:`~simulators.laser.LaserModel` keyword,
-  ``spot_diameter_um`` (sets the laser spot area), ``tick_s`` (period of the background
+  ``spot_diameter_um`` (sets the laser spot area), ``tcspc_mono`` (which TCSPC monochromator is in front
+  of the TCSPC detector: ``"cornerstone"`` — the Oriel Cornerstone 260 of :mod:`.servers.cornerstone` —,
+  ``"horiba"`` — the emulated ICL's second device, a MicroHR — or None, the default: no monochromator,
+  the detectors see all light), ``tick_s`` (period of the background
   advance that lets the watchdog and interlock act while nobody talks; 0 = off; default 1 lab s,
   off for an AFAP clock, where lab time only moves inside somebody's sleep and every observer goes
   through :meth:`advance` anyway).
@@ -36,11 +39,15 @@ from typing import Any
 from .cryostat import CryostatModel
 from .faults import Faults
 from .laser import LaserModel
+from .optics import ScanningMonochromator
 from .xray_tube import XRayTubeModel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["World"]
+__all__ = ["World", "TCSPC_MONOS"]
+
+#: the TCSPC monochromators a simulated lab can have in front of its TCSPC detector
+TCSPC_MONOS = ("cornerstone", "horiba")
 
 
 def _kwargs_of(cls: type) -> set[str]:
@@ -66,6 +73,7 @@ class World:
         tube_kw: dict[str, Any] = {}
         laser_kw: dict[str, Any] = {}
         kind = "he"
+        mono: str | None = None
         tick_s = 0.0 if getattr(clock, "afap", False) else 1.0
         known = {"cryostat": CryostatModel, "xray": XRayTubeModel, "laser": LaserModel}
         for key, val in options.items():
@@ -75,6 +83,11 @@ class World:
                 cryo_kw["T0"] = float(val)
             elif key == "tick_s":
                 tick_s = float(val)
+            elif key == "tcspc_mono":
+                if val not in (None, *TCSPC_MONOS):
+                    raise ValueError(f"World option tcspc_mono={val!r}: allowed None, "
+                                     f"{', '.join(map(repr, TCSPC_MONOS))}")
+                mono = val
             elif key == "spot_diameter_um":
                 laser_kw["spot_area_cm2"] = math.pi * (float(val) * 1e-4 / 2) ** 2
             else:
@@ -82,12 +95,17 @@ class World:
                 if prefix in known and arg in _kwargs_of(known[prefix]):
                     {"cryostat": cryo_kw, "xray": tube_kw, "laser": laser_kw}[prefix][arg] = val
                 else:
-                    allowed = ["cryostat", "T0_K", "tick_s", "spot_diameter_um"] + [
+                    allowed = ["cryostat", "T0_K", "tick_s", "spot_diameter_um", "tcspc_mono"] + [
                         f"{p}_{a}" for p, c in known.items() for a in sorted(_kwargs_of(c))]
                     raise ValueError(f"World option {key!r} is unknown; allowed: {', '.join(allowed)}")
         self.cryostat = CryostatModel(kind, t0=t0, seed=seed, **cryo_kw)
         self.tube = XRayTubeModel(t0=t0, **tube_kw)
         self.laser = LaserModel(t0=t0, seed=seed, **laser_kw)
+        # both TCSPC monochromators exist (their controllers answer); ``tcspc_mono`` says which is in the beam
+        self.tcspc_monos = {"horiba": ScanningMonochromator.microhr(),
+                            "cornerstone": ScanningMonochromator.cornerstone260()}
+        self.tcspc_mono: str | None = mono
+        self._detectors: Any = None
         self._ticker = None
         if tick_s > 0:
             self._ticker = clock.call_every(tick_s, self.advance, name="world-tick")
@@ -104,6 +122,29 @@ class World:
     @sample.setter
     def sample(self, value: Any) -> None:
         self._sample = value
+
+    # -- the TCSPC detector's light path ------------------------------------------------------------
+    @property
+    def detectors(self) -> Any:
+        """The detector chain (``simulators.detectors``) the time-tagger emulations are built with: the
+        default chain, its TCSPC arm behind :meth:`tcspc_passband`."""
+        if self._detectors is None:
+            from .detectors import default_detectors
+
+            self._detectors = default_detectors().with_passband(self.tcspc_passband)
+        return self._detectors
+
+    @detectors.setter
+    def detectors(self, value: Any) -> None:
+        self._detectors = value
+
+    def tcspc_passband(self) -> Any:
+        """The ``simulators.optics.Passband`` of the TCSPC monochromator in the beam (None: none, or at
+        zero order — all light)."""
+        if self.tcspc_mono is None:
+            return None
+        with self.lock:
+            return self.tcspc_monos[self.tcspc_mono].passband()
 
     # -- time ----------------------------------------------------------------------------
     def now(self) -> float:
@@ -167,6 +208,7 @@ class World:
             t = self.advance()
             return {"t": t, "cryostat": self.cryostat.state(), "xray": self.tube.state(),
                     "laser": self.laser.state(), "faults": self.faults.describe(),
+                    "tcspc_mono": (self.tcspc_monos[self.tcspc_mono].state() if self.tcspc_mono else None),
                     "count_rate_overload": self.faults.active("count_rate_overload", t)}
 
     def stop(self) -> None:

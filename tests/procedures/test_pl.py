@@ -12,6 +12,7 @@ import pytest
 from acq.store import open_run
 from acq.summary import summarize_campaign
 from procedures import FluenceCalibration, FluenceSeries, PLTemperatureSeries
+from procedures._common import BAND_CODES
 
 from .conftest import run, sim_lab
 
@@ -53,7 +54,14 @@ def test_pl_series_writes_a_sensible_run_file(milano):
     # spectra below saturation and above the dark level; decays with a peak
     assert np.all(sp["counts"].max(axis=1) < 65000)
     assert np.all((sp["counts"] - sp["dark"]).max(axis=1) > 1000)
-    assert np.all(dec["counts"].sum(axis=1) > 500) and dec["counts"].sum(axis=1).max() > 1e5
+    # band-resolved (the TCSPC monochromator): the uncoupled band's decay at every point, the SF band's where
+    # the sample has a red band (below its ~90 K onset; at 140–180 K the SF window sees only the uncoupled tail)
+    # (every decay ≥ 100 counts: 10 σ of its own Poisson noise above nothing; 180 K at 0.4 µJ/cm² is the dimmest)
+    unc = data.stream("decay_unc")
+    assert np.all(unc["counts"].sum(axis=1) > 100)
+    cold = sp["T_K"] < 80.0
+    assert np.all(dec["counts"][cold].sum(axis=1) > 100) and dec["counts"].sum(axis=1).max() > 1e5
+    assert set(dec["band"]) == {BAND_CODES["sf"]} and set(unc["band"]) == {BAND_CODES["unc"]}
     assert data.units["spectrum"]["wavelength"] == "nm" and data.units["decay"]["t"] == "ps"
     assert data.readbacks["cryostat"]["T_sample"].shape == (n,)
     with h5py.File(res.path, "r") as f:
@@ -121,5 +129,6 @@ def test_campaign_summary_across_run_files(milano, fluence_series):
     assert hi[0]["T_K"] < hi[-1]["T_K"] and hi[0]["sf_fraction"] > hi[-1]["sf_fraction"]
     assert c["onset_temperature_K"]["value"] > 40.0
     assert c["fluence_exponents"]["alpha_sf"]["value"] > c["fluence_exponents"]["alpha_unc"]["value"]
-    assert len(c["tau_sf_vs_T"]) == len(TEMPS) * len(FLUENCES) + 5
+    # a row per decay: the SF and the uncoupled band's at each point of the T series, the fluence series' five
+    assert len(c["tau_sf_vs_T"]) == 2 * len(TEMPS) * len(FLUENCES) + 5
     json.dumps(c)  # JSON-able
