@@ -431,6 +431,7 @@ def summarize(run: Any) -> dict[str, Any]:
         out["irf_note"] = (f"nominal Gaussian IRF of {float(_param(run, 'irf_fwhm_ps', 50.0)):g} ps FWHM at the "
                            "rising edge (no measured IRF in the run)")
     if rev["pairs"]:
+        out["reversible"] = rev["reversible"]
         out["reversibility"] = rev
     truth = _truth(run)
     if truth is not None:
@@ -534,6 +535,8 @@ def analyze_campaign(runs: Sequence[Any]) -> CampaignAnalysis:
     out["tau_sf_vs_T"] = sorted(tau, key=lambda r: (r["T_K"], r["fluence_uJcm2"] or 0.0))
     out["fluence_exponents"] = {"alpha_sf": out.get("alpha_sf"), "alpha_unc": out.get("alpha_unc")}
     out["onset_temperature_K"] = out.get("T_on_K")
+    out["reversible"] = rev["reversible"]
+    out["reversibility_detail"] = rev.get("detail")
     out["reversibility"] = rev
     out["absorption"] = [{"T_K": a.T_K, "energy_range_eV": [float(a.energy_eV.min()), float(a.energy_eV.max())]}
                          for a in absorption]
