@@ -322,7 +322,11 @@ def import_absorption(path: str | Path, campaign: str | Path, *, T_K: float | No
     T = _check_T(T_K, export)
     src = Path(path)
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
-    camp = Campaign.open(folder) if (folder / INDEX).exists() else None
+    try:
+        camp = Campaign.open(folder) if (folder / INDEX).exists() else None
+    except (ValueError, OSError, KeyError, TypeError) as exc:
+        raise AbsorptionImportError(f"{folder / INDEX}: not a readable campaign index ({exc}); nothing was "
+                                    "imported") from None
     name = sample or (str(camp.info.get("sample", "")) if camp is not None else "") or \
         export.header.get("file", src.stem).split(".")[0]
     if camp is not None:

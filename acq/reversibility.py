@@ -15,8 +15,9 @@ the step's temperatures (within :data:`MATCH_K`), ``warm_K`` (default 295 K) is 
 **The comparison.** :func:`compare` walks the campaign's emission spectra in acquisition order (the run
 files in campaign order, the points in file order). Every spectrum at T ≥ ``rt_K`` that follows a colder
 one closes a thermal cycle; the points measured after it are cycle 1, 2, …; the first pass is cycle 0.
-A spectrum below ``rt_K`` of a later cycle is *repeated* when cycle 0 has one of the same excitation,
-fluence (the set value) and temperature (within ``Evidence.same_T_K``). Each spectrum of a pair is judged
+(A readback within ``same_T_K`` below ``rt_K`` counts as warm.) A colder spectrum of a later cycle is
+*repeated* when cycle 0 has one of the same excitation, fluence (the set value) and temperature (within
+``Evidence.same_T_K``). Each spectrum of a pair is judged
 by :func:`analysis.sf.assess` alone (the analysis' own band model and red-band rules), and the pair agrees
 when
 
@@ -200,6 +201,7 @@ def compare(sequence: Iterable[tuple[str, Any]], same_T_K: float = 1.0) -> dict[
 
     Returns ``{"reversible": True | False | None, "criterion": …, "pairs": [...], "detail": …}``."""
     rt = rt_K()
+    warm = rt - same_T_K   # a readback a hair below a 250 K setpoint is still the warm visit
     cycle, seen_cold = 0, False
     first: list[tuple[str, Any]] = []
     later: list[tuple[int, str, Any]] = []
@@ -207,7 +209,7 @@ def compare(sequence: Iterable[tuple[str, Any]], same_T_K: float = 1.0) -> dict[
         T = float(rec.T_K)
         if not math.isfinite(T):
             continue
-        if T >= rt:
+        if T >= warm:
             if seen_cold:
                 cycle, seen_cold = cycle + 1, False
             continue

@@ -163,3 +163,9 @@ def test_conflicting_temperatures(tmp_path):
     with pytest.raises(AbsorptionImportError, match="--T-K 20 K disagrees with the T = 5 K written in the export"):
         import_absorption(ASC, tmp_path, T_K=20.0)
     assert not list(tmp_path.iterdir())
+
+
+def test_damaged_campaign_index(tmp_path):
+    (tmp_path / "campaign.json").write_text("{")
+    r = runner.invoke(cli.app, ["absorption", "import", str(ASC), "--campaign", str(tmp_path)])
+    assert r.exit_code == 2 and "campaign.json: not a readable campaign index" in " ".join(r.output.split())
