@@ -227,7 +227,10 @@ def _read_csv(path: Path, lines: list[str]) -> AbsorptionExport:
             continue
         if xu is None:
             for s_ in (",", ";", "\t"):
-                cells = [c for c in ln.split(s_)]
+                cells = ln.rstrip(s_).split(s_)
+                if len(cells) > 2 and _norm(cells[0]) in _X_UNITS:
+                    raise AbsorptionImportError(f"{path}:{k}: {len(cells) - 1} ordinate columns; sflab imports one "
+                                                "spectrum per file (export each sample's spectrum on its own)")
                 if len(cells) == 2 and _norm(cells[0]) in _X_UNITS and cells[1].strip():
                     xu = _x_unit(cells[0], path, str(k))
                     yu = _ordinate(cells[1], path, str(k))
@@ -315,6 +318,8 @@ def import_absorption(path: str | Path, campaign: str | Path, *, T_K: float | No
     from .summary import summarize
 
     folder = Path(campaign)
+    if folder.is_file() and folder.name == INDEX:
+        folder = folder.parent
     if not folder.is_dir():
         raise AbsorptionImportError(f"{folder}: no such campaign folder (give the folder `sflab run` wrote, or a "
                                     "folder of run files)")

@@ -83,6 +83,7 @@ BAD = [
     ("too few", "f.asc", _asc(n_decl=2, rows="600\t0.1\n550\t0.2\n"), ["2 data point(s)", "at least 3"]),
     ("csv without header", "h.csv", "600,0.1\n550,0.2\n500,0.3\n", ["no column header", "'nm,A'"]),
     ("csv bad unit", "u.csv", "eV,A\n2.0,0.1\n", ["no column header"]),
+    ("csv two spectra", "m.csv", "nm,A,A\n500,0.1,0.2\n", ["m.csv:1: 2 ordinate columns", "one spectrum per file"]),
     ("duplicate wavelength", "dup.csv", "nm,A\n500,0.1\n500,0.2\n510,0.3\n", ["a wavelength appears twice"]),
     ("all opaque", "o.csv", "nm,%T\n500,0\n510,-0.1\n520,0\n", ["no point has a finite absorbance"]),
     ("binary", "b.sp", b"PEPE\x00\x01\x02\x00binary", ["a binary file", "ASCII (.asc/.sp) and CSV"]),
