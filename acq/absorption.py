@@ -184,6 +184,8 @@ def _read_asc(path: Path, lines: list[str]) -> AbsorptionExport:
                                     "number of points)")
     header = {k: stripped[i] for k, i in _ASC_HEADER.items() if i < i_gr and stripped[i]}
     header["identifier"] = stripped[0]
+    # the whole #GR block, as written (its lines 3-4 — 1.0 / 0.0 in every export seen — are kept, not applied)
+    header["gr"] = " | ".join(stripped[i_gr + 1:i_data])
     xu = _x_unit(stripped[i_gr + 1], path, str(i_gr + 2))
     yu = _ordinate(stripped[i_gr + 2], path, str(i_gr + 3))
     n_decl: int | None = None
