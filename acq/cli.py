@@ -4,9 +4,9 @@ The work is in :mod:`acq.workflows` (run, resume, replay, demo), :mod:`acq.pipel
 :mod:`acq.composition` (opening a lab), :mod:`acq.progress` and :mod:`acq.display` (output).
 Exit codes: 0 success, 1 run failed (or aborted), 2 bad input (nothing moved), 130 interrupted
 (Ctrl-C / SIGTERM; the backstop ran). ``sflab sim …`` is in :mod:`acq.cli_sim`; ``inspect``, ``repair``,
-``export`` and ``serve`` in :mod:`acq.cli_files`. The simulated lab is composed by :mod:`acq.composition`, the
-only module of ``acq`` that imports ``simulators``; this one is the only one that imports ``gui``
-(docs/decisions/0001, 0004).
+``export``, ``serve`` and ``absorption import`` in :mod:`acq.cli_files`. The simulated lab is composed by
+:mod:`acq.composition`, the only module of ``acq`` that imports ``simulators``; this one is the only one that
+imports ``gui`` (docs/decisions/0001, 0004).
 """
 
 from __future__ import annotations
@@ -345,6 +345,7 @@ def demo(out: Annotated[Path, typer.Option(help="folder for the campaign (run fi
 
 # ============================================================================ sim, run files, data folders
 app.add_typer(cli_sim.sim_app, name="sim")
+app.add_typer(cli_files.absorption_app, name="absorption")
 for _name, _fn in (("inspect", cli_files.inspect), ("repair", cli_files.repair), ("export", cli_files.export_command),
                    ("serve", cli_files.serve_command)):
     app.command(_name)(_fn)

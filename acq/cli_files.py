@@ -1,6 +1,6 @@
-"""``sflab inspect | repair | export | serve`` — the commands on run files and data folders (registered by
-:mod:`acq.cli`). Parse and print; the work is in :mod:`acq.runinfo`, :mod:`acq.store`, :mod:`acq.export` and
-:mod:`acq.serve`."""
+"""``sflab inspect | repair | export | serve | absorption import`` — the commands on run files and data folders
+(registered by :mod:`acq.cli`). Parse and print; the work is in :mod:`acq.runinfo`, :mod:`acq.store`,
+:mod:`acq.export`, :mod:`acq.serve` and :mod:`acq.absorption`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import typer
 from . import display
 from .display import fail as _fail
 
-__all__ = ["inspect", "repair", "export_command", "serve_command"]
+__all__ = ["inspect", "repair", "export_command", "serve_command", "absorption_app"]
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -93,3 +93,37 @@ def serve_command(data: Annotated[Path, typer.Argument(help="the lab's data fold
                                       flush=True))
     except (OSError, ValueError) as exc:
         _fail(f"serve: {exc}")
+
+
+absorption_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                             help="Absorption spectra (physics.md P6): import spectrophotometer exports into a "
+                                  "campaign.")
+
+
+@absorption_app.command("import")
+def absorption_import(file: Annotated[Path, typer.Argument(help="a PerkinElmer UV WinLab export: ASCII (.asc/.sp, "
+                                                                "#HDR/#GR/#DATA) or CSV ('nm,A' / 'nm,%T')")],
+                      campaign: Annotated[Path, typer.Option("--campaign", help="the campaign folder (or a folder of "
+                                                                               "run files) the spectrum belongs to")],
+                      T_K: Annotated[float | None, typer.Option("--T-K", help="sample temperature during the "
+                                                                              "measurement, K (1-400); needed unless "
+                                                                              "the export says 'T=20 K'")] = None,
+                      sample: Annotated[str | None, typer.Option(help="sample name (default: the campaign's)")]
+                      = None) -> None:
+    """Import a spectrophotometer absorption spectrum (PerkinElmer Lambda 950, UV WinLab) into a campaign.
+
+    The ordinate may be A or %T (converted to absorbance, A = 2 - log10 %T); wavelengths in either order.
+    The spectrum is written as a run file (procedure AbsorptionImport, stream absorption) and registered in the
+    campaign, so `sflab analyze FOLDER` uses the absorption at the lowest T for checklist item 9 (no
+    ground-state absorption at the SF energy). Exit code 0 imported, 2 bad file or option (nothing written)."""
+    from .absorption import AbsorptionImportError, import_absorption
+
+    try:
+        res = import_absorption(file, campaign, T_K=T_K, sample=sample)
+    except (AbsorptionImportError, OSError) as exc:
+        _fail(str(exc))
+    ex = res.export
+    bad = f", {ex.n_nonpositive} point(s) with T <= 0 left out" if ex.n_nonpositive else ""
+    print(f"imported {file.name} ({ex.format}, ordinate {ex.ordinate_unit}, {ex.wavelength_nm.size} points "
+          f"{ex.wavelength_nm.min():g}-{ex.wavelength_nm.max():g} nm{bad}) at {res.T_K:g} K -> {res.run_file}"
+          + ("" if res.campaign else " (a folder without campaign.json: not indexed)"))

@@ -23,9 +23,14 @@ parameters or a wait on the lab clock — or a Python script for logic TOML cann
     procedure = "FluenceSeries"
     loop = {temperature = [20, 80, 160]}    # one run per value (several keys: nested loops, in order)
 
+    [[step]]                                # P1 step 7: after the series, warm to RT, cool, repeat 90/20 K
+    procedure = "PLTemperatureSeries"
+    temperatures = [295, 150, 90, 20]
+    reversibility = {repeat = [90, 20], warm_K = 295}   # queues a second run at [295, 90, 20] (acq.reversibility)
+
 Python plan scripts define ``plan(p)`` and call ``p.sample(name)``, ``p.run(procedure, title=…,
-**parameters)`` and ``p.wait(seconds, note=…)``; the script only *builds* the list (it is given the lab
-configuration to read limits from, never an instrument).
+**parameters)`` (``reversibility={"repeat": [...]}`` as in TOML) and ``p.wait(seconds, note=…)``; the
+script only *builds* the list (it is given the lab configuration to read limits from, never an instrument).
 
 :func:`check_plan` validates everything — unknown keys (with "did you mean"), unknown procedures,
 parameter values (:func:`acq.procedure.validate_parameters`, errors as ``file:line: key = value …
@@ -67,7 +72,7 @@ __all__ = ["PlannedRun", "Plan", "PlanBuilder", "load_plan", "check_plan", "chec
 #: the procedure name of a wait step (the queue runs it as a wait on the lab clock, no run file)
 WAIT = "wait"
 PLAN_KEYS = ("sample", "title", "description", "defaults", "step")
-STEP_KEYS = ("procedure", "title", "loop", "wait_s", "note")
+STEP_KEYS = ("procedure", "title", "loop", "wait_s", "note", "reversibility")
 _RANGE_KEYS = {"start", "stop", "num", "step", "log"}
 #: a plan may hold at most this many runs (a loop of 10⁶ runs is a mistake, not a campaign)
 MAX_RUNS = 10_000
@@ -636,6 +641,8 @@ def _check_step(plan: Plan, n: int, step: Any, line: int, defaults: Mapping[str,
         return
     combos = list(itertools.product(*loop_vals.values())) if loop_vals else [()]
     base_title = str(step.get("title", "") or name)
+    # checked before the runs so that its errors are reported with the parameters' own
+    rev = _reversibility(plan, step, merged, schema, loop_vals, where_key) if "reversibility" in step else None
     for combo in combos:
         values = dict(merged)
         values.update(dict(zip(loop_vals, combo, strict=True)))
@@ -664,6 +671,53 @@ def _check_step(plan: Plan, n: int, step: Any, line: int, defaults: Mapping[str,
         from analysis import to_jsonable  # lazily: the analysis package loads numba
 
         plan.runs.append(PlannedRun(name, to_jsonable(dict(converted)), title, line, est[0], est[1], _n_points(proc)))
+    if rev is not None:
+        _repeat_run(plan, name, cls, merged, rev, base_title, line, lab_config, where_key)
+
+
+def _reversibility(plan: Plan, step: Mapping[str, Any], merged: Mapping[str, Any], schema: Mapping[str, Any],
+                   loop_vals: Mapping[str, Any], where_key: Callable[[str], str]) -> Any:
+    """The step's ``reversibility`` table checked (:func:`acq.reversibility.parse_spec`), or None after
+    adding its errors to the plan."""
+    from .reversibility import parse_spec
+
+    temps: list[float] | None = None
+    if "temperatures" in schema and not loop_vals:
+        t = merged.get("temperatures", getattr(schema["temperatures"], "default", None))
+        try:
+            temps = [float(x) for x in (t if isinstance(t, list) else [t])]
+        except (TypeError, ValueError):
+            temps = None   # validate_parameters reports the bad temperatures themselves
+            if not isinstance(t, list):
+                return None
+    spec, errs = parse_spec(step["reversibility"], temps)
+    for key, msg in errs:
+        plan.errors.append(f"{where_key(key)}: {msg}")
+    return spec
+
+
+def _repeat_run(plan: Plan, name: str, cls: type[Procedure], merged: Mapping[str, Any], rev: Any, base_title: str,
+                line: int, lab_config: LabConfig | None, where_key: Callable[[str], str]) -> None:
+    """The run a ``reversibility`` step adds after its first pass: the same procedure and parameters at
+    ``[warm_K, *repeat]`` (warm to RT, cool again through the repeated points)."""
+    from analysis import to_jsonable
+
+    values = dict(merged) | {"temperatures": rev.temperatures()}
+    converted, errs = validate_parameters(cls, values, where=lambda key: where_key(
+        "reversibility" if key == "temperatures" else key))
+    if errs:
+        plan.errors.extend(_with_hint(e, cls.parameter_objects_cls()) for e in errs)
+        return
+    proc = instantiate(cls, converted)
+    problems = cross_check(proc, lab_config)
+    for p in problems:
+        plan.errors.append(f"{where_key('reversibility')}: {p} (reversibility warm_K / repeat)")
+    if problems:
+        return
+    est = _estimate(proc)
+    title = (f"{base_title} — reversibility: warm to {rev.warm_K:g} K, repeat "
+             f"{', '.join(f'{t:g}' for t in sorted(rev.repeat, reverse=True))} K")
+    plan.runs.append(PlannedRun(name, to_jsonable(dict(converted)), title, line, est[0], est[1], _n_points(proc)))
 
 
 def _locate_problem(msg: str, where_key: Callable[[str], str], line: int, path: Path,

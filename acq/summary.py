@@ -16,7 +16,12 @@ Conventions of the run files (written by ``procedures``): stream ``spectrum`` wi
 ``decay_unc`` (the uncoupled band) with ``counts`` on the static axis ``t`` (ps), the ``band`` and the
 detection window (NaN = all light); stream ``irf`` (scattered laser: the measured IRF); stream ``g2``
 with raw pair ``counts``, ``n1``, ``n2``, ``duration``, ``binwidth`` on the static axis ``tau`` (ps);
-stream ``calibration``.
+stream ``calibration``; stream ``absorption`` with ``absorbance`` (decadic, A = −log₁₀ T) and ``T_K`` on
+the static axis ``wavelength`` (nm) — a spectrophotometer export imported by ``sflab absorption import``
+(:mod:`acq.absorption`); it reaches every pooled verdict (checklist item 9).
+
+Reversibility (P1 step 7): the campaign's spectra in acquisition order are compared across thermal
+cycles by :func:`acq.reversibility.compare`, which fills ``Evidence.reversible`` before the verdict.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import numpy as np
 
 from analysis import to_jsonable
 from analysis.sf import (
+    AbsorptionRecord,
     DecayRecord,
     Evidence,
     G2Record,
@@ -44,7 +50,8 @@ from analysis.sf import (
 log = logging.getLogger(__name__)
 
 __all__ = ["summarize", "summarize_campaign", "analyze_campaign", "CampaignAnalysis", "evidence_from_run",
-           "data_quality", "nominal_irf", "measured_irfs", "jsonable", "HC_EV_NM", "DECAY_STREAMS"]
+           "data_quality", "nominal_irf", "measured_irfs", "jsonable", "HC_EV_NM", "DECAY_STREAMS",
+           "absorption_records", "reversibility"]
 
 HC_EV_NM = 1239.84198
 
@@ -277,7 +284,48 @@ def evidence_from_run(run: Any) -> Evidence:
                 continue
             norm = dur / (bw * 1e-12 * n1 * n2)
             ev.g2.append(G2Record(tau, c * norm, np.sqrt(np.maximum(c, 1.0)) * norm, fw, _T_of(g, i)))
+    ev.absorption += absorption_records(run)
     return ev
+
+
+def absorption_records(run: Any) -> list[AbsorptionRecord]:
+    """The absorption spectra of a run file (stream ``absorption``: an imported spectrophotometer export)."""
+    a = run.streams.get("absorption")
+    wl = run.static_axes.get("absorption", {}).get("wavelength")
+    if not a or wl is None or "absorbance" not in a:
+        return []
+    wl = np.asarray(wl, float)
+    out = []
+    for i in range(len(a["absorbance"])):
+        A = np.asarray(a["absorbance"][i], float)
+        T = _T_of(a, i)
+        ok = np.isfinite(A) & np.isfinite(wl) & (wl > 0)
+        if not ok.any() or not math.isfinite(T):
+            continue
+        E = HC_EV_NM / wl[ok]
+        order = np.argsort(E)
+        out.append(AbsorptionRecord(E[order], A[ok][order], T))
+    return out
+
+
+def _absorption_summary(run: Any) -> dict[str, Any]:
+    recs = absorption_records(run)
+    p = run.parameters or {}
+    return jsonable({
+        "kind": "absorption", "verdict": "absorption spectrum" if recs else "no data",
+        "procedure": run.procedure, "sample": run.sample_name, "run_uid": run.run_uid,
+        "n_points": int(run.n_points), "T_K": [r.T_K for r in recs],
+        "source": p.get("source"), "format": p.get("format"), "ordinate": p.get("ordinate"),
+        "energy_range_eV": [float(recs[0].energy_eV.min()), float(recs[0].energy_eV.max())] if recs else None,
+        "note": "absorption reaches the SF verdict of the campaign it belongs to (checklist item 9)"})
+
+
+def reversibility(runs: Sequence[Any], evidences: Sequence[Evidence] | None = None) -> dict[str, Any]:
+    """The thermal-cycle check (:func:`acq.reversibility.compare`) over ``runs`` in acquisition order."""
+    from .reversibility import compare
+
+    evs = evidences if evidences is not None else [evidence_from_run(r) for r in runs]
+    return compare((e.excitation, s) for e in evs for s in e.spectra)
 
 
 def _item(v: SFVerdict, key: str) -> dict[str, Any]:
@@ -398,8 +446,12 @@ def summarize(run: Any) -> dict[str, Any]:
     if "calibration" in run.streams:
         return _calibration_summary(run)
     ev = evidence_from_run(run)
+    if ev.absorption and not (ev.spectra or ev.decays or ev.g2):
+        return _absorption_summary(run)
     if not (ev.spectra or ev.decays or ev.g2):
         return {"verdict": "no data", "procedure": run.procedure, "n_points": int(run.n_points)}
+    rev = reversibility([run], [ev])
+    ev.reversible = rev["reversible"]
     v = assess(ev)
     out = _verdict_dict(v)
     fits_g2 = v.fits.get("g2", []) or []
@@ -423,6 +475,9 @@ def summarize(run: Any) -> dict[str, Any]:
     elif ev.decays:
         out["irf_note"] = (f"nominal Gaussian IRF of {float(_param(run, 'irf_fwhm_ps', 50.0)):g} ps FWHM at the "
                            "rising edge (no measured IRF in the run)")
+    if rev["pairs"]:
+        out["reversible"] = rev["reversible"]
+        out["reversibility"] = rev
     truth = _truth(run)
     if truth is not None:
         out["truth"] = truth
@@ -436,6 +491,7 @@ def _merge(evs: Iterable[Evidence], excitation: str, sample: str) -> Evidence:
         out.spectra += e.spectra
         out.decays += e.decays
         out.g2 += e.g2
+        out.absorption += e.absorption
     return out
 
 
@@ -462,12 +518,17 @@ def analyze_campaign(runs: Sequence[Any]) -> CampaignAnalysis:
     optical: list[Evidence] = []
     xray: list[Evidence] = []
     g2: list[Evidence] = []
+    absorption: list[AbsorptionRecord] = []
+    in_order: list[Evidence] = []
     samples = sorted({r.sample_name for r in runs if r.sample_name})
     for r in runs:
         if "calibration" in r.streams:
             per_run.append({"path": str(r.path), "procedure": r.procedure, "verdict": "calibration"})
             continue
         ev = evidence_from_run(r)
+        in_order.append(ev)
+        absorption += ev.absorption   # a property of the sample: it reaches every verdict
+        ev.absorption = []
         stored = r.analysis if isinstance(r.analysis, dict) and "verdict" in r.analysis else None
         per_run.append({"path": str(r.path), "procedure": r.procedure,
                         "verdict": stored.get("verdict") if stored else None,
@@ -481,12 +542,15 @@ def analyze_campaign(runs: Sequence[Any]) -> CampaignAnalysis:
     out: dict[str, Any] = {}
     verdicts: dict[str, SFVerdict] = {}
     main: SFVerdict | None = None
+    rev = reversibility(runs, in_order)
     pooled_optical = _merge(optical + g2, "optical", sample)
+    pooled_optical.absorption, pooled_optical.reversible = list(absorption), rev["reversible"]
     if pooled_optical.spectra or pooled_optical.decays:
         main = assess(pooled_optical)
         verdicts["PL series" + (" + HBT g2" if pooled_optical.g2 else "")] = main
     rl: SFVerdict | None = None
     pooled_xray = _merge(xray + ([] if main is not None else g2), "xray", sample)
+    pooled_xray.absorption, pooled_xray.reversible = list(absorption), rev["reversible"]
     if pooled_xray.spectra or pooled_xray.g2:
         rl = assess(pooled_xray)
         verdicts["RL series" + (" + HBT g2" if main is None and g2 else "")] = rl
@@ -516,6 +580,11 @@ def analyze_campaign(runs: Sequence[Any]) -> CampaignAnalysis:
     out["tau_sf_vs_T"] = sorted(tau, key=lambda r: (r["T_K"], r["fluence_uJcm2"] or 0.0))
     out["fluence_exponents"] = {"alpha_sf": out.get("alpha_sf"), "alpha_unc": out.get("alpha_unc")}
     out["onset_temperature_K"] = out.get("T_on_K")
+    out["reversible"] = rev["reversible"]
+    out["reversibility_detail"] = rev.get("detail")
+    out["reversibility"] = rev
+    out["absorption"] = [{"T_K": a.T_K, "energy_range_eV": [float(a.energy_eV.min()), float(a.energy_eV.max())]}
+                         for a in absorption]
     truths = [t for t in (_truth(r) for r in runs) if t is not None]
     if truths:
         out["truth"] = truths[0]
