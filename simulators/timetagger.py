@@ -135,6 +135,9 @@ def _cumulative(edges: np.ndarray, mass: np.ndarray) -> Callable[[np.ndarray], n
     return C
 
 
+_COND_FIELDS = ("fluence_uJcm2", "rep_rate_Hz", "photon_eV", "xray_kV", "xray_mA")
+
+
 class _Stats:
     """The statistical engine of one tagger on a physics feed: expected counts per lab second of a
     measurement's bins, from the feed's :class:`simulators.tags.TagSource` at the present conditions."""
@@ -159,10 +162,11 @@ class _Stats:
 
     @staticmethod
     def _same(a: Any, b: Any) -> bool:
-        da, db = a.to_dict(), b.to_dict()
-        if abs(da["T_K"] - db["T_K"]) > STAT_T_TOL_K:
+        if a is b:
+            return True
+        if abs(float(a.T_K) - float(b.T_K)) > STAT_T_TOL_K:
             return False
-        return all(da[k] == db[k] for k in da if k != "T_K")
+        return all(getattr(a, k) == getattr(b, k) for k in _COND_FIELDS)
 
     def cached(self, key: Any, cond: Any, compute: Callable[[Any], Any]) -> Any:
         hit = self._cache.get(key)
