@@ -279,8 +279,11 @@ class _Stats:
             P = self.period_ps(cond)
             out = {0: 1e12 / P if P else 0.0}
             if P:
-                _, m, _ = self.cached(("tcspc-period",), cond, self._tcspc_period)
-                out[1] = float(m.sum())
+                # the total over one period does not depend on the binning: a 10 ps grid (≈ 4× cheaper than
+                # the histograms' 1 ps one; this runs in the keep-alive thread for the count-rate suspender)
+                n = int(np.ceil(P / 10.0 - 1e-9))
+                out[1] = float(np.sum(self.source.tcspc_histogram(cond, 1.0, 10.0, n, filter_nm=self.filter_nm,
+                                                                  expected=True)))
                 return out
             ch, _ = self.source.tcspc_stream(cond, 0.1, syncs="conditional", timing=False)
             out[1] = float(np.count_nonzero(np.asarray(ch) == 1)) / 0.1
