@@ -406,7 +406,21 @@ class _Tagger:
 
     def _advance(self) -> None:
         """Feed the tags of the lab time passed since the last call to the running measurements, or —
-        statistical mode — their expected counts; lab time in which nothing runs is skipped."""
+        statistical mode — their expected counts; lab time in which nothing runs is skipped.
+
+        Statistical mode computes the expectations of a new condition *before* taking the tagger's lock, so
+        another thread's reading (the engine's keep-alive thread reads the count rates for the count-rate
+        suspender) never waits for a physics computation — only for the accumulation, which is quick."""
+        stats = self._stats
+        if stats is not None and self.statistical and self._processed_ps < self.now_ps():
+            running = [m for m in list(self._measurements) if m._running]
+            if running:
+                cond = stats.conditions()
+                for m in running:
+                    try:
+                        m._stat_ok(stats, cond)   # fills the expectation cache
+                    except Exception:  # noqa: BLE001 - raised again below, under the lock, where it belongs
+                        break
         with self._lock:
             target = self.now_ps()
             if self._processed_ps >= target:
@@ -573,11 +587,12 @@ class _Measurement:
     def _draw(self, pending: np.ndarray) -> np.ndarray:
         """Poisson counts of an accumulated expectation (and the expectation reset)."""
         stats = self._tagger._stats
-        if stats is None or not pending.any():
-            return np.zeros(pending.shape, np.int64)
-        out = stats.rng.poisson(np.maximum(pending, 0.0)).astype(np.int64)
-        pending[...] = 0.0
-        return out
+        with self._tagger._lock:   # one generator per tagger; readers may be on several threads
+            if stats is None or not pending.any():
+                return np.zeros(pending.shape, np.int64)
+            out = stats.rng.poisson(np.maximum(pending, 0.0)).astype(np.int64)
+            pending[...] = 0.0
+            return out
 
     def _clear(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

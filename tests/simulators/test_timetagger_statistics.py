@@ -158,3 +158,36 @@ def test_time_differences_steps_histograms_on_the_next_channel():
     # starts 0-2 → 0, 3-5 → 1, 6-8 → 2, 9-10 → 0 (rollover), sync: 11 → 0, 12-14 → 1, 15-17 → 2, 18-19 → 0
     assert data[:, 10].tolist() == [8, 6, 6] and data.sum() == 20
     assert td.getCounts() == 2 and td.getIndex()[1] == 10
+
+
+def test_a_reading_on_another_thread_does_not_wait_for_a_physics_computation():
+    """The engine's keep-alive thread reads the count rates (count-rate suspender) while the procedure's
+    measurement computes the expectation of a new condition: the reading must not queue behind it."""
+    import threading
+
+    cond = Conditions(T_K=20.0, xray_kV=20.0, xray_mA=1.0)
+    TT, tg, _ = _tagger("hbt", cond, True, seed=8)
+    source = tg._stats.source
+    inner = source.g2_histogram
+    inside, done = threading.Event(), threading.Event()
+    order = []
+
+    def slow_g2(*a, **k):   # the first computation waits until the other thread has read its rates
+        if not inside.is_set():
+            inside.set()
+            done.wait(30)
+            order.append("g2 computed")
+        return inner(*a, **k)
+
+    source.g2_histogram = slow_g2
+    c = TT.Correlation(tg, 2, 3, binwidth=250, n_bins=80)
+    r = TT.Countrate(tg, [2, 3])
+    tg._clock.sleep(0.2)
+    worker = threading.Thread(target=c.getData)
+    worker.start()
+    assert inside.wait(30)
+    counts = r.getCountsTotal()          # on this thread, while the other one is in the computation
+    order.append("rates read")
+    done.set()
+    worker.join(30)
+    assert order == ["rates read", "g2 computed"] and counts.sum() > 0
