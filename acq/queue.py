@@ -11,7 +11,15 @@ says which file to resume (``sflab resume``): an item found ``running`` or ``int
 its first incomplete point (``Runner(resume=True)``) — points already taken are never re-taken.
 
 Events on ``session.bus``: ``queue.changed`` (items), ``queue.item`` (id, status, run_file, error),
-``queue.state`` (state of the worker: idle, running, paused, stopping, finished).
+``queue.state`` (state of the worker: idle, running, paused, stopping, finished), ``queue.note`` (id,
+note: something the queue did on its own before an item).
+
+Between runs, a fault the X-ray generator latched because its watchdog timed out (the host went silent
+with HV on: a stall, a crash) would refuse HV to every later run. Before an item that uses the
+generator the queue clears it — only that fault, only with HV off, the output monitors at zero and the
+shutter closed — with the generator's fault reset, which does not switch HV on (Spellman command
+``31``), and records it in the item's ``notes`` (queue.json), the log and ``queue.note``
+(:func:`clear_watchdog_trip`). Any other latched fault is left for the operator.
 """
 
 from __future__ import annotations
