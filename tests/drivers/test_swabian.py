@@ -181,6 +181,10 @@ def test_backend_on_the_physics_feed_lists_no_tags():
     assert h.sync_period_ps == pytest.approx(1e12 / 76e6, rel=1e-6) and h.duration_s == pytest.approx(2.0)
     assert h.counts.sum() > 10_000 and h.channel_counts[0] == pytest.approx(2.0 * 76e6, abs=1)
     assert 200 < int(np.argmax(h.counts)) < 400          # the rise 2 ns after the sync (its cable delay)
+    assert not h.flags
+    long = tt.histogram(0.5, binwidth_ps=100, n_bins=300)  # 30 ns: past the 13.2 ns period
+    first = int(np.ceil(1e12 / 76e6 / 100))
+    assert long.flags == ["RANGE_BEYOND_SYNC_PERIOD"] and not long.counts[first:].any() and long.counts.sum() > 0
     c = tt.correlation(1.0, ch1=0, ch2=1, binwidth_ps=1000, n_bins=40)   # sync × detector: the laser comb
     assert c.counts.sum() > 0 and c.n1 == pytest.approx(76e6, abs=1)
     tt.close()
