@@ -11,7 +11,15 @@ says which file to resume (``sflab resume``): an item found ``running`` or ``int
 its first incomplete point (``Runner(resume=True)``) — points already taken are never re-taken.
 
 Events on ``session.bus``: ``queue.changed`` (items), ``queue.item`` (id, status, run_file, error),
-``queue.state`` (state of the worker: idle, running, paused, stopping, finished).
+``queue.state`` (state of the worker: idle, running, paused, stopping, finished), ``queue.note`` (id,
+note: something the queue did on its own before an item).
+
+Between runs, a fault the X-ray generator latched because its watchdog timed out (the host went silent
+with HV on: a stall, a crash) would refuse HV to every later run. Before an item that uses the
+generator the queue clears it — only that fault, only with HV off, the output monitors at zero and the
+shutter closed — with the generator's fault reset, which does not switch HV on (Spellman command
+``31``), and records it in the item's ``notes`` (queue.json), the log and ``queue.note``
+(:func:`clear_watchdog_trip`). Any other latched fault is left for the operator.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from .store import backups_of, find_source
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QueueItem", "RunQueue", "QueueWorker", "STATUSES", "FINAL_STATUSES", "WAIT"]
+__all__ = ["QueueItem", "RunQueue", "QueueWorker", "STATUSES", "FINAL_STATUSES", "WAIT", "clear_watchdog_trip"]
 
 STATUSES = ("queued", "running", "done", "failed", "aborted", "interrupted")
 FINAL_STATUSES = ("done", "failed", "aborted")
@@ -61,6 +69,8 @@ class QueueItem:
     finished: float | None = None
     #: the operator asked to re-take the points of an unreadable run file (``sflab resume --retake``)
     retake: bool = False
+    #: what the queue did on its own before this item (e.g. a watchdog trip cleared), for the record
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -190,6 +200,14 @@ class RunQueue:
                 it.error = error
             for k, v in fields.items():
                 setattr(it, k, v)
+            self.save()
+            return it
+
+    def note(self, id: str, text: str) -> QueueItem:
+        """Append a note to an item (something the queue did on its own), persisted at once."""
+        with self._lock:
+            it = self.get(id)
+            it.notes.append(str(text))
             self.save()
             return it
 
@@ -383,6 +401,7 @@ class QueueWorker:
                                 "(sflab resume --retake)")
                 self._publish_item(it)
                 return
+        self._clear_watchdog_trip(it)
         try:
             from .plans import validate_run
 
@@ -437,6 +456,26 @@ class QueueWorker:
         if status == "interrupted":
             self._abort.set()
 
+    def _clear_watchdog_trip(self, it: QueueItem) -> None:
+        """Before an item: a generator fault latched by its watchdog alone is cleared, and said so in the
+        queue (the item's ``notes``, the log, ``queue.note`` on the bus) — see :func:`clear_watchdog_trip`."""
+        lab = getattr(self.session, "lab", None)
+        if lab is None or lab.get("xray") is None:
+            return
+        if "xray" not in lab.connected and not _is_xray(it.procedure):
+            return   # the generator is not in use and this item will not use it
+        try:
+            note = clear_watchdog_trip(lab)
+        except Exception as exc:  # noqa: BLE001 - the check is best effort; the run reports a real fault itself
+            log.warning("X-ray generator fault check before %s failed: %s", it.procedure, exc)
+            return
+        if note is None:
+            return
+        text = f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.session.clock.now()))} {note}"
+        self.queue.note(it.id, text)
+        log.warning("queue, before %s (%s): %s", it.id, it.procedure, note)
+        self.session.bus.publish("queue.note", {"id": it.id, "procedure": it.procedure, "note": note})
+
     def _wait(self, it: QueueItem) -> None:
         seconds = float(it.parameters.get("seconds", 0.0))
         self.queue.mark(it.id, "running", started=self.session.clock.now())
@@ -451,6 +490,47 @@ class QueueWorker:
             clock.sleep(min(POLL_S, end - clock.monotonic()))   # an abort acts within one poll
         self.queue.mark(it.id, "done", finished=clock.now())
         self._publish_item(it)
+
+
+def clear_watchdog_trip(lab: Any) -> str | None:
+    """Clear the X-ray generator's fault register if, and only if, it holds the watchdog trip alone and
+    the tube is confirmed off; returns what was done (None: nothing to clear, or not cleared — then the
+    reason is logged and the next X-ray run refuses HV with the driver's message, as it should).
+
+    Spellman semantics (drivers/spellman.py, simulators/xray_tube.py): a watchdog timeout drops HV and
+    latches ``WATCH_DOG_FAULT``; HV-on is refused (``E#3``) until command ``31`` resets the faults, and
+    the reset does not switch HV on. A watchdog trip means the host went silent, not that the tube
+    misbehaved, so once HV is off, the output monitors read zero and the shutter is closed, clearing it
+    is what the operator would do. Any other fault (arc, over-power, over-temperature, …) stays latched
+    for the operator. Needs a backend with ``faults()`` / ``reset_faults()`` (the Spellman's)."""
+    xray = lab.get("xray")
+    if xray is None or not (hasattr(xray, "faults") and hasattr(xray, "reset_faults")):
+        return None
+    if "xray" not in lab.connected:
+        lab.connect(["xray"])
+    faults = xray.faults()
+    if not faults:
+        return None
+    watchdog = getattr(type(faults), "WATCH_DOG_FAULT", None)
+    if watchdog is None or faults != watchdog:
+        log.warning("X-ray generator faults %r latched: not a watchdog trip alone, left for the operator", faults)
+        return None
+    hv = bool(xray.hv_on)
+    kV, mA = xray.kV_mA if hasattr(xray, "kV_mA") else (0.0, 0.0)
+    opts = getattr(xray, "opts", {}) or {}
+    kV_tol, mA_tol = float(opts.get("kV_tolerance", 0.5)), float(opts.get("mA_tolerance", 0.02))
+    shutter = bool(getattr(xray, "shutter_open", False))
+    if hv or abs(kV) > kV_tol or abs(mA) > mA_tol or shutter:
+        log.warning("X-ray generator watchdog trip not cleared: the tube is not confirmed off (HV %s, %.3g kV, "
+                    "%.3g mA, shutter %s)", "on" if hv else "off", kV, mA, "open" if shutter else "closed")
+        return None
+    xray.reset_faults()
+    left = xray.faults()
+    if left:
+        log.warning("X-ray generator fault reset did not clear %r", left)
+        return None
+    return (f"X-ray generator watchdog trip (fault register {faults!r}) cleared with a fault reset: HV off, "
+            f"{kV:.2f} kV / {mA:.3f} mA, shutter closed; HV stays off until a run switches it on")
 
 
 #: the role each engine suspender reads

@@ -221,10 +221,22 @@ class SwabianTimeTagger(TCSPC):
         idx = np.asarray(next(iter(hists.values())).getIndex(), np.int64)
         totals = np.asarray(rate.getCountsTotal(), np.int64)
         dur = rate.getCaptureDuration() / PS or duration_s
-        counts = by[channel] if channel is not None else sum(by.values(), np.zeros(int(n), np.int64))
         n_sync = int(totals[0])
+        period = dur * 1e12 / n_sync if n_sync else None
+        flags = []
+        if period is not None and int(n) * float(bw) > period:
+            # Histogram is multi-start multi-stop (Swabian docs): a click also pairs with the syncs before the
+            # preceding one, so the range past one period repeats the same clicks. The role's histogram is
+            # versus the preceding sync (start–stop, as the PicoHarp's): those bins are cleared, and flagged.
+            first = int(np.ceil(period / float(bw) - 1e-9))
+            for arr in by.values():
+                arr[first:] = 0
+            flags.append("RANGE_BEYOND_SYNC_PERIOD")
+            log.info("histogram range %.4g ns > sync period %.4g ns: bins from %d on cleared (the same clicks "
+                     "against earlier syncs)", int(n) * float(bw) / 1e3, period / 1e3, first)
+        counts = by[channel] if channel is not None else sum(by.values(), np.zeros(int(n), np.int64))
         return DecayHistogram(time_ps=idx, counts=counts, binwidth_ps=float(bw), duration_s=dur, channel=channel,
-                              counts_by_channel=by, sync_period_ps=dur * 1e12 / n_sync if n_sync else None,
+                              counts_by_channel=by, sync_period_ps=period, flags=flags,
                               channel_counts={c: int(v) for c, v in zip(self.channels, totals, strict=True)})
 
     def correlation(self, duration_s: float, ch1: int = 1, ch2: int = 2, binwidth_ps: float = 100.0,

@@ -1,8 +1,13 @@
 """The Swabian ``TimeTagger`` package name, served by sflab's emulation on a simulated lab.
 
 See :mod:`simulators.shims` for the switches (environment variables). Everything the emulated
-module exports (``createTimeTagger``, ``Correlation``, ``Histogram``, ``Countrate``, ``Counter``,
-``TimeTagStream``, ``getVersion``, …) is re-exported here.
+module exports (``createTimeTagger``, ``Correlation``, ``Histogram``, ``TimeDifferences``,
+``Countrate``, ``Counter``, ``TimeTagStream``, ``getVersion``, …) is re-exported here.
+
+The measurements are drawn from the photon statistics (:mod:`simulators.timetagger`, statistical
+mode); ``SFLAB_SIM_STATISTICS=0`` in the environment, or ``TimeTagger.STATISTICS = False`` before
+``createTimeTagger()``, makes the tagger list every tag instead (the way the real library computes
+them; a 1 s capture then takes the CPU time of generating 1 s of tags).
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ def _build() -> tuple[Any, Any]:
     module = timetagger.make_module(lambda: PhysicsFeed(world, mode="tcspc"), clock=clock,
                                     hbt_feed=lambda: PhysicsFeed(world, mode="hbt"))
     module.WIRING = wiring
+    module.STATISTICS = os.environ.get("SFLAB_SIM_STATISTICS", "1").strip().lower() not in ("0", "false", "no", "off")
     return module, SimpleNamespace(world=world, clock=clock, sample=name, wiring=wiring, T_K=T_K,
                                    xray=(kV, mA), laser_W=laser_W)
 
@@ -88,3 +94,9 @@ for _name in dir(_module):
         globals()[_name] = getattr(_module, _name)
 __version__ = _module.getVersion()
 del _name
+
+
+def createTimeTagger(*args: Any, **kwargs: Any) -> Any:
+    """The emulated ``createTimeTagger``; honours ``TimeTagger.STATISTICS`` set on this module."""
+    _module.STATISTICS = bool(globals().get("STATISTICS", True))
+    return _module.createTimeTagger(*args, **kwargs)

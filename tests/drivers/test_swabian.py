@@ -156,3 +156,35 @@ def test_real_time_tagger_smoke():  # pragma: no cover - needs the instrument
         assert set(tt.count_rates()) == set(SwabianTimeTagger.READBACKS)
     finally:
         tt.close()
+
+
+def test_backend_on_the_physics_feed_lists_no_tags():
+    """On the sample physics the emulated tagger draws histogram / correlation / count rates from the photon
+    statistics: the backend's calls list no tag — also the count-rate reading the engine's keep-alive thread
+    makes for the count-rate suspender (0.1 s gate of a 76 MHz sync: 7.6 M tags when listed)."""
+    from types import SimpleNamespace
+
+    from simulators.sample import Conditions, Sample
+    from simulators.tags import TagSource
+    from simulators.vendor import PhysicsFeed
+
+    clock = SimClock()
+    cond = Conditions(T_K=80.0, fluence_uJcm2=1.2)
+    feed = PhysicsFeed(SimpleNamespace(conditions=lambda: cond), mode="tcspc",
+                       source=TagSource(Sample.preset("technion-3d-sl", seed=0), None, 0))
+    feed._read = lambda t0, t1: pytest.fail("a tag window was listed")
+    tt = SwabianTimeTagger("", clock=clock, tagger_module=make_module(lambda: feed, clock=clock))
+    tt.connect()
+    rates = tt.count_rates()
+    assert rates["rate_ch0"] == pytest.approx(76e6, rel=1e-6) and rates["rate_ch1"] > 1000
+    h = tt.histogram(2.0, binwidth_ps=8, n_bins=1600)
+    assert h.sync_period_ps == pytest.approx(1e12 / 76e6, rel=1e-6) and h.duration_s == pytest.approx(2.0)
+    assert h.counts.sum() > 10_000 and h.channel_counts[0] == pytest.approx(2.0 * 76e6, abs=1)
+    assert 200 < int(np.argmax(h.counts)) < 400          # the rise 2 ns after the sync (its cable delay)
+    assert not h.flags
+    long = tt.histogram(0.5, binwidth_ps=100, n_bins=300)  # 30 ns: past the 13.2 ns period
+    first = int(np.ceil(1e12 / 76e6 / 100))
+    assert long.flags == ["RANGE_BEYOND_SYNC_PERIOD"] and not long.counts[first:].any() and long.counts.sum() > 0
+    c = tt.correlation(1.0, ch1=0, ch2=1, binwidth_ps=1000, n_bins=40)   # sync × detector: the laser comb
+    assert c.counts.sum() > 0 and c.n1 == pytest.approx(76e6, abs=1)
+    tt.close()
