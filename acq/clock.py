@@ -14,6 +14,15 @@ still except when somebody sleeps, and ``sleep(dt)`` returns at once after advan
 what lets a 12-hour campaign run in seconds while the X-ray keep-alive still reaches the
 (simulated) generator every second of lab time, so its watchdog behaves as at the setup.
 
+At a finite speed lab time follows the wall clock, so a host that is late — a loaded machine, a slow
+first import — would be late by ``speed`` times as much in lab time: at ``--speed 40`` a 125 ms stall of
+the keep-alive thread is a 5 s silence to the generator's watchdog, which trips. A callback registered
+with ``hold=True`` (the keep-alives) therefore holds the clock: lab time never runs more than half its
+interval past the moment it fell due while it waits to fire, nor past the moment it started while it runs.
+The clock *slips* (lab time runs slower than ``speed`` for that moment; :attr:`SimClock.slipped_s` adds
+it up) instead of letting the host's hiccup become a lab event. A keep-alive that is cancelled, or a
+keep-alive sent by another process (the watchdog test that kills the host), holds nothing.
+
 Simulated instruments receive the *same* clock object (``simulators`` never imports ``acq``; it
 relies only on the duck-typed methods above), so they see exactly the runner's time.
 """
@@ -45,6 +54,10 @@ class Periodic:
     name: str = ""
     due: float = 0.0
     cancelled: bool = False
+    #: lab time may not run ahead of this callback (see the module docstring)
+    hold: bool = False
+    #: lab time at which the running call started (None: not running)
+    firing_since: float | None = None
     errors: int = 0
     last_error: BaseException | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -77,6 +90,7 @@ class _ClockBase:
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._holds: list[Periodic] = []
 
     # -- to be provided by subclasses
     def monotonic(self) -> float:  # pragma: no cover - abstract
@@ -89,13 +103,16 @@ class _ClockBase:
         return lab_seconds / self.speed
 
     # -- periodic callbacks
-    def call_every(self, interval: float, fn: Callable[[], None], *, name: str = "") -> Periodic:
+    def call_every(self, interval: float, fn: Callable[[], None], *, name: str = "", hold: bool = False
+                   ) -> Periodic:
         if not interval > 0:
             raise ValueError(f"call_every interval must be > 0 s, got {interval!r}")
-        p = Periodic(interval=float(interval), fn=fn, name=name)
+        p = Periodic(interval=float(interval), fn=fn, name=name, hold=hold)
         with self._cond:
             p.due = self.monotonic() + interval
             heapq.heappush(self._heap, (p.due, next(self._seq), p))
+            if hold:
+                self._holds = [q for q in self._holds if not q.cancelled] + [p]
             self._ensure_thread()
             self._cond.notify_all()
         return p
@@ -137,9 +154,14 @@ class _ClockBase:
                 if delay > 0:
                     self._cond.wait(min(self._wall_for(delay), 0.5))
                     continue
-            p = self._pop_due(self.monotonic())
+            t = self.monotonic()
+            p = self._pop_due(t)
             if p is not None:
-                p.fire()
+                p.firing_since = t
+                try:
+                    p.fire()
+                finally:
+                    p.firing_since = None
 
     def close(self) -> None:
         """Stop the scheduler thread (periodic callbacks stop firing)."""
@@ -194,6 +216,18 @@ class SimClock(_ClockBase):
         self._offset = 0.0  # lab seconds added by sleeps in AFAP mode
         self._last = 0.0
         self.max_step = max_step
+        #: lab seconds the finite-speed clock held back for late ``hold`` callbacks (module docstring)
+        self.slipped_s = 0.0
+
+    def _hold_limit(self) -> float:
+        """The latest lab time the ``hold`` callbacks allow now (inf: none waiting or running)."""
+        limit = math.inf
+        for p in self._holds:
+            if p.cancelled:
+                continue
+            since = p.firing_since
+            limit = min(limit, (p.due if since is None else since) + 0.5 * p.interval)
+        return limit
 
     def monotonic(self) -> float:
         with self._lock:
@@ -201,6 +235,12 @@ class SimClock(_ClockBase):
                 t = self._offset
             else:
                 t = self._offset + (time.monotonic() - self._wall0) * self.speed
+                if self._holds:
+                    limit = max(self._hold_limit(), self._last)
+                    if t > limit:   # the host is late with a keep-alive: slip rather than jump over it
+                        self._offset -= t - limit
+                        self.slipped_s += t - limit
+                        t = limit
             if t < self._last:
                 t = self._last
             self._last = t

@@ -814,7 +814,7 @@ class Runner:
         if x is None or "xray" not in self.lab.connected:
             return
         period = float(x.KEEPALIVE_S)
-        self._keepalive = self.clock.call_every(period, self._watch, name="xray-keepalive")
+        self._keepalive = self.clock.call_every(period, self._watch, name="xray-keepalive", hold=True)
 
     def _watch(self) -> None:
         x: Any = self.lab.get("xray")

@@ -198,8 +198,11 @@ class Clock(Protocol):
         """Wait this many lab seconds."""
         ...
 
-    def call_every(self, interval: float, fn: Callable[[], None], *, name: str = "") -> Cancellable:
-        """Run ``fn`` every ``interval`` lab seconds until the returned handle is cancelled."""
+    def call_every(self, interval: float, fn: Callable[[], None], *, name: str = "",
+                   hold: bool = False) -> Cancellable:
+        """Run ``fn`` every ``interval`` lab seconds until the returned handle is cancelled. ``hold``: an
+        accelerated clock does not let lab time run ahead of this callback while the host is late running
+        it (a keep-alive; real time needs nothing)."""
         ...
 
 
@@ -256,7 +259,7 @@ class WallClock:
         if seconds > 0:
             time.sleep(seconds)
 
-    def call_every(self, interval: float, fn: Callable[[], None], *, name: str = "") -> Any:
+    def call_every(self, interval: float, fn: Callable[[], None], *, name: str = "", hold: bool = False) -> Any:
         stop = threading.Event()
 
         def loop() -> None:

@@ -358,7 +358,8 @@ class SpellmanXRaySource(XRaySource):
     def start_keepalive(self) -> Any:
         """Call :meth:`keepalive` every ``keepalive_s`` on the clock; returns the handle."""
         self.stop_keepalive()
-        self._keepalive_handle = self.clock.call_every(self.KEEPALIVE_S, self.keepalive, name="xray-keepalive")
+        self._keepalive_handle = self.clock.call_every(self.KEEPALIVE_S, self.keepalive, name="xray-keepalive",
+                                                         hold=True)
         return self._keepalive_handle
 
     def stop_keepalive(self) -> None:

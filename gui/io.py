@@ -140,7 +140,7 @@ class InstrumentIO(QtCore.QObject):
         if x is None or self._keepalive is not None:
             return
         self._keepalive = self.session.clock.call_every(getattr(x, "KEEPALIVE_S", 1.0), x.keepalive,
-                                                        name="gui-xray-keepalive")
+                                                        name="gui-xray-keepalive", hold=True)
 
     def stop_keepalive(self) -> None:
         k, self._keepalive = self._keepalive, None

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, ListParameter
 
-from acq.photon_hdf5 import sidecar_path, write_sidecar
+from acq.photon_hdf5 import phconvert_hdf5, sidecar_path, write_sidecar
 from acq.procedure import FloatListParameter
 from acq.store import Field, Stream
 
@@ -155,6 +155,17 @@ class HBTCorrelation(_XrayBase):
     tags_s = FloatParameter("Raw tags per point for the sidecar (0 = none)", units="s", minimum=0.0,
                             maximum=3600.0, default=0.2)
     hbt_irf_fwhm_ps = FloatParameter("HBT instrument FWHM", units="ps", minimum=1.0, maximum=5000.0, default=70.0)
+
+    def startup(self) -> None:
+        super().startup()
+        # with the X-ray still off: the first sidecar's writer (phconvert, ≈ 3–14 s to import on a loaded host)
+        # and a first count-rate reading (the tagger answers; a simulated lab builds its photon source here).
+        # Done later, inside a point, they held the interpreter long enough to starve the X-ray keep-alive at
+        # --speed 40 (a 5 s watchdog is 125 ms of wall time there) and trip the generator.
+        if float(self.tags_s) > 0:
+            phconvert_hdf5()
+        if "tcspc" in self.lab.connected:
+            self.lab.tcspc.count_rates()
 
     def tau_axis(self) -> np.ndarray:
         n, bw = int(self.g2_bins), float(self.g2_binwidth_ps)

@@ -137,7 +137,8 @@ class PacedClock:
             return sum(1 for lw, _ in self._clients.values() if w - lw <= self.idle_s)
 
     # -- periodic callbacks ----------------------------------------------------------------------
-    def call_every(self, interval: float, fn: Callable[[], None], *, name: str = "") -> _Periodic:
+    def call_every(self, interval: float, fn: Callable[[], None], *, name: str = "", hold: bool = False
+                   ) -> _Periodic:
         if not interval > 0:
             raise ValueError(f"call_every interval must be > 0 s, got {interval!r}")
         with self._lock:
