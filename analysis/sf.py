@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln as _gammaln
 from scipy.stats import chi2 as _chi2
+from scipy.stats import norm as _norm
 
 from ._common import ResultMixin, Value, to_jsonable
 from .decay import DecayFit, fit_decay
@@ -52,6 +53,8 @@ __all__ = [
     "NOT_MEASURED",
     "POOR",
     "select_bands",
+    "select_rise_model",
+    "rise_sigma",
     "sf_fraction_rows",
     "decay_rows",
     "decay_quality_issue",
@@ -155,6 +158,9 @@ RULE_TABLE: dict[str, Rule] = {
                              "a red band with ratio ≥ this is not accelerated (miniband signature)"),
     # --- item 5: rise
     "rise_min_sigma": Rule(3.0, "ours (3σ likelihood ratio)", "delayed rise resolved"),
+    "decay_model_delta_bic": Rule(10.0, "Kass & Raftery 1995: ΔBIC > 10 'very strong' (as for bands)",
+                                  "the red-band decay is fitted as an SF burst (sech²-type build-up) instead of "
+                                  "an exponential rise when its BIC is lower by more than this"),
     "rise_max_irf_fwhm_ps": Rule(20.0, "physics.md §2.4 (6 ps delay seen with a < 10 ps streak camera)",
                                  "a missing rise only fails with an IRF this sharp"),
     "prompt_max_tau_ps": Rule(15.0, "physics.md §2.3 (SF lifetimes 20–40 ps; ASE has no build-up, §1.3)",
@@ -527,6 +533,52 @@ def gof(fit: Any) -> dict[str, Any]:
     return {"deviance": stat, "dof": dof, "reduced": stat / max(dof, 1), "p_value": p, "poor": is_poor(fit)}
 
 
+def _decay_bic(f: DecayFit) -> float:
+    n_used = f.dof + _decay_n_free(f)
+    return float(f.deviance + _decay_n_free(f) * math.log(max(n_used, 2)))
+
+
+def _decay_n_free(f: DecayFit) -> int:
+    # photons + τ per component, the rise parameters (1 exponential rise, 2 for a burst), background, shift
+    return 2 * len(f.components) + (f.rise_dof or 0) + 2
+
+
+def select_rise_model(t_ps: np.ndarray, counts: np.ndarray, irf: np.ndarray
+                      ) -> tuple[DecayFit, list[dict[str, Any]]]:
+    """Fit a red-band decay with both rise models and select one by BIC.
+
+    ``model="sf"``: exponential rise (e^{−t/τ} − e^{−t/τ_D})/(τ − τ_D), the delayed rise of physics.md
+    §1.2 item 3. ``model="burst"``: the superfluorescent burst (``analysis.decay.burst_density``, the
+    mean-field sech² pulse of physics.md §1.1 with separate build-up and release times), which has one
+    parameter more. The burst replaces the exponential rise only when its BIC is lower by more than
+    ``decay_model_delta_bic`` (the criterion of the band models). In both the rise is the shorter time
+    by construction; whether it is resolved at all is the likelihood ratio against the pinned rise
+    (:func:`rise_sigma`). Returns (the selected fit, the table of candidates)."""
+    fits = [fit_decay(t_ps, counts, irf, model="sf", n_components=1)]
+    try:
+        fits.append(fit_decay(t_ps, counts, irf, model="burst", n_components=1))
+    except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
+        log.warning("burst fit failed: %s", exc)
+    sel = fits[0]
+    if (len(fits) > 1 and fits[1].converged
+            and _decay_bic(fits[1]) < _decay_bic(sel) - RULES["decay_model_delta_bic"]):
+        sel = fits[1]
+    table = [{"model": f.model_name, "bic": _decay_bic(f), "deviance": f.deviance,
+              "tau_ps": f.components[0].tau_ps.value, "converged": f.converged, "selected": f is sel} for f in fits]
+    return sel, table
+
+
+def rise_sigma(fit: DecayFit) -> float:
+    """Significance (Gaussian σ) of the rise: the likelihood ratio against the same fit with the rise
+    pinned at ~0, referred to χ² with the number of rise parameters (1: exponential rise, 2: burst)."""
+    dd = max(float(fit.rise_delta_deviance or 0.0), 0.0)
+    k = int(fit.rise_dof or 1)
+    if k == 1:
+        return math.sqrt(dd)
+    pv = float(_chi2.sf(dd, k))
+    return float(_norm.isf(0.5 * pv)) if pv > 1e-300 else math.sqrt(dd)
+
+
 def _bic(f: SpectralFit) -> float:
     k = f.energy_eV.size - f.dof  # free parameters
     return float(f.deviance + k * math.log(max(f.energy_eV.size, 2)))
@@ -572,7 +624,10 @@ def select_bands(energy_eV: np.ndarray, counts: np.ndarray, *, read_noise: float
                 best = f
         return best
 
-    if is_poor(pick(cands)):  # the bands are not Gaussian: tails and wings
+    # the bands are not Gaussian: tails and wings — only when no Gaussian model describes the spectrum (a
+    # two-Gaussian fit that describes it but is unresolved is a shoulder, see _SpecPoint.shoulder; a
+    # Voigt-like pair would otherwise re-describe the same shoulder as a wrongly placed resolved band)
+    if all(is_poor(f) for f in cands):
         for nb in (1, 2):
             try:  # started from the Gaussian fit with as many bands (which it contains), then one default start
                 cands.append(decompose(e, c, n_bands=nb, shape="voigt", read_noise=read_noise, max_starts=1,
@@ -652,6 +707,28 @@ class _SpecPoint:
         if sel.n_bands < 2:
             return False
         fr = sel.sf_fraction
+        sig = fr.value / fr.error if fr.error and np.isfinite(fr.error) and fr.error > 0 else 0.0
+        return bool(RULES["two_band_min_fraction"] <= fr.value <= 1 - RULES["two_band_min_fraction"]
+                    and sig >= RULES["two_band_min_fraction_sigma"])
+
+    @property
+    def shoulder(self) -> bool:
+        """One band selected, but two Gaussians describe the spectrum (not poor), better by more than
+        ``band_selection_delta_bic``, with a significant second band that only fails the separation rule:
+        an unresolved low-energy shoulder (physics.md §1.3: XX/trions 'a low-energy shoulder'), never an
+        SF candidate."""
+        _, sel, _ = self._fit()
+        if sel.n_bands != 1:
+            return False
+        f2 = self.fit2
+        if f2.n_bands != 2 or is_poor(f2) or _resolved(f2):
+            return False
+        if _bic(self.fit1) - _bic(f2) <= RULES["band_selection_delta_bic"]:
+            return False
+        span = float(f2.energy_eV.max() - f2.energy_eV.min())
+        if any(b.fwhm_eV.value > span for b in f2.bands):
+            return False
+        fr = f2.sf_fraction
         sig = fr.value / fr.error if fr.error and np.isfinite(fr.error) and fr.error > 0 else 0.0
         return bool(RULES["two_band_min_fraction"] <= fr.value <= 1 - RULES["two_band_min_fraction"]
                     and sig >= RULES["two_band_min_fraction_sigma"])
@@ -874,6 +951,18 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             status, det = NOT_MEASURED, (f"too few photons ({low.photons:.0f}) at {low.T_K:g} K to detect a "
                                          f"{100 * RULES['two_band_min_fraction']:.0f} % band at "
                                          f"{RULES['two_band_min_fraction_sigma']:g}σ (needs {n_needed:.0f})")
+        elif low.shoulder:
+            sh_ = low.fit2.shift_meV
+            sh_err = sh_.error if np.isfinite(sh_.error) else 0.0
+            sel_fit = low.fit2  # the shoulder fit describes the spectrum
+            nums["shoulder"] = True
+            nums["gof"] = gof(low.fit2)
+            if shift + RULES["shift_sigma"] * sh_err < RULES["shift_min_meV"]:
+                status, det = FAIL, (f"only an unresolved low-energy shoulder {sh_} meV below the uncoupled band "
+                                     f"at {low.T_K:g} K (clearly < {RULES['shift_min_meV']:g})")
+                flags["biexciton-only"].append(f"low-energy shoulder {shift:.0f} meV below (biexciton/trion-like)")
+            else:
+                status, det = NOT_MEASURED, f"unresolved shoulder {sh_} meV below: neither an SF band nor clearly XX"
         elif not low.two_band:
             status, det = FAIL, f"no resolved second band at {low.T_K:g} K (Δdeviance {low.delta_dev:.1f})"
             if refs_T and nums.get("sl_vs_reference_shift_meV", 0.0) > RULES["shift_min_meV"]:
@@ -1016,8 +1105,9 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     # fitted on demand: the band-resolved decays (few) all, unfiltered ones only at the lowest T
     def _fit_one(d: DecayRecord) -> dict[str, Any] | None:
         try:
+            sel_table = None
             if d.band == "sf":
-                f = fit_decay(d.t_ps, d.counts, d.irf, model="sf", n_components=1)
+                f, sel_table = select_rise_model(d.t_ps, d.counts, d.irf)
             elif d.band == "all":
                 f = fit_decay(d.t_ps, d.counts, d.irf, model="exp", n_components=2)
             else:
@@ -1026,7 +1116,8 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             log.warning("decay fit failed (%s band, %s K): %s", d.band, d.T_K, exc)
             return None
         return {"T_K": d.T_K, "band": d.band, "fluence_uJcm2": d.fluence_uJcm2, "wavelength_nm": d.wavelength_nm,
-                "photons": float(np.sum(d.counts)), "fit": f, "poor": is_poor(f), "gof": gof(f)}
+                "photons": float(np.sum(d.counts)), "fit": f, "poor": is_poor(f), "gof": gof(f),
+                "model_selection": sel_table}
 
     band_d = [d for d in good_decays if d.band in ("sf", "unc")]
     all_recs = [d for d in good_decays if d.band == "all"]
@@ -1088,6 +1179,7 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             "ratio_err": rerr,
             "gof": [x["gof"] for x in used],
             "fluence_uJcm2": used[0]["fluence_uJcm2"],
+            "decay_models": [x["fit"].model_name for x in used],
         }
         # trends of τ_SF with T and with fluence
         if len({x["T_K"] for x in sf_d}) >= 3:
@@ -1132,14 +1224,19 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     else:
         r = rise_fit.tau_rise_ps
         dd = rise_fit.rise_delta_deviance if rise_fit.rise_delta_deviance is not None else 0.0
-        sig = math.sqrt(max(dd, 0.0))
+        sig = rise_sigma(rise_fit)
         nums = {
             "tau_rise_ps": _v(r),
             "peak_delay_ps": _v(rise_fit.peak_delay_ps),
             "delta_deviance": dd,
             "sigma": sig,
+            "decay_model": rise_fit.model_name,
+            "delay_ps": _v(rise_fit.delay_ps),
         }
-        if sig >= RULES["rise_min_sigma"]:
+        if sig >= RULES["rise_min_sigma"] and rise_fit.model_name == "burst":
+            st, det = PASS, (f"SF burst: build-up τ_g = {r} ps, peak {rise_fit.peak_delay_ps} ps after excitation "
+                             f"(likelihood ratio {sig:.1f}σ)")
+        elif sig >= RULES["rise_min_sigma"]:
             st, det = (
                 PASS,
                 (
@@ -1177,7 +1274,7 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                 by_f[p.fluence] = p
         g = [by_f[k] for k in sorted(by_f)]
         fvals = np.array([p.fluence for p in g], dtype=float)
-        if not g[-1].two_band:
+        if not (g[-1].two_band or g[-1].shoulder):  # the red band (or the XX shoulder) at the top fluence
             g = []
         try:
             if not g:
@@ -1496,8 +1593,10 @@ def decay_rows(evidence: Evidence, verdict: SFVerdict) -> list[dict[str, Any]]:
             f = r["fit"]
         else:
             try:
-                f = fit_decay(d.t_ps, d.counts, d.irf, model="sf" if d.band == "sf" else "exp",
-                              n_components=2 if d.band == "all" else 1)
+                if d.band == "sf":
+                    f = select_rise_model(d.t_ps, d.counts, d.irf)[0]
+                else:
+                    f = fit_decay(d.t_ps, d.counts, d.irf, model="exp", n_components=2 if d.band == "all" else 1)
             except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
                 log.warning("decay fit failed (%s band, %s K): %s", d.band, d.T_K, exc)
                 continue
