@@ -1031,7 +1031,10 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             log.warning("onset fit failed: %s", exc)
     fits["onset"] = onset
     if onset is None:
-        no_red = len(Ts) >= RULES["onset_min_temperatures"] and low is not None and not low.red and not low.poor
+        # "no red band" only when there is none: a resolved band whose shift item 1 could not place (or a
+        # shoulder) leaves the onset not measured, not failed
+        no_red = (len(Ts) >= RULES["onset_min_temperatures"] and low is not None and not low.red and not low.poor
+                  and not low.two_band and not low.shoulder)
         items.append(
             CheckItem(
                 2,
@@ -1039,7 +1042,9 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                 "Temperature onset (and reversibility)",
                 FAIL if no_red else NOT_MEASURED,
                 "no red band at the lowest temperature" if no_red
-                else f"fewer than {RULES['onset_min_temperatures']:g} temperatures with a usable red-band fit",
+                else ("no SF-candidate red band at the lowest temperature (item 1)" if low is not None
+                      and (low.two_band or low.shoulder) and not low.red
+                      else f"fewer than {RULES['onset_min_temperatures']:g} temperatures with a usable red-band fit"),
                 {},
             )
         )
