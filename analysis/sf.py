@@ -1229,8 +1229,11 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                                      f"(needs {RULES['faster_sigma']:g}σ)")
         else:
             st, det = FAIL, f"τ_red/τ_unc = {ratio:.2f} ± {rerr:.2f}, not ≤ {lim:g}"
-            if ratio >= RULES["slower_min_ratio"]:
+            has_red = low is not None and (low.two_band or low.shoulder)
+            if ratio >= RULES["slower_min_ratio"] and has_red:
                 flags["miniband shift"].append(f"red band not accelerated (τ ratio {ratio:.2f})")
+            elif ratio >= RULES["slower_min_ratio"]:  # no red band: the window saw the uncoupled emission
+                det += " (no red band in the spectrum: not a miniband signature)"
         items.append(CheckItem(4, "faster", "Faster decay of the red band", st, det, nums))
         strength["tau_sf_ps"] = _v(tau_sf)
         strength["acceleration"] = 1.0 / ratio if ratio > 0 else None
