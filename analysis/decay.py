@@ -12,6 +12,13 @@ Model for the counts in bin i (bin width Δt, bins of the measured IRF and of th
 * ``model="sf"``: the first component is the superfluorescent band with a delayed rise,
   ``h(t) = (e^{−t/τ} − e^{−t/τ_D})/(τ − τ_D)`` (rise time τ_D, unit area); its peak lags the
   prompt emission by ``τ τ_D ln(τ/τ_D)/(τ − τ_D)``.
+* ``model="burst"``: the first component is a superfluorescent *burst* (see :func:`burst_density`):
+  ``h(t) ∝ [e^{−(t−t_d)/(2τ_g)} + e^{(t−t_d)/(2τ)}]^{−2}`` for t ≥ 0, i.e. the mean-field
+  Dicke/Rehler–Eberly pulse ``sech²((t − t_d)/(2τ_R))`` (physics.md §1.1, textbook relations; [002]
+  §3.1) whose leading-edge growth time τ_g and trailing decay time τ may differ (τ_g = τ is the single
+  mean-field burst): delay t_d, exponential build-up e^{t/τ_g} from the initial noise level, release
+  e^{−t/τ} — the SF lifetime the seeds quote ([000]: "lifetime … down to ~40 ps"). τ_g ≤ τ by
+  construction (τ_g = ρ τ, 0 < ρ ≤ 1). It is bin-integrated numerically and convolved with the IRF by FFT.
 * ``b``: constant background per bin.
 
 ``N_k`` are photon counts of each component (so intensity weights R_k = N_k/ΣN are direct), the
@@ -37,6 +44,9 @@ __all__ = [
     "DecayFit",
     "fit_decay",
     "convolve_exponential",
+    "convolve_burst",
+    "burst_density",
+    "burst_peak_delay",
     "shift_irf",
     "OccupancyEstimate",
     "mean_occupancy",
@@ -44,6 +54,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_RHO_MIN = 1e-3  # lower bound of τ_g/τ in model="burst" (a build-up 1000× faster than the release)
 
 
 # ----------------------------------------------------------------------------- compiled kernels
@@ -107,6 +118,113 @@ def _deviance(n: np.ndarray, mu: np.ndarray) -> float:  # pragma: no cover
     return 2.0 * d
 
 
+@numba.njit(cache=True)
+def _burst_h(t: float, tau: float, tg: float, td: float) -> float:  # pragma: no cover
+    x = t - td
+    ua = -x / (2.0 * tg)
+    ub = x / (2.0 * tau)
+    if ua > 300.0 or ub > 300.0:
+        m = max(ua, ub)
+        return math.exp(-2.0 * m) / (math.exp(ua - m) + math.exp(ub - m)) ** 2
+    return 1.0 / (math.exp(ua) + math.exp(ub)) ** 2
+
+
+@numba.njit(cache=True)
+def _burst_bins(  # pragma: no cover
+    dt: float, tau: float, tg: float, td: float, out: np.ndarray, os: int = 16
+) -> float:
+    # H_k = ∫ h(t) Λ_k(t) dt, Λ_k the triangle of half-width Δt centred on kΔt: photons of one IRF bin
+    # spread uniformly over that bin, counted in decay bin i = j + k (the convention of _expconv). With
+    # D(t) = ∫_0^t (t − u) h(u) du: H_k = [D((k+1)Δ) − 2D(kΔ) + D((k−1)Δ)]/Δ, D ≤ 0 → 0. D by the
+    # trapezoid rule on a grid of ``os`` points per bin, the same for every parameter value (a grid that
+    # followed τ_g would make the cost jump under MIGRAD). Returns the unit-area normaliser.
+    n = out.shape[0]
+    d = dt / os
+    dvals = np.zeros(n + 2)
+    c1 = 0.0
+    c2 = 0.0
+    hp = _burst_h(0.0, tau, tg, td)
+    al = d / (2.0 * tg)  # per-step decrease of −(t − t_d)/(2τ_g)
+    be = d / (2.0 * tau)  # per-step increase of (t − t_d)/(2τ)
+    fa = math.exp(-al)
+    fb = math.exp(be)
+    for k in range(n):
+        # within bin k the two exponentials are geometric sequences (no exp per point); scaled by
+        # e^{−M}, M the largest exponent over the bin, so neither overflows
+        ua0 = (td - k * dt) / (2.0 * tg)
+        ub1 = ((k + 1) * dt - td) / (2.0 * tau)
+        mx = max(ua0, ub1)
+        a = math.exp(ua0 - mx)
+        b = math.exp(ub1 - mx - os * be)
+        e2m = math.exp(-2.0 * mx)
+        for i in range(1, os + 1):
+            a *= fa
+            b *= fb
+            s_ = a + b
+            if s_ > 1e-140:
+                hj = e2m / (s_ * s_)
+            else:
+                hj = _burst_h((k * os + i) * d, tau, tg, td)
+            c1n = c1 + 0.5 * (hp + hj) * d
+            c2 += 0.5 * (c1 + c1n) * d
+            c1 = c1n
+            hp = hj
+        dvals[k + 2] = c2  # dvals[k + 1] = D(kΔ); dvals[0] = D(−Δ) = 0
+    area = c1 + hp * tau  # the release beyond the window is exponential with τ
+    for k in range(n):
+        out[k] = (dvals[k + 2] - 2.0 * dvals[k + 1] + dvals[k]) / (dt * area)
+    return area
+
+
+def _burst_area(tau: float, tg: float, td: float) -> float:
+    """∫_0^∞ of the unnormalised burst (the normaliser :func:`_burst_bins` uses)."""
+    span = td + 30.0 * tau
+    buf = np.empty(256)
+    return float(_burst_bins(span / 256, float(tau), float(tg), float(td), buf))
+
+
+def burst_density(t_ps: np.ndarray, tau_ps: float, tau_g_ps: float, t_d_ps: float) -> np.ndarray:
+    """Unit-area SF burst for t ≥ 0 (0 before): ``h ∝ [e^{−(t−t_d)/(2τ_g)} + e^{(t−t_d)/(2τ)}]^{−2}``.
+
+    For τ_g = τ = τ_R this is the mean-field Dicke/Bonifacio–Lugiato burst
+    ``I(t) ∝ sech²[(t − τ_D)/(2τ_R)]`` of physics.md §1.1 (textbook relations, not in the seeds; the seeds
+    state the delayed burst: [002] §3.1 "short buildup period τ_D", [000] "delayed photon bursts").
+    Different τ_g < τ describe an ensemble of domains: the build-up is the exponential growth e^{t/τ_g}
+    of the collective polarisation from the initial noise (linear regime), the release the averaged
+    trailing edge, whose e^{−t/τ} is the SF lifetime measured in [000] (Fig. 2d,h). The maximum is at
+    ``t_d + 2 τ τ_g ln(τ/τ_g)/(τ + τ_g)``. Written from these relations (not from ``simulators``).
+    """
+    def h(t: np.ndarray) -> np.ndarray:
+        x = t - t_d_ps
+        ua, ub = -x / (2 * tau_g_ps), x / (2 * tau_ps)
+        m = np.maximum(ua, ub)
+        return np.exp(-2 * m) / (np.exp(ua - m) + np.exp(ub - m)) ** 2
+
+    t = np.asarray(t_ps, dtype=float)
+    return np.where(t >= 0, h(t) / _burst_area(tau_ps, tau_g_ps, t_d_ps), 0.0)
+
+
+def burst_peak_delay(tau_ps: float, tau_g_ps: float, t_d_ps: float) -> float:
+    """Time of the burst maximum after excitation: t_d + 2ττ_g ln(τ/τ_g)/(τ + τ_g) (≥ 0)."""
+    if tau_g_ps <= 0 or tau_ps <= 0:
+        return math.nan
+    return max(t_d_ps + 2 * tau_ps * tau_g_ps * math.log(tau_ps / tau_g_ps) / (tau_ps + tau_g_ps), 0.0)
+
+
+def convolve_burst(irf: np.ndarray, dt_ps: float, tau_ps: float, tau_g_ps: float, t_d_ps: float) -> np.ndarray:
+    """Unit-area burst (:func:`burst_density`) integrated over the bins and convolved with ``irf``."""
+    irf = np.ascontiguousarray(irf, dtype=float)
+    h = np.empty_like(irf)
+    _burst_bins(float(dt_ps), float(tau_ps), float(tau_g_ps), float(t_d_ps), h)
+    return _causal_conv(irf, h)
+
+
+def _causal_conv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    n = a.shape[0]
+    size = 1 << int(math.ceil(math.log2(2 * n)))
+    return np.fft.irfft(np.fft.rfft(a, size) * np.fft.rfft(b, size), size)[:n]
+
+
 def convolve_exponential(irf: np.ndarray, dt_ps: float, tau_ps: float) -> np.ndarray:
     """Unit-area exponential of lifetime ``tau_ps`` convolved with ``irf`` (bin width ``dt_ps``)."""
     irf = np.ascontiguousarray(irf, dtype=float)
@@ -165,6 +283,8 @@ class DecayFit(ResultMixin):
     counts: np.ndarray = field(repr=False)
     model: np.ndarray = field(repr=False)
     irf: np.ndarray = field(repr=False)
+    rise_dof: int | None = None
+    delay_ps: Value | None = None
     _array_fields = ("t_ps", "counts", "model", "irf")
 
     @property
@@ -183,11 +303,12 @@ class DecayFit(ResultMixin):
 
 # ----------------------------------------------------------------------------- fit
 class _Model:
-    def __init__(self, irf: np.ndarray, dt: float, n_comp: int, sf: bool) -> None:
+    def __init__(self, irf: np.ndarray, dt: float, n_comp: int, sf: bool, burst: bool = False) -> None:
         self.irf = irf
         self.dt = dt
         self.n_comp = n_comp
         self.sf = sf
+        self.burst = burst
         self.shifted = np.empty_like(irf)
         self.tmp = np.empty_like(irf)
         self.tmp2 = np.empty_like(irf)
@@ -196,6 +317,8 @@ class _Model:
             self.names += [f"photons{k + 1}", f"tau{k + 1}"]
         if sf:
             self.names.append("tau_rise")
+        if burst:
+            self.names += ["rise_ratio", "delay"]
         self.names += ["background", "shift"]
 
     def component(self, k: int, tau: float, rise: float | None, out: np.ndarray) -> None:
@@ -214,7 +337,11 @@ class _Model:
         mu = np.full(self.irf.shape[0], p[-2])
         rise = p[2 * nc] if self.sf else None
         for k in range(nc):
-            self.component(k, p[2 * k + 1], rise if k == 0 else None, self.tmp)
+            if k == 0 and self.burst:
+                _burst_bins(self.dt, p[1], p[2 * nc] * p[1], p[2 * nc + 1], self.tmp2)
+                self.tmp[:] = _causal_conv(self.shifted, self.tmp2)
+            else:
+                self.component(k, p[2 * k + 1], rise if k == 0 else None, self.tmp)
             if comps is not None:
                 comps[k] = p[2 * k] * self.tmp
             mu += p[2 * k] * self.tmp
@@ -248,7 +375,10 @@ def fit_decay(
         Measured instrument response on the same bins (any normalisation; negative values are
         clipped).  It should be recorded at the same time origin: its shift is fitted.
     model:
-        ``"exp"`` (sum of exponentials) or ``"sf"`` (component 1 has a delayed rise τ_D).
+        ``"exp"`` (sum of exponentials), ``"sf"`` (component 1 has a delayed exponential rise τ_D) or
+        ``"burst"`` (component 1 is the SF burst of :func:`burst_density`: release τ = ``tau1``, build-up
+        τ_g = ``rise_ratio``·τ ≤ τ, delay ``delay`` ps; ``tau_rise_ps`` reports τ_g and ``peak_delay_ps``
+        the burst maximum).
     n_components:
         1–3 exponential components.
     background, fit_shift:
@@ -270,8 +400,8 @@ def fit_decay(
     With ``model="sf"`` the rise term (e^{−t/τ} − e^{−t/τ_D})/(τ − τ_D) is symmetric in τ and τ_D;
     the rise is the shorter of the two by construction (the fit's values are ordered after MIGRAD).
     """
-    if model not in ("exp", "sf"):
-        raise ValueError("model must be 'exp' or 'sf'")
+    if model not in ("exp", "sf", "burst"):
+        raise ValueError("model must be 'exp', 'sf' or 'burst'")
     if not 1 <= n_components <= 3:
         raise ValueError("n_components must be 1, 2 or 3")
     t = np.asarray(t_ps, dtype=float)
@@ -294,7 +424,8 @@ def fit_decay(
     if not np.allclose(np.diff(t), dt, rtol=1e-6, atol=1e-9 * abs(dt)):
         raise ValueError("t_ps must be uniformly spaced")
     sf = model == "sf"
-    mdl = _Model(ir, dt, n_components, sf)
+    burst = model == "burst"
+    mdl = _Model(ir, dt, n_components, sf, burst)
     names = mdl.names
     fixed = dict(fixed or {})
 
@@ -327,6 +458,10 @@ def fit_decay(
         p0 += [signal * frac0[k], tau0[k]]
     if sf:
         p0.append(min(0.2 * tau0[0], 10 * dt))
+    if burst:
+        # peak of the data after the peak of the IRF: a first guess of the delay
+        lag = float(t[int(np.argmax(n))] - t[int(np.argmax(ir))])
+        p0 += [0.2, float(min(max(lag, 0.0), window / 4))]
     p0 += [bg0, 0.0]
     if max_shift_ps is None:
         max_shift_ps = min(20 * dt, 2000.0)
@@ -353,6 +488,9 @@ def fit_decay(
         m.limits[f"tau{k + 1}"] = (0.05 * dt, 20 * window)
     if sf:
         m.limits["tau_rise"] = (0.01 * dt, 20 * window)
+    if burst:
+        m.limits["rise_ratio"] = (_RHO_MIN, 1.0)
+        m.limits["delay"] = (0.0, window / 2)
     m.limits["background"] = (0.0, None)
     m.limits["shift"] = (-max_shift_ps, max_shift_ps)
     if not background:
@@ -371,6 +509,9 @@ def fit_decay(
         m.errors[f"tau{k + 1}"] = 0.05 * p0[2 * k + 1]
     if sf:
         m.errors["tau_rise"] = 0.1 * max(p0[2 * n_components], dt)
+    if burst:
+        m.errors["rise_ratio"] = 0.05
+        m.errors["delay"] = max(dt, 1.0)
     m.errors["background"] = 0.05 * max(bg0, 0.1)
     m.errors["shift"] = 0.2 * dt
     m.strategy = 1
@@ -382,6 +523,9 @@ def fit_decay(
         m.migrad(ncall=10000)
     try:
         m.hesse()
+        if not m.valid:  # HESSE's better curvature can move the EDM above the goal: descend again
+            m.migrad(ncall=10000)
+            m.hesse()
     except RuntimeError:  # pragma: no cover
         log.warning("fit_decay: HESSE failed")
     if not m.valid:
@@ -390,20 +534,25 @@ def fit_decay(
     # likelihood-ratio test of the rise against the same model with the rise pinned at its lower bound;
     # if the pinned fit is better, the free fit was stuck: restart it from there
     rise_dd_pre = None
-    if sf and "tau_rise" not in fixed:
+    pinned = {"tau_rise": 0.01 * dt} if sf else ({"rise_ratio": _RHO_MIN, "delay": 0.0} if burst else {})
+    if pinned and not set(pinned) & set(fixed):
         m0 = Minuit(cost, *np.array(m.values, dtype=float), name=names)
         m0.errordef = Minuit.LEAST_SQUARES
         for nm in names:
             m0.limits[nm] = m.limits[nm]
             m0.fixed[nm] = m.fixed[nm]
             m0.errors[nm] = max(float(m.errors[nm]), 1e-6)
-        m0.values["tau_rise"] = 0.01 * dt
-        m0.fixed["tau_rise"] = True
+        for nm, v in pinned.items():
+            m0.values[nm] = v
+            m0.fixed[nm] = True
         m0.migrad(ncall=10000)
         if m0.fval < m.fval - 1e-3:
             for nm in names:
                 m.values[nm] = m0.values[nm]
-            m.values["tau_rise"] = 0.1 * dt
+            if sf:
+                m.values["tau_rise"] = 0.1 * dt
+            else:
+                m.values["rise_ratio"] = 0.05
             m.migrad(ncall=10000)
             m.hesse()
         rise_dd_pre = float(max(m0.fval - m.fval, 0.0))
@@ -429,9 +578,9 @@ def fit_decay(
 
     # ---- components (sorted by lifetime; the SF component stays first)
     idx = list(range(n_components))
-    rest = idx[1:] if sf else idx
+    rest = idx[1:] if (sf or burst) else idx
     rest = sorted(rest, key=lambda k: p[2 * k + 1])
-    order = ([0] + rest) if sf else rest
+    order = ([0] + rest) if (sf or burst) else rest
     tot = sum(p[2 * k] for k in range(n_components)) or 1.0
 
     def err(grad: np.ndarray) -> float:
@@ -443,6 +592,9 @@ def fit_decay(
         g[i] = 1.0
         return g
 
+    grise = np.zeros(len(names))
+    if burst:  # τ_g = ρ τ
+        grise[1], grise[2 * n_components] = p[2 * n_components], p[1]
     comps = []
     for k in order:
         ni, ti = 2 * k, 2 * k + 1
@@ -459,8 +611,9 @@ def fit_decay(
                 photons=Value(p[ni], err(unit(ni))),
                 amplitude=Value(p[ni] * dt / p[ti], err(gamp)),
                 intensity_fraction=Value(p[ni] / tot, err(gfrac)),
-                tau_rise_ps=Value(p[2 * n_components], err(unit(2 * n_components)))
-                if (sf and k == 0)
+                tau_rise_ps=(Value(p[2 * n_components], err(unit(2 * n_components))) if sf
+                             else Value(p[2 * n_components] * p[1], err(grise)))
+                if ((sf or burst) and k == 0)
                 else None,
             )
         )
@@ -471,7 +624,7 @@ def fit_decay(
         return 1.0 / sum((pp[2 * k] / tt) / pp[2 * k + 1] for k in range(n_components))
 
     def one_over_e(pp: np.ndarray) -> float:
-        return _one_over_e_time(pp, n_components, sf)
+        return _one_over_e_time(pp, n_components, sf, burst)
 
     def with_err(fn: Callable[[np.ndarray], float]) -> Value:
         v0 = fn(p)
@@ -489,7 +642,7 @@ def fit_decay(
 
     tau_h = with_err(harmonic)
     tau_1e = with_err(one_over_e)
-    rise = peak = None
+    rise = peak = delay = None
     rise_dd = None
     if sf:
         ri = 2 * n_components
@@ -503,6 +656,12 @@ def fit_decay(
             return ta * tr * math.log(ta / tr) / (ta - tr)
 
         peak = with_err(peak_delay)
+    if burst:
+        ri = 2 * n_components
+        rise = Value(p[ri] * p[1], err(grise))
+        rise_dd = rise_dd_pre
+        peak = with_err(lambda pp: burst_peak_delay(pp[1], pp[ri] * pp[1], pp[ri + 1]))
+        delay = Value(p[ri + 1], err(unit(ri + 1)))
 
     return DecayFit(
         model_name=model,
@@ -514,6 +673,8 @@ def fit_decay(
         tau_rise_ps=rise,
         peak_delay_ps=peak,
         rise_delta_deviance=rise_dd,
+        rise_dof=1 if sf else (2 if burst else None),
+        delay_ps=delay,
         deviance=dev,
         dof=dof,
         reduced_deviance=dev / dof,
@@ -525,26 +686,35 @@ def fit_decay(
     )
 
 
-def _one_over_e_time(p: np.ndarray, nc: int, sf: bool) -> float:
+def _one_over_e_time(p: np.ndarray, nc: int, sf: bool, burst: bool = False) -> float:
     """Time at which the IRF-free decay drops to 1/e of its maximum."""
     taus = [p[2 * k + 1] for k in range(nc)]
     amps = [p[2 * k] for k in range(nc)]
     rise = p[2 * nc] if sf else None
+    if burst:
+        bt, bg, bd = taus[0], p[2 * nc] * taus[0], p[2 * nc + 1]
+        scale_b = 1.0 / _burst_area(bt, bg, bd)
+        rise = bg
 
     def f(tt: float) -> float:
         s = 0.0
         for k in range(nc):
-            if k == 0 and rise is not None:
+            if k == 0 and burst:
+                xx = tt - bd
+                a_, b_ = -xx / (2 * bg), xx / (2 * bt)
+                mm = max(a_, b_)
+                s += amps[0] * scale_b * math.exp(-2 * mm) / (math.exp(a_ - mm) + math.exp(b_ - mm)) ** 2
+            elif k == 0 and rise is not None:
                 r = rise if abs(rise - taus[0]) > 1e-9 * taus[0] else taus[0] * (1 - 1e-6)
                 s += amps[0] * (math.exp(-tt / taus[0]) - math.exp(-tt / r)) / (taus[0] - r)
             else:
                 s += amps[k] * math.exp(-tt / taus[k]) / taus[k]
         return s
 
-    tmax = 50 * max(taus)
+    tmax = 50 * max(taus) + (p[2 * nc + 1] if burst else 0.0)
     t0 = 0.0
     if rise is not None:
-        grid = np.linspace(0, 5 * max(taus[0], rise), 400)
+        grid = np.linspace(0, 5 * max(taus[0], rise) + (p[2 * nc + 1] if burst else 0.0), 400)
         vals = [f(x) for x in grid]
         t0 = float(grid[int(np.argmax(vals))])
     peak = f(t0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -54,3 +56,23 @@ def test_lifetime_trends() -> None:
     tf = lifetime_vs_fluence(f, 100 * f**-0.2, 2 + 0 * f)
     assert tf.direction == "decreasing" and tf.slope.value == pytest.approx(-0.2, rel=1e-3)
     assert lifetime_vs_temperature(T, 50 + 0 * T, 5 + 0 * T).direction == "flat"
+
+
+def test_power_law_scatter_student_t() -> None:
+    """A fluence series with 4 % multiplicative scatter (6 points): the relative scatter is fitted in
+    quadrature, the error of α is the Student-t 68 % half-width, and it covers (fixed seeds)."""
+    from analysis.series import t_factor
+
+    assert t_factor(1.0, math.inf) == 1.0
+    assert t_factor(1.0, 4) == pytest.approx(1.1417, abs=1e-3)
+    assert t_factor(3.0, 4) == pytest.approx(2.207, abs=2e-3)
+    inside = []
+    for seed in range(120):
+        rng = np.random.default_rng(seed)
+        f = np.geomspace(2.0, 63.0, 6)
+        y = rng.poisson(3000.0 * (f / 10.0) ** 1.45 * rng.lognormal(0.0, 0.04, f.size)).astype(float)
+        p = power_law(f, y, np.sqrt(y))
+        inside.append(abs(p.exponent.value - 1.45) <= p.exponent.error)
+        if p.extra_scatter > 0:
+            assert p.error_dof == 4
+    assert 0.58 < np.mean(inside) < 0.78

@@ -50,9 +50,7 @@ def test_sf_sample_is_sf(verdicts: dict) -> None:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     "kind,confuser",
-    [pytest.param("biexciton", "biexciton-only", marks=pytest.mark.xfail(strict=True, reason=(
-        "inconclusive: the band fit measures 38 ± 3.8 meV for a true 20 meV shift between two heavily overlapping "
-        "bands, so item 1 is not measured (issue 14, open)"))),
+    [("biexciton", "biexciton-only"),
      ("ase", "ASE"), ("miniband", "miniband shift")],
 )
 def test_confusers_are_not_sf(verdicts: dict, kind: str, confuser: str) -> None:
