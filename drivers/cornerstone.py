@@ -33,7 +33,7 @@ from typing import Any
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from ._link import LINK_OPTIONS, Link, ReplyError, as_float, check_range
+from ._link import LINK_OPTIONS, GarbageReply, Link, ReplyError, as_float, check_range
 from .base import Clock, DriverError, Option
 from .monochromator import MONO_OPTIONS, TcspcMonochromator
 
@@ -197,7 +197,7 @@ class CornerstoneMonochromator(TcspcMonochromator):
 
     @property
     def slit_um(self) -> float:
-        return float(self.link.call("SLIT1MICRONS?", lambda i: i.slit1_um))
+        return self.link.call("SLIT1MICRONS?", lambda i: as_float(i.slit1_um, "SLIT1MICRONS?"))
 
     def set_slits_um(self, width_um: float) -> None:
         w = int(round(check_range("slit", width_um, self.opts["min_slit_um"], self.opts["max_slit_um"], "µm")))
@@ -206,10 +206,18 @@ class CornerstoneMonochromator(TcspcMonochromator):
 
     @property
     def shutter_open(self) -> bool:
-        return str(self.link.call("SHUTTER?", lambda i: i.shutter)).strip().upper() == "O"
+        def state(i: Any) -> bool:
+            v = str(i.shutter).strip().upper()
+            if v not in ("O", "C"):
+                raise GarbageReply(f"SHUTTER? reply {v!r} is neither O nor C")
+            return v == "O"
+
+        return bool(self.link.call("SHUTTER?", state))
 
     def _shutter(self, state: str) -> None:
-        self.link.call(f"SHUTTER {state}", lambda i: setattr(i, "shutter", state), retry=state == "C")
+        # idempotent either way (a second SHUTTER O leaves it open), and read back below: retried like any
+        # setter (the fault campaign lost runs to one dropped SHUTTER O when opening was not retried)
+        self.link.call(f"SHUTTER {state}", lambda i: setattr(i, "shutter", state))
         if self.shutter_open != (state == "O"):
             raise DriverError(f"Cornerstone shutter did not {'open' if state == 'O' else 'close'}")
 

@@ -291,13 +291,14 @@ HC_EV_NM = 1239.84198
 
 def band_peaks(wavelength_nm: np.ndarray, signal: np.ndarray, *, shift_meV: float = 55.0,
                min_fraction: float = 0.03, min_separation_meV: float = 20.0) -> tuple[float, float, bool]:
-    """The SF (red) and uncoupled (main) detection wavelengths from one spectrum (dark subtracted): a fit
-    of two Gaussians in photon energy; the lower-energy band is the red band. When the spectrum holds one
+    """The SF (red) and uncoupled (main) detection wavelengths from one spectrum (dark subtracted): the
+    band model the verdict would select (``analysis.sf.select_bands``: 1, 2 or 3 bands by BIC, fitted in
+    photon energy); the lower-energy band is the red band. When the spectrum holds one
     band only (a red band below ``min_fraction`` of the light or closer than ``min_separation_meV``), the
     main peak is the uncoupled band and the SF wavelength is ``shift_meV`` below it. Returns
     ``(sf_nm, unc_nm, resolved)``. A detection aid for the monochromator, not the analysis: the verdict
     fits the spectra itself."""
-    from scipy.optimize import curve_fit
+    from analysis.sf import select_bands  # the verdict's own band-model selection (1/2/3 bands by BIC)
 
     wl = np.asarray(wavelength_nm, float)
     y = np.asarray(signal, float)
@@ -305,32 +306,17 @@ def band_peaks(wavelength_nm: np.ndarray, signal: np.ndarray, *, shift_meV: floa
     order = np.argsort(E)
     E, y = E[order], y[order]
     sm = np.convolve(y, np.ones(5) / 5, mode="same")
-    i = int(np.argmax(sm))
-    E0, A = float(E[i]), max(float(sm[i]), 1.0)
-
-    def two(x: np.ndarray, a1: float, e1: float, s1: float, a2: float, e2: float, s2: float, c: float) -> np.ndarray:
-        return a1 * np.exp(-0.5 * ((x - e1) / s1) ** 2) + a2 * np.exp(-0.5 * ((x - e2) / s2) ** 2) + c
-
-    sig = np.sqrt(np.abs(y) + 25.0)
-    lo = [0.0, E[0], 0.002, 0.0, E[0], 0.002, -np.inf]
-    hi = [np.inf, E[-1], 0.08, np.inf, E[-1], 0.08, np.inf]
-    best = None
-    for d in (-0.06, 0.06):
-        p0 = [A, E0, 0.012, 0.4 * A, min(max(E0 + d, E[1]), E[-2]), 0.012, 0.0]
-        try:
-            p, _ = curve_fit(two, E, y, p0=p0, sigma=sig, bounds=(lo, hi), maxfev=4000)
-        except (RuntimeError, ValueError):
-            continue
-        chi = float(np.sum(((y - two(E, *p)) / sig) ** 2))
-        if best is None or chi < best[0]:
-            best = (chi, p)
-    if best is not None:
-        a1, e1, s1, a2, e2, s2, _c = best[1]
-        areas = (a1 * s1, a2 * s2)
-        (e_red, w_red), (e_main, w_main) = sorted([(e1, areas[0]), (e2, areas[1])])
-        frac = min(areas) / max(sum(areas), 1e-300)
-        if frac >= min_fraction and (e_main - e_red) * 1e3 >= min_separation_meV:
-            return HC_EV_NM / e_red, HC_EV_NM / e_main, True
+    E0 = float(E[int(np.argmax(sm))])
+    try:
+        # dark-subtracted counts: the χ² statistic with a 5-count read noise (negative pixels are allowed)
+        _one, fit, _table = select_bands(E, y, read_noise=5.0)
+    except (RuntimeError, ValueError):
+        fit = None
+    if fit is not None and fit.n_bands >= 2:
+        red, main = fit.band("sf"), fit.band("unc")
+        frac, sep = float(fit.sf_fraction.value), float(fit.shift_meV.value)
+        if red is not None and main is not None and frac >= min_fraction and sep >= min_separation_meV:
+            return HC_EV_NM / float(red.center_eV.value), HC_EV_NM / float(main.center_eV.value), True
     return HC_EV_NM / (E0 - shift_meV * 1e-3), HC_EV_NM / E0, False
 
 
