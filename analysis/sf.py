@@ -794,6 +794,26 @@ def _band_fits(s: SpectrumRecord) -> tuple[SpectralFit, SpectralFit, list[dict[s
                      lambda: select_bands(s.energy_eV, s.counts, read_noise=s.read_noise))
 
 
+def _decay_fit(d: DecayRecord) -> tuple[DecayFit, list[dict[str, Any]] | None]:
+    """The fit of one decay by its band (red band: both rise models, :func:`select_rise_model`; all light:
+    two exponentials; uncoupled: one), remembered by content like the band fits: the per-run summaries,
+    the campaign's pooled verdict and ``analyze --report`` assess the same decays (the demo fitted each
+    red-band decay with both rise models three times)."""
+    t = np.ascontiguousarray(d.t_ps, dtype=float).tobytes()
+    c = np.ascontiguousarray(d.counts, dtype=float).tobytes()
+    i = np.ascontiguousarray(d.irf, dtype=float).tobytes()
+    key = hashlib.blake2b(b"decay|" + str(d.band).encode() + b"|" + t + b"|" + c + b"|" + i,
+                          digest_size=20).digest()
+
+    def compute() -> tuple[DecayFit, list[dict[str, Any]] | None]:
+        if d.band == "sf":
+            return select_rise_model(d.t_ps, d.counts, d.irf)
+        n = 2 if d.band == "all" else 1
+        return fit_decay(d.t_ps, d.counts, d.irf, model="exp", n_components=n), None
+
+    return _memoised(key, compute)
+
+
 def _two_band_fit(s: SpectrumRecord) -> SpectralFit:
     """The plain two-Gaussian fit of one spectrum (when one band was selected), remembered like _band_fits."""
     return _memoised(_memo_key(s, b"two"),
@@ -1131,13 +1151,7 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     # fitted on demand: the band-resolved decays (few) all, unfiltered ones only at the lowest T
     def _fit_one(d: DecayRecord) -> dict[str, Any] | None:
         try:
-            sel_table = None
-            if d.band == "sf":
-                f, sel_table = select_rise_model(d.t_ps, d.counts, d.irf)
-            elif d.band == "all":
-                f = fit_decay(d.t_ps, d.counts, d.irf, model="exp", n_components=2)
-            else:
-                f = fit_decay(d.t_ps, d.counts, d.irf, model="exp", n_components=1)
+            f, sel_table = _decay_fit(d)
         except (ValueError, RuntimeError) as exc:
             log.warning("decay fit failed (%s band, %s K): %s", d.band, d.T_K, exc)
             return None
