@@ -11,22 +11,22 @@ from __future__ import annotations
 
 #: longest first (seconds per file, ``make test`` on 2 idle cores, 2 December 2026)
 LONGEST_FIRST = (
-    "tests/integration/test_demo.py",              # ~80
-    "tests/integration/test_fault_campaign.py",    # ~56
-    "tests/procedures/test_xray.py",               # ~44
-    "tests/acq/test_interop.py",                   # ~34
-    "tests/procedures/test_pl.py",                 # ~33
-    "tests/analysis/test_verdict_presets.py",      # ~29
-    "tests/acq/test_serve.py",                     # ~19
-    "tests/gui/test_stop_and_validate.py",         # ~18
-    "tests/acq/test_kill_campaign.py",             # ~18
-    "tests/simulators/test_sim_serve_clients.py",  # ~17
-    "tests/analysis/test_report.py",               # ~12
-    "tests/simulators/test_faults_injection.py",   # ~11
-    "tests/gui/test_sim_session.py",               # ~11
-    "tests/gui/test_window.py",                    # ~11
-    "tests/simulators/test_icl_server.py",         # ~10
-    "tests/analysis/test_sf.py",                   # ~9
+    "tests/integration/test_demo.py",              # ~87 s (idle, December 2026)
+    "tests/integration/test_fault_campaign.py",    # ~70
+    "tests/procedures/test_pl.py",                 # ~55
+    "tests/acq/test_interop.py",                   # ~40
+    "tests/procedures/test_xray.py",               # ~37
+    "tests/simulators/test_sim_serve_clients.py",  # ~19
+    "tests/simulators/test_faults_injection.py",   # ~19
+    "tests/analysis/test_verdict_presets.py",      # ~17
+    "tests/acq/test_kill_campaign.py",             # ~17
+    "tests/gui/test_stop_and_validate.py",         # ~17
+    "tests/acq/test_serve.py",                     # ~16
+    "tests/gui/test_window.py",                    # ~15
+    "tests/procedures/test_resume.py",             # ~11
+    "tests/analysis/test_g2.py",                   # ~11
+    "tests/analysis/test_report.py",               # ~11
+    "tests/gui/test_sim_session.py",               # ~10
 )
 
 
