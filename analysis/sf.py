@@ -1421,8 +1421,16 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             and a_s.value <= RULES["alpha_max"] + k_amax * a_s.error
             and not threshold
         )
+        weak = (not ok and not threshold and diff >= RULES["alpha_min_excess"] and diff < k_diff * derr
+                and a_s.value <= RULES["alpha_max"] + k_amax * a_s.error)
         if ok:
             st, det = PASS, f"α_SF = {a_s} vs α_unc = {a_u}"
+        elif weak:
+            # the excess is there but the few fluences leave its Student-t interval too wide to decide: what
+            # is missing is data, not evidence against (issue 14: insufficient data give "inconclusive")
+            st, det = NOT_MEASURED, (f"α_SF = {a_s} vs α_unc = {a_u}: an excess of {diff:.2f} that "
+                                     f"{pl_sf.fluence.size} fluences cannot make significant (needs "
+                                     f"{k_diff:.3g} σ at {dof_d:.3g} dof); measure more fluences")
         else:
             why = (
                 "threshold"
