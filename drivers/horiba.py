@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlparse
 
@@ -77,7 +77,110 @@ def _parse_resource(resource: str) -> tuple[str, int]:
     return u.hostname or "127.0.0.1", int(u.port or 25010)
 
 
-class HoribaSpectrometer(Spectrometer):
+class _IclSession:
+    """The horiba-sdk session both ICL drivers hold (the spectrograph and the TCSPC monochromator): its
+    event-loop thread, the ``DeviceManager`` link, the monochromator of the ICL's device list, homing and
+    the busy wait, and an orderly close. ``LABEL`` names the instrument in errors and logs."""
+
+    LABEL = "monochromator"
+    options: dict[str, Any]
+    clock: Clock
+    host: str
+    port: int
+    _lt: _LoopThread | None
+    dm: Any
+    mono: Any
+    mono_config: dict[str, Any]
+    _grating: int
+    wait: Callable[[float], None]     # the role's cancellable wait (drivers.base.Role)
+
+    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        if self._lt is None:
+            coro.close()
+            raise DriverError(f"{type(self).__name__} is not connected (call connect() first)")
+        try:
+            return self._lt.run(coro, timeout or self.options["command_timeout_s"])
+        except DriverError:
+            raise
+        except TimeoutError as exc:
+            raise DriverError(f"ICL at {self.host}:{self.port} did not answer in time") from exc
+        except Exception as exc:  # horiba-sdk raises bare Exception / CommunicationException
+            raise DriverError(f"ICL: {exc}") from exc
+
+    def _open_icl(self, thread_name: str, *, bin_mode: bool) -> None:
+        """Start the loop thread, open the ICL link (``icl_info``; ``icl_binMode none`` when the session
+        reads CCD data as JSON), wait ``icl_settle_s`` and discover the devices."""
+        from horiba_sdk.communication import Command
+        from horiba_sdk.devices.device_manager import DeviceManager
+
+        self._lt = _LoopThread(thread_name)
+
+        async def make() -> Any:
+            return DeviceManager(start_icl=False, icl_ip=self.host, icl_port=str(self.port),
+                                 enable_binary_messages=False)
+
+        async def open_link() -> dict[str, Any]:
+            comm = self.dm.communicator
+            await comm.open()
+            info = await comm.request_with_response(Command("icl_info", {}))
+            if bin_mode:
+                resp = await comm.request_with_response(Command("icl_binMode", {"mode": "none"}))
+                if resp.errors:
+                    raise DriverError(f"icl_binMode: {resp.errors}")
+            return dict(info.results)
+
+        try:
+            self.dm = self._run(make())
+            self.icl_info = self._run(open_link())
+            self.wait(self.options["icl_settle_s"])
+            self._run(self.dm.discover_devices())
+        except DriverError:
+            self._stop_loop()
+            raise
+
+    def _open_mono(self, mono: Any) -> None:
+        self.mono = mono
+        self._run(self.mono.open())
+        self.mono_config = self._run(self.mono.configuration())
+
+    def _home_mono(self) -> None:
+        """Home the monochromator if it is not initialised (``home_on_connect``), then read its turret."""
+        if not self._run(self.mono.is_initialized()):
+            if not self.options["home_on_connect"]:
+                raise DriverError(f"{self.LABEL} is not initialised and home_on_connect is off")
+            log.info("homing the %s", self.LABEL)
+            self._run(self.mono.initialize())
+            self._wait_mono(timeout_s=600.0)
+        self._grating = int(self._run(self.mono.get_turret_grating()).value)
+
+    def _stop_loop(self) -> None:
+        if self._lt is not None:
+            self._lt.stop()
+            self._lt = None
+
+    def _close_session(self, *devices: Any) -> None:
+        """Close ``devices`` (those opened), then the link, then the loop; never raises."""
+        if self._lt is None:
+            return
+        for dev in (*devices, None):
+            try:
+                if dev is None:
+                    self._run(self.dm.communicator.close(), timeout=5.0)
+                else:
+                    self._run(dev.close(), timeout=5.0)
+            except Exception as exc:  # noqa: BLE001 - close must not raise
+                log.debug("closing %s: %s", dev if dev is not None else "the ICL link", exc)
+        self._stop_loop()
+
+    def _wait_mono(self, timeout_s: float = 300.0) -> None:
+        t_end = self.clock.monotonic() + timeout_s
+        while self._run(self.mono.is_busy()):
+            if self.clock.monotonic() > t_end:
+                raise DriverError(f"{self.LABEL} still busy after {timeout_s:g} s")
+            self.wait(self.options["poll_s"])
+
+
+class HoribaSpectrometer(_IclSession, Spectrometer):
     """iHR320-class monochromator + Syncerity CCD through horiba-sdk."""
 
     OPTIONS = {
@@ -125,67 +228,20 @@ class HoribaSpectrometer(Spectrometer):
         self._slit_mm = float("nan")
 
     # -- plumbing ---------------------------------------------------------------------------------
-    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
-        if self._lt is None:
-            coro.close()
-            raise DriverError("HoribaSpectrometer is not connected (call connect() first)")
-        try:
-            return self._lt.run(coro, timeout or self.options["command_timeout_s"])
-        except DriverError:
-            raise
-        except TimeoutError as exc:
-            raise DriverError(f"ICL at {self.host}:{self.port} did not answer in time") from exc
-        except Exception as exc:  # horiba-sdk raises bare Exception / CommunicationException
-            raise DriverError(f"ICL: {exc}") from exc
-
     def connect(self) -> None:
-        from horiba_sdk.communication import Command
-        from horiba_sdk.devices.device_manager import DeviceManager
-
-        self._lt = _LoopThread()
-
-        async def make() -> Any:
-            return DeviceManager(start_icl=False, icl_ip=self.host, icl_port=str(self.port),
-                                 enable_binary_messages=False)
-
-        self.dm = self._run(make())
-
-        async def open_link() -> dict[str, Any]:
-            comm = self.dm.communicator
-            await comm.open()
-            info = await comm.request_with_response(Command("icl_info", {}))
-            resp = await comm.request_with_response(Command("icl_binMode", {"mode": "none"}))
-            if resp.errors:
-                raise DriverError(f"icl_binMode: {resp.errors}")
-            return dict(info.results)
-
-        try:
-            self.icl_info = self._run(open_link())
-        except DriverError:
-            self._stop_loop()
-            raise
-        self.wait(self.options["icl_settle_s"])
-        self._run(self.dm.discover_devices())
+        self._open_icl("horiba-sdk", bin_mode=True)
         monos, ccds = self.dm.monochromators, self.dm.charge_coupled_devices
         if len(monos) <= self.options["mono_index"] or len(ccds) <= self.options["ccd_index"]:
             self.close()
             raise DriverError(f"ICL found {len(monos)} monochromator(s) and {len(ccds)} CCD(s); need "
                               f"mono #{self.options['mono_index']} and CCD #{self.options['ccd_index']}")
-        self.mono = monos[self.options["mono_index"]]
+        self._open_mono(monos[self.options["mono_index"]])
         self.ccd = ccds[self.options["ccd_index"]]
-        self._run(self.mono.open())
         self._run(self.ccd.open())
-        self.mono_config = self._run(self.mono.configuration())
         self.ccd_config = self._run(self.ccd.get_configuration())
         size = self._run(self.ccd.get_chip_size())
         self.chip = (int(size.width), int(size.height))
-        if not self._run(self.mono.is_initialized()):
-            if not self.options["home_on_connect"]:
-                raise DriverError("monochromator is not initialised and home_on_connect is off")
-            log.info("homing the monochromator")
-            self._run(self.mono.initialize())
-            self._wait_mono(timeout_s=600.0)
-        self._grating = int(self._run(self.mono.get_turret_grating()).value)
+        self._home_mono()
         self._setup_ccd()
         o = self.options
         if o["gain_token"] is not None:
@@ -217,30 +273,8 @@ class HoribaSpectrometer(Spectrometer):
         self._run(self.ccd.set_x_axis_conversion_type(XAxisConversionType.FROM_ICL_SETTINGS_INI))
         self.exposure_s = self._exposure_s
 
-    def _stop_loop(self) -> None:
-        if self._lt is not None:
-            self._lt.stop()
-            self._lt = None
-
     def close(self) -> None:
-        if self._lt is None:
-            return
-        for name, coro_fn in (("ccd", lambda: self.ccd.close()), ("mono", lambda: self.mono.close()),
-                              ("link", lambda: self.dm.communicator.close())):
-            try:
-                if name == "ccd" and self.ccd is None or name == "mono" and self.mono is None:
-                    continue
-                self._run(coro_fn(), timeout=5.0)
-            except Exception as exc:  # noqa: BLE001 - close must not raise
-                log.debug("closing %s: %s", name, exc)
-        self._stop_loop()
-
-    def _wait_mono(self, timeout_s: float = 300.0) -> None:
-        t_end = self.clock.monotonic() + timeout_s
-        while self._run(self.mono.is_busy()):
-            if self.clock.monotonic() > t_end:
-                raise DriverError(f"monochromator still busy after {timeout_s:g} s")
-            self.wait(self.options["poll_s"])
+        self._close_session(*(d for d in (self.ccd, self.mono) if d is not None))
 
     # -- monochromator ------------------------------------------------------------------------------
     @property
@@ -460,13 +494,14 @@ class HoribaSpectrometer(Spectrometer):
         return d
 
 
-class HoribaMonochromator(TcspcMonochromator):
+class HoribaMonochromator(_IclSession, TcspcMonochromator):
     """A second Horiba monochromator (no CCD) through horiba-sdk: the ``horiba`` backend of the
     ``tcspc_mono`` role — the [000] time-resolved RL setup's MicroHR (150 l/mm) in front of the TCSPC
     detector. It opens its own ICL connection (``DeviceManager``) and the monochromator ``mono_index``
     (default 1: the spectrograph's mono is 0) of the ICL's device list; slit A is the entrance slit, slit
     B the exit slit."""
 
+    LABEL = "TCSPC monochromator"
     OPTIONS = {
         **MONO_OPTIONS,
         "rld_nm_per_mm_at_1200": Option(float, 6.6, min=0.01, max=100.0, unit="nm/mm",
@@ -496,86 +531,21 @@ class HoribaMonochromator(TcspcMonochromator):
         self.mono_config: dict[str, Any] = {}
         self._grating = 0
 
-    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
-        if self._lt is None:
-            coro.close()
-            raise DriverError("HoribaMonochromator is not connected (call connect() first)")
-        try:
-            return self._lt.run(coro, timeout or self.options["command_timeout_s"])
-        except DriverError:
-            raise
-        except TimeoutError as exc:
-            raise DriverError(f"ICL at {self.host}:{self.port} did not answer in time") from exc
-        except Exception as exc:  # horiba-sdk raises bare Exception / CommunicationException
-            raise DriverError(f"ICL: {exc}") from exc
-
     def connect(self) -> None:
-        from horiba_sdk.communication import Command
-        from horiba_sdk.devices.device_manager import DeviceManager
-
-        self._lt = _LoopThread("horiba-sdk-tcspc-mono")
-
-        async def make() -> Any:
-            return DeviceManager(start_icl=False, icl_ip=self.host, icl_port=str(self.port),
-                                 enable_binary_messages=False)
-
-        self.dm = self._run(make())
-
-        async def open_link() -> dict[str, Any]:
-            comm = self.dm.communicator
-            await comm.open()
-            info = await comm.request_with_response(Command("icl_info", {}))
-            return dict(info.results)
-
-        try:
-            self.icl_info = self._run(open_link())
-            self.wait(self.options["icl_settle_s"])
-            self._run(self.dm.discover_devices())
-        except DriverError:
-            self._stop_loop()
-            raise
+        self._open_icl("horiba-sdk-tcspc-mono", bin_mode=False)
         monos = self.dm.monochromators
         i = self.options["mono_index"]
         if len(monos) <= i:
             self.close()
             raise DriverError(f"ICL found {len(monos)} monochromator(s); the TCSPC monochromator is #{i}")
-        self.mono = monos[i]
-        self._run(self.mono.open())
-        self.mono_config = self._run(self.mono.configuration())
-        if not self._run(self.mono.is_initialized()):
-            if not self.options["home_on_connect"]:
-                raise DriverError("TCSPC monochromator is not initialised and home_on_connect is off")
-            log.info("homing the TCSPC monochromator")
-            self._run(self.mono.initialize())
-            self._wait_mono(timeout_s=600.0)
-        self._grating = int(self._run(self.mono.get_turret_grating()).value)
+        self._open_mono(monos[i])
+        self._home_mono()
         if self.options["grating"] is not None:
             self.set_grating(self.options["grating"])
         log.info("Horiba TCSPC monochromator connected: %s", self.mono_config.get("monoModel"))
 
-    def _stop_loop(self) -> None:
-        if self._lt is not None:
-            self._lt.stop()
-            self._lt = None
-
     def close(self) -> None:
-        if self._lt is None:
-            return
-        for name, coro_fn in (("mono", lambda: self.mono.close()), ("link", lambda: self.dm.communicator.close())):
-            try:
-                if name == "mono" and self.mono is None:
-                    continue
-                self._run(coro_fn(), timeout=5.0)
-            except Exception as exc:  # noqa: BLE001 - close must not raise
-                log.debug("closing %s: %s", name, exc)
-        self._stop_loop()
-
-    def _wait_mono(self, timeout_s: float = 300.0) -> None:
-        t_end = self.clock.monotonic() + timeout_s
-        while self._run(self.mono.is_busy()):
-            if self.clock.monotonic() > t_end:
-                raise DriverError(f"TCSPC monochromator still busy after {timeout_s:g} s")
-            self.wait(self.options["poll_s"])
+        self._close_session(*(d for d in (self.mono,) if d is not None))
 
     @property
     def gratings_lpmm(self) -> list[float]:
