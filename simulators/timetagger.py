@@ -478,6 +478,14 @@ class _Tagger:
         return t[keep], ch[keep]
 
 
+def _pair_rate(tagger: Any, stats: _Stats, cond: Any, a: int, b: int, edges: np.ndarray) -> np.ndarray | None:
+    """Expected pairs per second of channel ``b`` at delays ``edges`` after channel ``a`` (their input
+    delays applied), cached per condition: what Histogram, TimeDifferences and Correlation accumulate."""
+    delta = _delay(tagger, b) - _delay(tagger, a)
+    key = ("pairs", a, b, float(edges[0]), float(edges[1] - edges[0]), edges.size, delta)
+    return stats.cached(key, cond, lambda c: stats.pairs(c, a, b, edges, delta))
+
+
 class _Measurement:
     """IteratorBase: lifecycle shared by every measurement."""
 
@@ -723,10 +731,8 @@ class Histogram(_Measurement):
         self._tail = starts[starts >= t1 - self._n * self._bw]
 
     def _rate(self, stats: _Stats, cond: Any) -> np.ndarray | None:
-        delta = _delay(self._tagger, self._click) - _delay(self._tagger, self._start)
-        edges = np.arange(self._n + 1, dtype=float) * self._bw
-        key = ("Histogram", self._start, self._click, self._bw, self._n, delta)
-        return stats.cached(key, cond, lambda c: stats.pairs(c, self._start, self._click, edges, delta))
+        return _pair_rate(self._tagger, stats, cond, self._start, self._click,
+                          np.arange(self._n + 1, dtype=float) * self._bw)
 
     def _stat_ok(self, stats: _Stats, cond: Any) -> bool:
         return (stats.deadtime_ok(self._tagger, [self._start, self._click], cond)
@@ -838,10 +844,8 @@ class TimeDifferences(_Measurement):
         self._tail, self._tail_row = starts[keep], rows[keep]
 
     def _rate(self, stats: _Stats, cond: Any) -> np.ndarray | None:
-        delta = _delay(self._tagger, self._click) - _delay(self._tagger, self._start)
-        edges = np.arange(self._n + 1, dtype=float) * self._bw
-        key = ("Histogram", self._start, self._click, self._bw, self._n, delta)
-        return stats.cached(key, cond, lambda c: stats.pairs(c, self._start, self._click, edges, delta))
+        return _pair_rate(self._tagger, stats, cond, self._start, self._click,
+                          np.arange(self._n + 1, dtype=float) * self._bw)
 
     def _stat_ok(self, stats: _Stats, cond: Any) -> bool:
         stepping = [c for c in (self._next, self._sync) if c is not None and stats.feed_channel(c) is not None]
@@ -903,10 +907,8 @@ class Correlation(_Measurement):
         self._tail2 = all2[all2 >= keep_from]
 
     def _rate(self, stats: _Stats, cond: Any) -> np.ndarray | None:
-        delta = _delay(self._tagger, self._c2) - _delay(self._tagger, self._c1)
-        edges = self._lo + np.arange(self._n + 1, dtype=float) * self._bw
-        key = ("Correlation", self._c1, self._c2, self._bw, self._n, delta)
-        return stats.cached(key, cond, lambda c: stats.pairs(c, self._c1, self._c2, edges, delta))
+        return _pair_rate(self._tagger, stats, cond, self._c1, self._c2,
+                          self._lo + np.arange(self._n + 1, dtype=float) * self._bw)
 
     def _stat_ok(self, stats: _Stats, cond: Any) -> bool:
         return (stats.deadtime_ok(self._tagger, [self._c1, self._c2], cond)
