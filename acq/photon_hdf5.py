@@ -32,6 +32,8 @@ import numpy as np
 
 from drivers.tcspc import TagStream
 
+from .plugins import without_modules
+
 log = logging.getLogger(__name__)
 
 __all__ = ["write_sidecar", "sidecar_path", "validate_sidecar", "tcspc_from_t2", "phconvert_hdf5"]
@@ -49,15 +51,8 @@ def phconvert_hdf5() -> Any:
     import sys
 
     if "phconvert.hdf5" not in sys.modules:
-        saved = sys.modules.get("numba")
-        sys.modules["numba"] = None  # type: ignore[assignment]   # `import numba` raises ImportError
-        try:
+        with without_modules("numba"):   # pqreader takes its pure-NumPy path
             import phconvert  # noqa: F401
-        finally:
-            if saved is None:
-                del sys.modules["numba"]
-            else:
-                sys.modules["numba"] = saved
     from phconvert import hdf5
 
     return hdf5

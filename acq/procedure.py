@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from .clock import Clock
+from .plugins import without_modules
 from .store import Stream
 
 log = logging.getLogger(__name__)
@@ -43,20 +44,15 @@ def _import_pymeasure_experiment() -> None:
 
     if "pymeasure.experiment" in sys.modules:
         return
-    blocked = [m for m in ("dask", "IPython") if m not in sys.modules]
-    modules: dict[str, Any] = sys.modules   # a None entry is allowed at run time, not in typeshed
-    for m in blocked:
-        modules[m] = None
     quiet = logging.getLogger("pymeasure.experiment.experiment")   # its "IPython could not be imported"
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        import pymeasure.experiment  # noqa: F401
+        # only those not imported yet: a process that already uses dask (a Dask worker) keeps it whole
+        with without_modules(*(m for m in ("dask", "IPython") if m not in sys.modules)):
+            import pymeasure.experiment  # noqa: F401
     finally:
         quiet.setLevel(level)
-        for m in blocked:
-            if m in modules and modules[m] is None:
-                del modules[m]
 
 
 _import_pymeasure_experiment()
