@@ -20,6 +20,9 @@ $(VENV)/bin/python:
 $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@# compile the numba kernels once into the venv's cache: otherwise every test worker and subprocess that
+	@# starts before the first has written it compiles them again (~8 s CPU each)
+	$(PY) -c 'import analysis, simulators.tags; analysis.warm_kernels(); simulators.tags.warm_kernels()'
 	@touch $(STAMP)
 
 venv: $(STAMP)

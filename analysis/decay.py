@@ -788,3 +788,13 @@ def mean_occupancy(
     return OccupancyEstimate(
         mean_occupancy=Value(nb, e), ratio=Value(ratio, ratio_err), c=c, phi_ar=phi_ar, xi=xi
     )
+
+
+def warm_kernels() -> None:
+    """Compile this module's numba kernels into numba's on-disk cache (``make venv`` calls it once, so the
+    first decay fit of every later process loads them instead of compiling them for ~5 s)."""
+    t = np.arange(256) * 16.0
+    irf = np.exp(-0.5 * ((t - 400.0) / 40.0) ** 2)
+    counts = np.random.default_rng(0).poisson(1e3 * convolve_burst(irf, 16.0, 300.0, 60.0, 100.0) + 2.0)
+    for model in ("exp", "burst"):
+        fit_decay(t, counts.astype(float), irf, model=model)

@@ -598,3 +598,12 @@ def fit_bunching(
         lorentz_model=lor(tau, *ml.values),
         double_model=d_model,
     )
+
+
+def warm_kernels() -> None:
+    """Compile this module's numba kernels into numba's on-disk cache (see :func:`analysis.decay.warm_kernels`)."""
+    rng = np.random.default_rng(0)
+    t1 = np.sort(rng.integers(0, 10**10, 2000)).astype(np.int64)
+    t2 = np.sort(rng.integers(0, 10**10, 2000)).astype(np.int64)
+    correlate(t1, t2, 1000, 64)
+    multitau(t1, t2, n_cascades=4)

@@ -664,3 +664,12 @@ def _err(cov: np.ndarray | None, free: list[str], names: list[str], grads: list[
             g[free.index(nm)] = gr
     v = float(g @ cov @ g)
     return math.sqrt(v) if v >= 0 else math.nan
+
+
+def warm_kernels() -> None:
+    """Compile this module's numba kernels into numba's on-disk cache (see :func:`analysis.decay.warm_kernels`)."""
+    e = np.linspace(2.3, 2.6, 200)
+    mu = 1e4 * np.exp(-0.5 * ((e - 2.45) / 0.02) ** 2) + 5e3 * np.exp(-0.5 * ((e - 2.42) / 0.01) ** 2) + 50.0
+    counts = np.random.default_rng(0).poisson(mu).astype(float)
+    for shape in ("gauss", "tail", "voigt"):
+        decompose(e, counts, n_bands=2, shape=shape, max_starts=1)

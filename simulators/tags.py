@@ -1014,3 +1014,19 @@ def _folded_exp_mass(edges: np.ndarray, t0: float, tau: float, P: float) -> np.n
     out = b - a
     out = np.where(out < 0, out + 1.0, out)
     return out
+
+
+def warm_kernels() -> None:
+    """Compile this module's numba kernels into numba's on-disk cache (``make venv`` calls it once after
+    installing, so the first stream of every later process loads them instead of compiling for ~5 s):
+    the X-ray and pulsed generators, dead time, afterpulsing, cross-talk, both sync modes."""
+    from simulators.detectors import picoharp_hybrid, swabian_spad
+
+    sample = Sample.preset("milano-2d-sl")
+    xray = Conditions(T_K=20.0, xray_kV=20.0, xray_mA=1.0)
+    laser = Conditions(T_K=20.0, fluence_uJcm2=2.0, rep_rate_Hz=76e6)
+    for det in (picoharp_hybrid(), swabian_spad()):
+        src = TagSource(sample, det, seed=0)
+        src.hbt_stream(xray, 0.002)
+        for syncs in _SYNC_MODES:
+            src.tcspc_stream(laser, 0.0005, syncs=syncs)
