@@ -91,8 +91,11 @@ def test_qcodes_lakeshore336_snapshot_ramp_and_blocking_t(paced):
     lakeshore = pytest.importorskip("qcodes.instrument_drivers.Lakeshore")
     with sim_lab("cryostat", clock=paced) as (world, servers):
         # timeout: the 336 ignores QCoDeS' HTRSET? for outputs 3/4 (the 336 has HTRSET for outputs 1 and 2
-        # only), so those queries time out as they would on the instrument; keep that short here
-        ls = lakeshore.LakeshoreModel336("ls336_test", servers["cryostat"].resource, visalib="@py", timeout=0.3)
+        # only), so those queries time out as they would on the instrument. 0.3 s was too short beside two CPU
+        # hogs (a fresh-clone run, December 2026): one answered query came late, QCoDeS read its reply as the
+        # next one's and the snapshot failed everywhere; 1 s (8 ignored queries: 8 s of waiting) is 3× the 0.3 s
+        # that failed once in five runs
+        ls = lakeshore.LakeshoreModel336("ls336_test", servers["cryostat"].resource, visalib="@py", timeout=1.0)
         try:
             with _qcodes_warnings() as failed:
                 snap = ls.snapshot(update=True)
