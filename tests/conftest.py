@@ -11,7 +11,7 @@ from __future__ import annotations
 
 #: longest first (seconds per file, ``make test`` on 2 idle cores, 2 December 2026)
 LONGEST_FIRST = (
-    "tests/integration/test_demo.py",              # ~66–75 s (2 CPU hogs, in-process demo)
+    "tests/integration/test_demo.py",              # ~45 s (idle, in-process demo; 66–75 s beside 2 CPU hogs)
     "tests/integration/test_fault_campaign.py",    # ~70
     "tests/procedures/test_pl.py",                 # ~55
     "tests/acq/test_interop.py",                   # ~40
