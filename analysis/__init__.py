@@ -13,11 +13,12 @@ from .sf import Evidence, SFVerdict, assess
 
 
 def warm_kernels() -> None:
-    """Compile the analysis's numba kernels (decay reconvolution, correlators, band models) into numba's on-disk cache;
-    ``make venv`` runs it once after installing."""
+    """Compile the analysis's numba kernels (decay reconvolution, correlators, band models, deviance
+    moments) into numba's on-disk cache; ``make venv`` runs it once after installing."""
     decay.warm_kernels()
     g2.warm_kernels()
     spectra.warm_kernels()
+    sf.warm_kernels()
 
 
 __all__ = ["decay", "g2", "readers", "series", "sf", "spectra", "Evidence", "SFVerdict", "assess",

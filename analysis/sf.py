@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 from scipy.special import chdtrc as _chi2_sf  # χ² survival function (scipy.stats' chi2.sf, without scipy.stats)
-from scipy.special import gammaln as _gammaln
 from scipy.special import ndtri as _ndtri  # the normal quantile (scipy.stats' norm.ppf, without scipy.stats)
 
 from ._common import ResultMixin, Value, to_jsonable
@@ -463,28 +463,46 @@ def gof_p_value(statistic: float, dof: int) -> float:
     return float(_chi2_sf(dof, statistic))
 
 
+@numba.njit(cache=True)
+def _deviance_moments_small(mu: np.ndarray, mean: np.ndarray, var: np.ndarray) -> None:  # pragma: no cover
+    """The exact sums of :func:`_poisson_deviance_moments` for the bins with μ < 100 (in place): the pmf by
+    its recurrence p(k) = p(k−1)·μ/k from p(0) = e^−μ, up to k = min(260, μ + 12√μ + 30), past which the
+    pmf is below 1e-30 of its peak."""
+    for i in range(mu.size):
+        m = mu[i]
+        if m >= 100.0:
+            continue
+        kmax = min(260, int(m + 12.0 * math.sqrt(m) + 30.0))
+        lm = math.log(m)
+        pk = math.exp(-m)
+        d = 2.0 * m
+        e1 = pk * d
+        e2 = pk * d * d
+        for k in range(1, kmax + 1):
+            pk *= m / k
+            d = 2.0 * (m - k + k * (math.log(k) - lm))
+            e1 += pk * d
+            e2 += pk * d * d
+        mean[i] = e1
+        var[i] = max(e2 - e1 * e1, 1e-12)
+
+
 def _poisson_deviance_moments(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of one bin's Poisson deviance 2(μ − n + n ln(n/μ)) when n ~ Poisson(μ).
 
     Both are 1 and 2 only for large μ (mean ≈ 1 + 1/(6μ)); a histogram with many bins of a few counts
     (a decay's background, a spectrum's wings) has a larger expected deviance than its dof. Exact
-    sums for μ < 100, the asymptotic values above."""
-    mu = np.maximum(np.asarray(mu, float), 1e-12)
+    sums for μ < 100 (compiled), the asymptotic values above."""
+    mu = np.ascontiguousarray(np.maximum(np.asarray(mu, float), 1e-12))
     mean = 1.0 + 1.0 / (6.0 * mu)
     var = np.full(mu.shape, 2.0)
-    lo = mu < 100.0
-    if np.any(lo):
-        m = mu[lo][:, None]
-        k = np.arange(0, 261, dtype=float)[None, :]
-        logpmf = k * np.log(m) - m - _gammaln(k + 1.0)
-        pmf = np.exp(logpmf)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = 2.0 * (m - k + np.where(k > 0, k * np.log(k / m), 0.0))
-        e1 = np.sum(pmf * d, axis=1)
-        e2 = np.sum(pmf * d * d, axis=1)
-        mean[lo] = e1
-        var[lo] = np.maximum(e2 - e1 * e1, 1e-12)
+    _deviance_moments_small(mu.ravel(), mean.ravel(), var.ravel())
     return mean, var
+
+
+def warm_kernels() -> None:
+    """Compile this module's numba kernel into numba's on-disk cache (``make venv`` calls it once)."""
+    _poisson_deviance_moments(np.array([0.5, 5.0, 500.0]))
 
 
 def _gof_stat(fit: Any) -> tuple[float, int, float] | None:

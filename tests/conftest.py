@@ -39,3 +39,27 @@ def pytest_collection_modifyitems(session, config, items):  # noqa: ARG001 - pyt
         return rank.get(path, last)
 
     items.sort(key=key)   # stable: within a file, and among the files not listed, the order is kept
+
+
+def made_once(tmp_path_factory, name: str, make):
+    """``make(folder)`` once per test session, by whichever xdist worker asks first; the others wait on a file
+    lock and get the pickled result (pytest-xdist's documented recipe for a session-wide fixture). For a run
+    file that several test files read but never write: the simulated series behind it costs ≈ 8 s of CPU,
+    which on a loaded 2-core machine is the suite's bound."""
+    import os
+    import pickle
+
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent            # shared by the session's workers
+    folder = root / f"shared-{name}"
+    done = folder / "result.pickle"
+    with FileLock(str(folder) + ".lock"):
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        folder.mkdir(exist_ok=True)
+        value = make(folder)
+        done.write_bytes(pickle.dumps(value))
+        return value

@@ -14,6 +14,7 @@ from acq.summary import summarize_campaign
 from procedures import FluenceCalibration, FluenceSeries, PLTemperatureSeries
 from procedures._common import BAND_CODES
 
+from ..conftest import made_once
 from .conftest import run, sim_lab
 
 pytestmark = pytest.mark.timeout(180)
@@ -31,9 +32,20 @@ def t_series(tmp_path, sample):
     return res, open_run(res.path), truth
 
 
+def milano_series(tmp_path_factory):
+    """The milano PL temperature series, made once for the session (tests/procedures/test_xray.py's campaign
+    reads it too); no test writes to it."""
+    def make(folder):
+        res, _, truth = t_series(folder, "milano-2d-sl")
+        return res, truth
+
+    res, truth = made_once(tmp_path_factory, "milano-pl-series", make)
+    return res, open_run(res.path), truth
+
+
 @pytest.fixture(scope="module")
 def milano(tmp_path_factory):
-    return t_series(tmp_path_factory.mktemp("milano"), "milano-2d-sl")
+    return milano_series(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

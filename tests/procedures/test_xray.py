@@ -10,9 +10,10 @@ import pytest
 from acq.photon_hdf5 import validate_sidecar
 from acq.store import open_run
 from acq.summary import summarize_campaign
-from procedures import FluenceCalibration, HBTCorrelation, PLTemperatureSeries, RLTemperatureSeries, TimeResolvedRL
+from procedures import HBTCorrelation, RLTemperatureSeries, TimeResolvedRL
 
 from .conftest import run, sim_lab, suspenders
+from .test_pl import milano_series
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -95,12 +96,9 @@ def test_time_resolved_rl_hbt_and_pulsed_refusal(tmp_path):
         assert not s.sim.world.tube.hv_on
 
 
-def test_campaign_pl_rl_hbt(tmp_path, rl, hbt):
-    with sim_lab(tmp_path) as s:
-        run(s, FluenceCalibration(n_steps=10, readings=1))
-        pl = run(s, PLTemperatureSeries(temperatures=[5.0, 50.0, 90.0, 130.0, 180.0], fluences=[1.0, 6.0],
-                                        hold_s=10.0, decay_s=0.3))
-    c = summarize_campaign([open_run(pl.path), open_run(rl.path), open_run(hbt.path)])
+def test_campaign_pl_rl_hbt(tmp_path_factory, rl, hbt):
+    pl = milano_series(tmp_path_factory)[1]   # the PL series test_pl.py reads (made once per session)
+    c = summarize_campaign([pl, open_run(rl.path), open_run(hbt.path)])
     assert c["verdict"] == "SF" and c["basis"] == "PL series (+ HBT g2)"
     status = {it["key"]: it["status"] for it in c["checklist"]}
     assert status["bunching"] == "pass"  # the HBT g2 joins the optical evidence
