@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from drivers.base import POLL_S, CancelToken, DriverError, Role, SafetyError
+from drivers.cryostat import TemperatureController
 
 from . import crashpoints
 from .clock import Clock, RealClock
@@ -137,11 +138,12 @@ def temperature_band(band_K: float, *, settle_s: float = 60.0, poll_s: float = 1
     state: dict[str, Any] = {"armed": False, "setpoint": None}
 
     def check(lab: Lab) -> str | None:
-        cryo: Any = lab.get("cryostat")   # a Lake Shore has .temperature/.setpoint properties; others readback()
+        cryo: Any = lab.get("cryostat")
         if cryo is None or "cryostat" not in lab.connected:
             return None
-        if isinstance(getattr(type(cryo), "setpoint", None), property):   # 2 queries, not all of readback()
-            rb = {"T_sample": cryo.temperature, "setpoint": cryo.setpoint}
+        if isinstance(cryo, TemperatureController):   # one exchange on a Lake Shore, not all of readback()
+            T, sp = cryo.temperature_and_setpoint()
+            rb = {"T_sample": T, "setpoint": sp}
         else:
             rb = cryo.readback()
         dev = abs(rb["T_sample"] - rb["setpoint"])

@@ -143,7 +143,9 @@ class ConexNDAttenuator(Attenuator):
         "max_deg": Option(float, 270.0, min=-360.0, max=360.0, unit="deg", doc="highest angle the driver moves to"),
         "tolerance_deg": Option(float, 0.01, min=1e-4, max=1.0, unit="deg", doc="position reached within"),
         "move_timeout_s": Option(float, 60.0, min=0.1, max=600.0, unit="s", doc="time allowed for a move/home"),
-        "poll_s": Option(float, 0.1, min=0.001, max=10.0, unit="s"),
+        # the state is asked every POLL_S (the slice at which every wait polls for abort anyway): a move of
+        # the wheel takes seconds, and at 0.1 s a series spent a third of its link traffic on ``1TS?``
+        "poll_s": Option(float, 0.25, min=0.001, max=10.0, unit="s", doc="how often a move's state is asked"),
         "full_power_W": Option(float, None, min=0.0, max=10.0, unit="W",
                                doc="power at the sample at transmission 1 (from a calibration); needed for fluence"),
         "rep_rate_Hz": Option(float, 76e6, min=1.0, max=1e10, unit="Hz", doc="laser repetition rate"),

@@ -31,3 +31,9 @@ class TemperatureController(Role):
         """Wait on the clock until |T - kelvin| < band for hold_s; return the time waited (s).
         Raises TimeoutError naming the last reading when timeout_s passes. Must poll ``self.cancel``
         at least every ``POLL_S`` lab seconds (``self.wait`` does)."""
+
+    def temperature_and_setpoint(self) -> tuple[float, float]:
+        """The sample temperature and the loop setpoint in K (what the temperature-band suspender watches);
+        a backend that can ask both in one message overrides this."""
+        rb = self.readback()
+        return rb["T_sample"], rb["setpoint"]

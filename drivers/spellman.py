@@ -241,18 +241,30 @@ class SpellmanXRaySource(XRaySource):
                               "call reset_faults() and switch on again")
         if self.shutter is not None:
             self.shutter.close()
-        self._set(kV=0.0, mA=0.0)
-        try:
-            self.link.call("98,1 (HV on)", lambda i: setattr(i, "output_enabled", True), retry=False)
-        except ReplyError as e:
-            if e.code == "E#2":
-                raise SafetyError("X-ray HV refused by the generator: interlock open") from e
-            raise SafetyError(f"X-ray HV refused by the generator: {e}") from e
-        except DriverError:
-            # the reply was lost: HV may or may not be on — make sure it is off
-            log.error("no acknowledgement of HV on; making safe")
-            self._make_safe_quietly()
-            raise
+        retries = self.opts["retries"]
+        for attempt in range(retries + 1):
+            self._set(kV=0.0, mA=0.0)
+            try:
+                self.link.call("98,1 (HV on)", lambda i: setattr(i, "output_enabled", True), retry=False)
+                break
+            except ReplyError as e:
+                if e.code == "E#2":
+                    raise SafetyError("X-ray HV refused by the generator: interlock open") from e
+                raise SafetyError(f"X-ray HV refused by the generator: {e}") from e
+            except DriverError as lost:
+                # the reply was lost: HV may or may not be on — make sure it is off. Only once make_safe has
+                # verified HV off (setpoints 0: no dose was given) does the sequence start again; HV on is
+                # never re-sent on a generator whose state is unknown
+                log.error("no acknowledgement of HV on; making safe")
+                try:
+                    self.make_safe()
+                except DriverError as e:
+                    log.error("make_safe after the lost HV-on acknowledgement failed too: %s", e)
+                    raise lost from e
+                if attempt == retries:
+                    raise
+                log.warning("HV on: acknowledgement lost, HV verified off; switching on again (%d of %d)",
+                            attempt + 1, retries)
         self._expect_hv = True
         try:
             self._ramp("kV", 0.0, kV)

@@ -245,7 +245,7 @@ def test_instrument_gone_is_a_bounded_clear_error():
 def test_lost_acknowledgement_of_hv_on_makes_safe():
     clock = SimClock()
     with sim_lab("xray", clock=clock) as (world, servers):
-        x = SpellmanXRaySource(servers["xray"].resource, clock=clock, timeout_s=TMO)
+        x = SpellmanXRaySource(servers["xray"].resource, clock=clock, timeout_s=TMO, retries=0)
         x.connect()
         # status, faults and the two zero setpoints pass; the HV-on frame is swallowed (no reply)
         world.faults.add("timeout", rate=1.0, role="xray", count=1, skip=4)
@@ -257,3 +257,19 @@ def test_lost_acknowledgement_of_hv_on_makes_safe():
         assert world.faults.log[-1][1] == "timeout"
         # then: reconnect (the driver re-reads the scaling, 28) and make_safe (two zero setpoints, HV off)
         assert servers["xray"].messages - n0 == 5 + 1 + 3
+
+
+def test_lost_acknowledgement_of_hv_on_is_survived_after_hv_off_is_verified():
+    """A transient loss of the HV-on acknowledgement: made safe (HV off, verified), then switched on again."""
+    clock = SimClock()
+    with sim_lab("xray", clock=clock) as (world, servers):
+        x = SpellmanXRaySource(servers["xray"].resource, clock=clock, timeout_s=TMO)
+        x.connect()
+        world.faults.add("timeout", rate=1.0, role="xray", count=1, skip=4)
+        x.on(20, 0.5)
+        world.advance()
+        assert world.tube.hv_on and world.faults.log[-1][1] == "timeout"
+        kinds = [what.split(":")[0] for _, what in world.tube.history]
+        assert kinds in (["on"], ["on", "off", "on"]), kinds   # if the lost exchange switched HV on, it was off again
+        x.off()
+        assert not world.tube.hv_on
