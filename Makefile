@@ -7,6 +7,10 @@ export QT_QPA_PLATFORM ?= offscreen
 export MPLBACKEND ?= Agg
 # pyvisa-py needs no NI-VISA; keep numba's cache inside the venv so runs stay reproducible
 export NUMBA_CACHE_DIR ?= $(CURDIR)/$(VENV)/numba-cache
+# bytecode is cached (__pycache__, git-ignored) even where the environment turns it off (container images often
+# set PYTHONDONTWRITEBYTECODE): otherwise every test worker and every sflab subprocess compiles the project's
+# modules and pytest rewrites every test module again (≈ 4 s CPU per process)
+unexport PYTHONDONTWRITEBYTECODE
 PYTEST_ARGS ?=
 
 .PHONY: all demo test test-all lint bench gui venv clean
@@ -23,6 +27,8 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	@# compile the numba kernels once into the venv's cache: otherwise every test worker and subprocess that
 	@# starts before the first has written it compiles them again (~8 s CPU each)
 	$(PY) -c 'import analysis, simulators.tags; analysis.warm_kernels(); simulators.tags.warm_kernels()'
+	@# an editable install leaves the project's own modules uncompiled (pip compiles what it copies)
+	$(PY) -m compileall -q acq drivers simulators procedures analysis gui benchmarks
 	@touch $(STAMP)
 
 venv: $(STAMP)
