@@ -52,10 +52,10 @@ lint: $(STAMP)
 # timeout is not replaced (--max-worker-restart=0): under --dist loadfile xdist can stall for ever after
 # replacing a crashed worker (pytest-xdist issues 784, 1313), and the crashed test is reported by name.
 test: lint
-	timeout --kill-after=30 1800 $(VENV)/bin/pytest -n 3 --dist loadfile --max-worker-restart=0 -m "not slow" --durations=15 $(PYTEST_ARGS)
+	timeout --kill-after=30 1800 $(VENV)/bin/pytest -n 3 --dist loadfile --no-loadscope-reorder --max-worker-restart=0 -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 test-all: lint
-	$(VENV)/bin/pytest -n 3 --dist loadfile --max-worker-restart=0 --durations=15 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 3 --dist loadfile --no-loadscope-reorder --max-worker-restart=0 --durations=15 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH_ARGS)

@@ -1,9 +1,11 @@
 """Suite-wide: the longest test files are collected first.
 
-``make test`` runs ``pytest -n 2 --dist loadfile``: xdist hands whole files to the two workers in
-collection order. Collected alphabetically, the demo campaign (about 80 s on one core) came last and ran
-alone while the other worker idled; longest-first keeps both workers busy to the end. The order below is
-from ``--durations`` of the suite on 2 cores; a file not listed keeps its place after these. Only the
+``make test`` runs ``pytest -n 3 --dist loadfile --no-loadscope-reorder``: xdist hands whole files to the three
+workers in collection order, two each to start with and then one to whichever worker runs out — longest first,
+that is close to the best packing (measured on 2 idle cores: 124, 142 and 136 s of test time on the three
+workers, suite 158 s). Without ``--no-loadscope-reorder`` xdist re-sorts the files by their number of tests and
+this order is lost: it was lost until 2 December 2026 (106, 151 and 111 s; suite 166 s). The order below is
+from the junit times of the suite on 2 idle cores; a file not listed keeps its place after these. Only the
 order changes, never what runs or what it asserts.
 """
 
@@ -11,22 +13,26 @@ from __future__ import annotations
 
 #: longest first (seconds per file, ``make test`` on 2 idle cores, 2 December 2026)
 LONGEST_FIRST = (
-    "tests/integration/test_demo.py",              # ~45 s (idle, in-process demo; 66–75 s beside 2 CPU hogs)
-    "tests/integration/test_fault_campaign.py",    # ~70
-    "tests/procedures/test_pl.py",                 # ~55
-    "tests/acq/test_interop.py",                   # ~40
-    "tests/procedures/test_xray.py",               # ~37
-    "tests/simulators/test_sim_serve_clients.py",  # ~19
+    "tests/integration/test_fault_campaign.py",    # ~53 (mostly waiting out link timeouts)
+    "tests/integration/test_demo.py",              # ~37 (in-process demo; 64 s beside 2 CPU hogs)
+    "tests/simulators/test_sim_serve_clients.py",  # ~25
+    "tests/procedures/test_pl.py",                 # ~25 (makes the milano series test_xray.py reads)
+    "tests/acq/test_interop.py",                   # ~24
     "tests/simulators/test_faults_injection.py",   # ~19
-    "tests/analysis/test_verdict_presets.py",      # ~17
-    "tests/acq/test_kill_campaign.py",             # ~17
-    "tests/gui/test_stop_and_validate.py",         # ~17
-    "tests/acq/test_serve.py",                     # ~16
-    "tests/gui/test_window.py",                    # ~15
-    "tests/procedures/test_resume.py",             # ~11
-    "tests/analysis/test_g2.py",                   # ~11
-    "tests/analysis/test_report.py",               # ~11
-    "tests/gui/test_sim_session.py",               # ~10
+    "tests/gui/test_stop_and_validate.py",         # ~13
+    "tests/analysis/test_verdict_presets.py",      # ~13
+    "tests/acq/test_serve.py",                     # ~12
+    "tests/acq/test_kill_campaign.py",             # ~12
+    "tests/procedures/test_xray.py",               # ~12
+    "tests/simulators/test_icl_server.py",         # ~10
+    "tests/gui/test_window.py",                    # ~9
+    "tests/simulators/test_xray_safety.py",        # ~8
+    "tests/integration/test_fuzz_inputs.py",       # ~7
+    "tests/analysis/test_g2.py",                   # ~6.5
+    "tests/gui/test_sim_session.py",               # ~6.5
+    "tests/procedures/test_resume.py",             # ~6.4
+    "tests/analysis/test_quality.py",              # ~5
+    "tests/analysis/test_report.py",               # ~5
 )
 
 
