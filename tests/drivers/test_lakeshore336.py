@@ -130,6 +130,19 @@ def test_controller_temperature_and_invalid_reading():
             _ = c.temperature
 
 
+def test_controller_temperature_and_setpoint_in_one_chained_query():
+    """instruments.md §1.1 (346 manual): commands chained with ';' in one message, the replies joined by ';'."""
+    with expected_protocol(LakeShore336, [("KRDG? B;SETP? 1", "+020.010;+020.000"),
+                                          ("KRDG? B;SETP? 1", "+000.000;+020.000"), ("RDGST? B", "001"),
+                                          ("KRDG? B;SETP? 1", "+020.010")]) as ls:
+        c = LakeShore336Controller.attach(ls)
+        assert c.temperature_and_setpoint() == (pytest.approx(20.01), 20.0)
+        with pytest.raises(DriverError, match="input B reading invalid"):
+            c.temperature_and_setpoint()
+        with pytest.raises(DriverError, match="not two values"):   # one reply lost: garbage, not a reading
+            c.temperature_and_setpoint()
+
+
 def test_controller_garbage_reading():
     with expected_protocol(LakeShore336, [("KRDG? B", "#?x!")]) as ls:
         with pytest.raises(DriverError, match="garbage"):
