@@ -195,7 +195,9 @@ _BAND_NAMES = {0: "all", 1: "sf", 2: "unc"}
 def measured_irfs(run: Any) -> list[tuple[int, np.ndarray]]:
     """The measured instrument responses of a run (stream ``irf``: scattered laser through the TCSPC
     monochromator), as ``(point index, IRF)`` with the flat background (median of the earliest tenth of
-    the bins) removed; [] when none was recorded."""
+    the bins) removed; [] when none was recorded. An IRF with bins clipped at the histogram ceiling (no
+    stop count in force) is not a response: it is skipped (the decays use an earlier one, or the nominal
+    Gaussian)."""
     d = run.streams.get("irf") or {}
     if "counts" not in d or "t" not in run.static_axes.get("irf", {}):
         return []
@@ -203,6 +205,10 @@ def measured_irfs(run: Any) -> list[tuple[int, np.ndarray]]:
     for i, c in enumerate(d["counts"]):
         c = np.asarray(c, float)
         if c.sum() < 100:
+            continue
+        if "clipped_bins" in d and float(d["clipped_bins"][i]) > 0:
+            log.warning("IRF row %d has %d bins clipped at the histogram ceiling: not used", i,
+                        int(d["clipped_bins"][i]))
             continue
         bg = float(np.median(c[: max(c.size // 10, 1)]))
         out.append((i, np.clip(c - bg, 0.0, None)))

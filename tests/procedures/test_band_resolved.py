@@ -70,6 +70,12 @@ def test_decays_at_the_sf_and_uncoupled_wavelengths(series):
     t = data.static_axes["decay"]["t"]
     h_sf, h_unc, h_irf = (np.asarray(st["counts"][0], float) for st in (sf, unc, irf))
     assert min(h_sf.sum(), h_unc.sum()) > 3e4
+    # the IRF: stop-count histograms summed until irf_counts (4e6) or irf_s (120 s) — many more counts than
+    # either decay, since the fit treats the measured IRF as exact; no bin is clipped in the sum
+    assert h_irf.sum() >= 4e6 or irf["duration"][0] == pytest.approx(120.0)
+    assert h_irf.sum() > 10 * max(h_sf.sum(), h_unc.sum())
+    assert h_irf.max() > 65535 and int(irf["clipped_bins"][0]) == 0 and int(irf["overflow"][0]) == 1
+    assert irf["duration"][0] <= 120.0
     above = np.flatnonzero(h_irf >= h_irf.max() / 2)
     assert 30.0 < (above[-1] - above[0] + 1) * 4.0 < 90.0            # the measured IRF: ~50 ps FWHM
     tau_sf, s_sf = tail_tau(t, h_sf, h_irf, 30.0, 6 * truth["tau_sf_ps"])
