@@ -168,7 +168,19 @@ class _Stats:
             return False
         return all(getattr(a, k) == getattr(b, k) for k in _COND_FIELDS)
 
+    def _passband_key(self) -> Any:
+        """What the TCSPC monochromator in front of detector 1 passes now (None: no monochromator, or an
+        explicit filter): part of every cache key, since a move of the monochromator changes the light
+        (the decays at the SF and uncoupled wavelengths after the IRF on the laser line reused the IRF's
+        expectation while the sample's conditions stood still)."""
+        det = getattr(self.source, "detectors", None)
+        if det is None or getattr(det, "passband", None) is None or self.filter_nm is not None:
+            return None
+        pb = det.passband()
+        return None if pb is None else pb.key
+
     def cached(self, key: Any, cond: Any, compute: Callable[[Any], Any]) -> Any:
+        key = (key, self._passband_key())
         hit = self._cache.get(key)
         if hit is not None and self._same(hit[0], cond):
             return hit[1]

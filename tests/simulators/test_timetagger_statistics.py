@@ -191,3 +191,43 @@ def test_a_reading_on_another_thread_does_not_wait_for_a_physics_computation():
     done.set()
     worker.join(30)
     assert order == ["rates read", "g2 computed"] and counts.sum() > 0
+
+
+def test_statistical_histogram_follows_the_tcspc_monochromator_at_constant_conditions():
+    """Band-resolved decays on the emulated Time Tagger: the IRF on the laser line, then the SF and the
+    uncoupled wavelength, the sample's conditions unchanged. Each histogram is the light the monochromator
+    passes now (the expectation cache once kept the first passband: both decays came out as the IRF)."""
+    from simulators.detectors import default_detectors
+    from simulators.optics import Passband
+
+    cond = Conditions(T_K=10.0, fluence_uJcm2=1.0)
+    setting = {"pb": Passband(405.2, 2.0, 2.0)}
+    clock = SimClock()
+    world = SimpleNamespace(conditions=lambda: cond)
+    det = default_detectors().with_passband(lambda: setting["pb"])
+    source = TagSource(Sample.preset("milano-2d-sl", seed=1), det, 1)
+    feed = PhysicsFeed(world, mode="tcspc", source=source)
+    TT = make_module(lambda: feed, clock=clock)
+    TT.STATISTICS = True
+    tg = TT.createTimeTagger()
+
+    def histogram() -> np.ndarray:
+        (h,) = _run(TT, tg, lambda TT_, t: [TT_.Histogram(t, 2, 1, binwidth=8, n_bins=1500)], 0.5)
+        return h.getData().astype(float)
+
+    def mean_delay(h: np.ndarray) -> float:
+        k = int(np.argmax(h))
+        w = h[k: k + 400]
+        return float(np.sum(np.arange(w.size) * w) / np.sum(w)) * 8.0
+
+    irf = histogram()
+    truth = source.sample.truth(cond)["derived"]
+    setting["pb"] = Passband(1239.84198 / truth["band_E_eV"]["sf"], 2.0, 2.0)
+    sf = histogram()
+    setting["pb"] = Passband(1239.84198 / truth["band_E_eV"]["uncoupled"], 2.0, 2.0)
+    unc = histogram()
+    assert min(irf.sum(), sf.sum(), unc.sum()) > 1e4
+    # prompt laser, then the faster SF band, then the slower uncoupled band (mean delay after the peak)
+    d_irf, d_sf, d_unc = mean_delay(irf), mean_delay(sf), mean_delay(unc)
+    assert d_irf < d_sf < d_unc, (d_irf, d_sf, d_unc)
+    assert _homogeneous(sf, unc) < 1e-6 and _homogeneous(irf, sf) < 1e-6
