@@ -1042,11 +1042,11 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         else:
             status = PASS
             pct = 100 * low.fit2.sf_fraction.value
-            det = f"red band {shift:.0f} meV below, {pct:.0f} % of the light at {low.T_K:g} K"
+            det = f"red band {shift:.0f} meV below, {pct:.0f} % of the light at {low.T_K:.1f} K"
             if low.fit2.n_bands == 3:
                 det += " (a third band, a shoulder between them, fitted separately)"
             if at_rt:
-                det += f"; absent at {high.T_K:g} K"  # type: ignore[union-attr]
+                det += f"; absent at {high.T_K:.1f} K"  # type: ignore[union-attr]
         if is_poor(sel_fit):
             g_ = nums["gof"]
             note = (f"no band model describes the {low.T_K:g} K spectrum (reduced deviance {g_['reduced']:.2f}, "
@@ -1260,12 +1260,12 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         lim = RULES["faster_max_ratio"]
         significant = (1.0 - ratio) >= RULES["faster_sigma"] * rerr
         if ratio <= lim and significant:
-            st, det = PASS, f"τ_SF/τ_unc = {ratio:.2f} ± {rerr:.2f} ({tau_sf} vs {tau_unc} ps at {T_pair:g} K)"
+            st, det = PASS, f"τ_SF/τ_unc = {Value(ratio, rerr)} ({tau_sf} vs {tau_unc} ps at {T_pair:.1f} K)"
         elif ratio <= lim:  # small, but not significantly below 1
-            st, det = NOT_MEASURED, (f"τ_red/τ_unc = {ratio:.2f} ± {rerr:.2f}: not significantly below 1 "
+            st, det = NOT_MEASURED, (f"τ_red/τ_unc = {Value(ratio, rerr)}: not significantly below 1 "
                                      f"(needs {RULES['faster_sigma']:g}σ)")
         else:
-            st, det = FAIL, f"τ_red/τ_unc = {ratio:.2f} ± {rerr:.2f}, not ≤ {lim:g}"
+            st, det = FAIL, f"τ_red/τ_unc = {Value(ratio, rerr)}, not ≤ {lim:g}"
             has_red = low is not None and (low.two_band or low.shoulder)
             if ratio >= RULES["slower_min_ratio"] and has_red:
                 flags["miniband shift"].append(f"red band not accelerated (τ ratio {ratio:.2f})")
