@@ -122,10 +122,11 @@ def find_campaign(path: str | Path) -> Path:
 
 
 #: the plan of ``sflab demo`` (``@SAMPLE@`` is replaced by the virtual sample's name): a fluence calibration,
-#: a PL temperature series at three fluences, an RL temperature series and an HBT g2 at 20 K
+#: a PL temperature series at three fluences with its thermal-cycle repeat (P1 step 7), a fluence series at
+#: 5 K (P2), an RL temperature series and an HBT g2 at 20 K
 DEMO_PLAN = """\
 sample = "@SAMPLE@"
-title = "sflab demo: PL temperature x fluence, RL series, HBT g2"
+title = "sflab demo: PL temperature x fluence, reversibility, fluence series, RL series, HBT g2"
 
 [defaults]
 hold_s = 60.0
@@ -140,6 +141,13 @@ procedure = "PLTemperatureSeries"
 title = "PL temperature series at three fluences"
 temperatures = [295, 200, 130, 90, 60, 40, 20, 5]
 fluences = [0.3, 1.2, 5.0]
+reversibility = {repeat = [20, 5], warm_K = 295}
+
+[[step]]
+procedure = "FluenceSeries"
+title = "fluence series at 5 K"
+temperature = 5
+fluences = {start = 0.1, stop = 6.0, num = 6, log = true}
 
 [[step]]
 procedure = "RLTemperatureSeries"

@@ -1190,18 +1190,23 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
 
     sf_d, unc_d, all_d = pick("sf"), pick("unc"), pick("all")
     n_poor_decays = sum(x["poor"] for x in dfits)
-    # 4. faster decay: pair sf/unc decays at the same (lowest) T
+    # 4. faster decay: pair sf/unc decays at the same (lowest) T; among the decays of that T (several
+    # fluences, a repeat run, a fluence series) the SF decay with the most photons, as for all-light decays
     flags.item = 4
     tau_sf = tau_unc = None
     pair = None
     used: list[dict[str, Any]] = []
-    for s in sorted(sf_d, key=lambda x: x["T_K"]):
-        for u in unc_d:
-            if abs(u["T_K"] - s["T_K"]) <= ev.same_T_K and u["fluence_uJcm2"] == s["fluence_uJcm2"]:
-                pair = (s, u)
+    rest = sorted(sf_d, key=lambda x: x["T_K"])
+    while rest and pair is None:
+        group = [x for x in rest if x["T_K"] - rest[0]["T_K"] <= ev.same_T_K]
+        rest = rest[len(group):]
+        for s in sorted(group, key=lambda x: -x["photons"]):
+            for u in unc_d:
+                if abs(u["T_K"] - s["T_K"]) <= ev.same_T_K and u["fluence_uJcm2"] == s["fluence_uJcm2"]:
+                    pair = (s, u)
+                    break
+            if pair:
                 break
-        if pair:
-            break
     if pair is not None:
         tau_sf = _scaled(pair[0]["fit"].components[0].tau_ps, pair[0]["fit"])
         tau_unc = _scaled(pair[1]["fit"].components[0].tau_ps, pair[1]["fit"])
@@ -1277,7 +1282,14 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
 
     # 5. delayed rise
     flags.item = 5
-    rise_fit: DecayFit | None = min(sf_d, key=lambda x: x["T_K"])["fit"] if sf_d else None
+    # the SF decay at the lowest temperature and its lowest fluence, where the delay is longest (τ_D ≈ τ_R ln N
+    # grows as fewer NCs couple; physics.md P3: 5 K, low fluence, ~6 ps), the most photons among equals;
+    # chosen before its rise is looked at (picking the most significant of several would be a look-elsewhere)
+    rise_fit: DecayFit | None = None
+    if sf_d:
+        t_low = min(x["T_K"] for x in sf_d)
+        rise_fit = min((x for x in sf_d if x["T_K"] - t_low <= ev.same_T_K),
+                       key=lambda x: (x["fluence_uJcm2"] if x["fluence_uJcm2"] else math.inf, -x["photons"]))["fit"]
     if rise_fit is None or rise_fit.tau_rise_ps is None:
         items.append(
             CheckItem(5, "delayed_rise", "Delayed rise (τ_D > 0)", NOT_MEASURED, "no SF-band decay", {})
