@@ -1,8 +1,10 @@
 """The one home of lab composition: how a :class:`~acq.session.LabSession` is built from options.
 
 * :class:`LabOptions` — how a lab is opened (real ``lab.toml`` or the simulated lab, sample, clock,
-  faults, seed, time tagger); what ``campaign.json`` records under ``"lab"`` so that ``sflab resume``
-  reopens the same lab.
+  faults, seed, time tagger, TCSPC monochromator); what ``campaign.json`` records under ``"lab"`` so that
+  ``sflab resume`` reopens the same lab. :func:`check_sim_choices` checks the simulated time tagger and
+  TCSPC monochromator against :data:`SIM_TCSPC_BACKENDS` / :data:`SIM_TCSPC_MONOS` (``--tcspc``,
+  ``--tcspc-mono``).
 * :func:`open_lab` — the real lab from a configuration, or the simulated lab (``simulators.start_lab``)
   reached through the same drivers over loopback, on an accelerated clock.
 * :func:`sim_check_config` — the simulated lab's configuration as ``sflab check`` sees it (nothing started).
@@ -22,6 +24,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from simulators import TCSPC_BACKENDS, TCSPC_MONOS
+
 from .clock import RealClock, make_clock
 from .config import ConfigError, LabConfig, load_config, sim_config
 from .events import EventBus
@@ -30,10 +34,22 @@ from .registry import UnknownProcedure, procedure_class
 from .session import LabSession
 
 __all__ = ["LabOptions", "open_lab", "sim_check_config", "sample_presets", "resolve_sample", "prepare_tcspc",
-           "serve_simulated_lab", "run_sim_script",
-           "DEFAULT_SAMPLE"]
+           "serve_simulated_lab", "run_sim_script", "check_sim_choices",
+           "DEFAULT_SAMPLE", "SIM_TCSPC_BACKENDS", "SIM_TCSPC_MONOS"]
 
 DEFAULT_SAMPLE = "milano-2d-sl"
+#: the simulated time taggers (``--tcspc``)
+SIM_TCSPC_BACKENDS: tuple[str, ...] = TCSPC_BACKENDS
+#: the simulated lab's TCSPC monochromators (``--tcspc-mono``); "none": no monochromator, the detector sees all light
+SIM_TCSPC_MONOS: tuple[str, ...] = (*TCSPC_MONOS, "none")
+
+
+def check_sim_choices(*, tcspc: str | None = None, tcspc_mono: str | None = None) -> None:
+    """ValueError (one line, with the allowed values) unless ``tcspc`` / ``tcspc_mono`` (None: not given)
+    name a simulated time tagger / TCSPC monochromator."""
+    for flag, value, allowed in (("--tcspc", tcspc, SIM_TCSPC_BACKENDS), ("--tcspc-mono", tcspc_mono, SIM_TCSPC_MONOS)):
+        if value is not None and value not in allowed:
+            raise ValueError(f"{flag} {value!r}: allowed {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -47,8 +63,11 @@ class LabOptions:
     faults: str | None = None
     seed: int = 0
     tcspc: str = "picoharp300"
-    #: the simulated lab's TCSPC monochromator: "cornerstone", "horiba" or "none"
+    #: the simulated lab's TCSPC monochromator: "cornerstone", "horiba" or "none" (:data:`SIM_TCSPC_MONOS`)
     tcspc_mono: str = "cornerstone"
+
+    def __post_init__(self) -> None:
+        check_sim_choices(tcspc=self.tcspc, tcspc_mono=self.tcspc_mono)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -203,14 +222,17 @@ def resolve_sample(option: str | None, plan_sample: str = "") -> str:
 
 
 def serve_simulated_lab(*, speed: str, max_step: float, sample: str, faults: str | None, seed: int,
-                        ports: Mapping[str, int | None]) -> int:
+                        ports: Mapping[str, int | None], tcspc_mono: str = "cornerstone") -> int:
     """``sflab sim serve``: the simulated lab's protocol servers on loopback until Ctrl-C or SIGTERM, on the
     clock outside clients pace (``simulators.serve_clock``: ``max`` = as fast as the slowest client
-    allows) or at ``speed`` lab s per wall s. Returns the exit code; ValueError / OSError on bad input."""
+    allows) or at ``speed`` lab s per wall s; ``tcspc_mono``: the monochromator in the TCSPC beam (one of
+    :data:`SIM_TCSPC_MONOS`). Returns the exit code; ValueError / OSError on bad input (before anything starts)."""
     import simulators
 
+    check_sim_choices(tcspc_mono=tcspc_mono)
     clock = simulators.serve_clock(speed, step_s=max_step) or make_clock(speed)
-    return int(simulators.serve(clock=clock, sample=sample, faults=faults, seed=seed, ports=dict(ports)))
+    return int(simulators.serve(clock=clock, sample=sample, faults=faults, seed=seed, ports=dict(ports),
+                                tcspc_mono=None if tcspc_mono == "none" else tcspc_mono))
 
 
 def run_sim_script(script: Path, args: list[str]) -> int:
