@@ -184,14 +184,12 @@ def sim_check_config(safety: Mapping[str, Any] | None = None) -> LabConfig:
     are checked as at the setup). Contacts nothing."""
     from simulators.laser import LaserModel
 
-    laser = LaserModel()
     roles: dict[str, dict[str, Any]] = {
         "cryostat": {"backend": "lakeshore336", "resource": "TCPIP::127.0.0.1::7777::SOCKET"},
         "xray": {"backend": "spellman", "resource": "TCPIP::127.0.0.1::50001::SOCKET",
                  "shutter_resource": "TCPIP::127.0.0.1::50002::SOCKET"},
         "attenuator": {"backend": "conex", "resource": "TCPIP::127.0.0.1::7778::SOCKET",
-                       "full_power_W": laser.power_W, "rep_rate_Hz": laser.rep_rate_Hz,
-                       "spot_area_cm2": laser.spot_area_cm2},
+                       **LaserModel().lab_toml()},   # as SimLab.resources: the same options check and run see
         "powermeter": {"backend": "pm100d", "resource": "TCPIP::127.0.0.1::7779::SOCKET"},
         "spectrometer": {"backend": "horiba", "resource": "ws://127.0.0.1:25010", "icl_settle_s": 0.0,
                          "center_nm": 515.0},

@@ -59,7 +59,7 @@ class SimLab:
             "cryostat": {"backend": "lakeshore336", "resource": s["cryostat"].resource},
             "xray": {"backend": "spellman", "resource": s["xray"].resource,
                      "shutter_resource": s["shutter"].resource},
-            "attenuator": {"backend": "conex", "resource": s["attenuator"].resource,
+            "attenuator": {"backend": "conex", "resource": s["attenuator"].resource, **self.world.laser.lab_toml(),
                            **({"shutter_resource": s["laser_shutter"].resource} if "laser_shutter" in s else {})},
             "powermeter": {"backend": "pm100d", "resource": s["powermeter"].resource},
             "spectrometer": {"backend": "horiba", "resource": self.vendor["spectrometer"].url,
