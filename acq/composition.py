@@ -181,7 +181,9 @@ def prepare_tcspc(session: LabSession, procedure: str, parameters: Mapping[str, 
 def sim_check_config(safety: Mapping[str, Any] | None = None) -> LabConfig:
     """The simulated lab's configuration as ``sflab check`` sees it, without starting it: the backends
     and option defaults of ``simulators.start_lab``, and the simulated laser's power (so fluence limits
-    are checked as at the setup). Contacts nothing."""
+    are checked as at the setup), and where its cryostat starts (``start_K``: plan estimates start there).
+    Contacts nothing."""
+    from simulators.cryostat import CryostatModel
     from simulators.laser import LaserModel
 
     roles: dict[str, dict[str, Any]] = {
@@ -196,7 +198,9 @@ def sim_check_config(safety: Mapping[str, Any] | None = None) -> LabConfig:
         "tcspc": {"backend": "picoharp300", "resource": "emulated"},
         "tcspc_mono": {"backend": "cornerstone", "resource": "TCPIP::127.0.0.1::7780::SOCKET"},
     }
-    return sim_config(roles, safety=dict(safety) if safety is not None else None)
+    cfg = sim_config(roles, safety=dict(safety) if safety is not None else None)
+    cfg.start_K = CryostatModel().base_temperature()   # the simulated cryostat starts cold (World: T0_K = base)
+    return cfg
 
 
 def sample_presets() -> list[str]:
