@@ -21,7 +21,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from . import cli_files, cli_sim, display, workflows
-from .composition import LabOptions, open_lab, resolve_sample, sim_check_config
+from .cli_sim import TcspcMonoOpt
+from .composition import SIM_TCSPC_BACKENDS, LabOptions, open_lab, resolve_sample, sim_check_config
 from .config import ConfigError, LabConfig, load_config
 from .workflows import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BadInput
 
@@ -68,6 +69,14 @@ def _plan_lab_config(lab: Path | None, sim: bool | None) -> LabConfig:
     return cfg if not sim else sim_check_config(safety=cfg.safety)
 
 
+def _lab_options(lab: Path | None, sim: bool | None, **kw: Any) -> LabOptions:
+    """``LabOptions.choose``; a bad simulated time tagger or monochromator is bad input (exit 2)."""
+    try:
+        return LabOptions.choose(lab, sim, **kw)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
 def _sample(option: str | None, plan_sample: str = "") -> str:
     try:
         return resolve_sample(option, plan_sample)
@@ -111,7 +120,7 @@ FaultsOpt = Annotated[str | None, typer.Option(help="simulated faults, e.g. 'xra
 SeedOpt = Annotated[int, typer.Option(help="random seed of the simulated lab")]
 LabOpt = Annotated[Path | None, typer.Option("--lab", help="lab configuration (lab.toml) of the real setup")]
 SimOpt = Annotated[bool | None, typer.Option("--sim/--real", help="simulated lab (the default without --lab)")]
-TcspcOpt = Annotated[str, typer.Option(help="simulated time tagger: picoharp300 or swabian")]
+TcspcOpt = Annotated[str, typer.Option(help=f"simulated time tagger: {', '.join(SIM_TCSPC_BACKENDS)}")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--quiet", help="live progress display")]
 
 
@@ -126,6 +135,7 @@ def _run_and_report(campaign: Any, show: bool, t0: float) -> int:
 def run(plan: Annotated[Path, typer.Argument(help="a plan: TOML (see plans/) or a Python plan script")],
         lab: LabOpt = None, sim: SimOpt = None, sample: SampleOpt = None, speed: SpeedOpt = "max",
         faults: FaultsOpt = None, seed: SeedOpt = 0, tcspc: TcspcOpt = "picoharp300",
+        tcspc_mono: TcspcMonoOpt = "cornerstone",
         out: Annotated[Path | None, typer.Option(help="campaign folder (default runs/<time>_<plan>)")] = None,
         analyze_after: Annotated[bool, typer.Option("--analyze/--no-analyze",
                                                     help="SF summary of the campaign at the end")] = True,
@@ -145,7 +155,7 @@ def run(plan: Annotated[Path, typer.Argument(help="a plan: TOML (see plans/) or 
     p = load_plan(plan, _plan_lab_config(lab, sim=bool(sim) or lab is None))
     if p.errors:
         _fail(*p.errors, f"{plan}: {len(p.errors)} error(s); nothing was run")
-    opts = LabOptions.choose(lab, sim, speed=speed, faults=faults, seed=seed, tcspc=tcspc)
+    opts = _lab_options(lab, sim, speed=speed, faults=faults, seed=seed, tcspc=tcspc, tcspc_mono=tcspc_mono)
     if not opts.sim and lab is None:
         _fail("--real needs the real lab's configuration: --lab lab.toml (nothing was run)")
     if opts.sim:
@@ -304,7 +314,7 @@ def demo(out: Annotated[Path, typer.Option(help="folder for the campaign (run fi
                                            "--full: the simulated SF campaign (default when the procedures are "
                                            "installed)")] = None,
          sample: Annotated[str, typer.Option(help="virtual sample preset or file (full demo)")] = "milano-2d-sl",
-         seed: SeedOpt = 0,
+         seed: SeedOpt = 0, tcspc_mono: TcspcMonoOpt = "cornerstone",
          speed: Annotated[str, typer.Option(help="lab clock: 'max' (as fast as possible) or lab s per wall s")]
          = "max",
          progress: ProgressOpt = True) -> None:
@@ -321,11 +331,11 @@ def demo(out: Annotated[Path, typer.Option(help="folder for the campaign (run fi
         _guarded(lambda: workflows.engine_check(out, speed, console, show=progress))
     if missing:
         _fail(f"the full demo needs the procedures {', '.join(missing)}", code=EXIT_FAILED)
+    opts = _lab_options(None, True, sample=_sample(sample), speed=speed, seed=seed, tcspc_mono=tcspc_mono)
     folder = (out / f"{time.strftime('%Y%m%d-%H%M%S')}_{workflows.sample_folder_name(sample)}").resolve()
     p = workflows.demo_plan(sample, folder)
     if p.errors:  # a bug of sflab's, not the user's
         _fail(*p.errors, code=EXIT_FAILED)
-    opts = LabOptions(sim=True, sample=_sample(sample), speed=speed, seed=seed)
     campaign = Campaign.create(folder, p, opts.to_dict())
     console.print(f"[bold]sflab demo[/bold] — simulated SF campaign on sample [bold]{opts.sample}[/bold]: "
                   f"{sum(not r.is_wait for r in p.runs)} runs, {p.lab_seconds / 3600:.1f} h of lab time on the "

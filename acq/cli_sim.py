@@ -8,10 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from .composition import resolve_sample, run_sim_script, serve_simulated_lab
+from .composition import SIM_TCSPC_MONOS, resolve_sample, run_sim_script, serve_simulated_lab
 from .display import fail as _fail
 
-__all__ = ["sim_app"]
+__all__ = ["sim_app", "TcspcMonoOpt"]
+
+#: ``--tcspc-mono`` of ``sflab run``, ``demo`` and ``sim serve`` (checked by acq.composition.check_sim_choices)
+TcspcMonoOpt = Annotated[str, typer.Option(
+    "--tcspc-mono", help=f"simulated TCSPC monochromator in front of the TCSPC detector: {', '.join(SIM_TCSPC_MONOS)} "
+                         "(cornerstone: Oriel Cornerstone 260; horiba: the ICL's second device, a MicroHR; none: "
+                         "the detector sees all light)")]
 
 sim_app = typer.Typer(no_args_is_help=True, help="The simulated lab on its own, for other programs.")
 
@@ -29,6 +35,7 @@ def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or
                                                           "between two of its requests")] = 2.0,
               faults: Annotated[str | None, typer.Option(help="simulated faults, e.g. 'xray.garbage=0.05'")] = None,
               seed: Annotated[int, typer.Option(help="random seed of the simulated lab")] = 0,
+              tcspc_mono: TcspcMonoOpt = "cornerstone",
               port_cryostat: Annotated[int | None, _port("cryostat")] = None,
               port_xray: Annotated[int | None, _port("xray")] = None,
               port_shutter: Annotated[int | None, _port("shutter")] = None,
@@ -40,7 +47,8 @@ def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or
     """Serve the simulated lab on loopback until Ctrl-C or SIGTERM: Lake Shore 7777, Spellman 50001,
     X-ray shutter (SC10) 50002, laser shutter (SC10) 50003, CONEX 7778, PM100D 7779, TCSPC monochromator
     (Cornerstone 260) 7780, ICL WebSocket 25010 (its second monochromator, index 1, is the MicroHR) by
-    default. Prints one JSON line first
+    default. Both monochromators answer; --tcspc-mono says which is in the TCSPC beam (and in the lab.toml
+    tables). Prints one JSON line first
     (role → host, port, resource, and the lab.toml tables to reach them).
 
     Lab time always moves. With a number it runs at that many lab seconds per wall second. With
@@ -54,7 +62,7 @@ def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or
     ports: dict[str, int | None] = {r: p for r, p in zip(roles, given, strict=True) if p is not None}
     try:
         code = serve_simulated_lab(speed=speed, max_step=max_step, sample=resolve_sample(sample), faults=faults,
-                                   seed=seed, ports=ports)
+                                   seed=seed, ports=ports, tcspc_mono=tcspc_mono)
     except (ValueError, OSError) as exc:
         _fail(f"sim serve: {exc}")
     raise typer.Exit(code)

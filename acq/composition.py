@@ -1,8 +1,10 @@
 """The one home of lab composition: how a :class:`~acq.session.LabSession` is built from options.
 
 * :class:`LabOptions` — how a lab is opened (real ``lab.toml`` or the simulated lab, sample, clock,
-  faults, seed, time tagger); what ``campaign.json`` records under ``"lab"`` so that ``sflab resume``
-  reopens the same lab.
+  faults, seed, time tagger, TCSPC monochromator); what ``campaign.json`` records under ``"lab"`` so that
+  ``sflab resume`` reopens the same lab. :func:`check_sim_choices` checks the simulated time tagger and
+  TCSPC monochromator against :data:`SIM_TCSPC_BACKENDS` / :data:`SIM_TCSPC_MONOS` (``--tcspc``,
+  ``--tcspc-mono``).
 * :func:`open_lab` — the real lab from a configuration, or the simulated lab (``simulators.start_lab``)
   reached through the same drivers over loopback, on an accelerated clock.
 * :func:`sim_check_config` — the simulated lab's configuration as ``sflab check`` sees it (nothing started).
@@ -22,6 +24,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from simulators import TCSPC_BACKENDS, TCSPC_MONOS
+
 from .clock import RealClock, make_clock
 from .config import ConfigError, LabConfig, load_config, sim_config
 from .events import EventBus
@@ -30,10 +34,22 @@ from .registry import UnknownProcedure, procedure_class
 from .session import LabSession
 
 __all__ = ["LabOptions", "open_lab", "sim_check_config", "sample_presets", "resolve_sample", "prepare_tcspc",
-           "serve_simulated_lab", "run_sim_script",
-           "DEFAULT_SAMPLE"]
+           "serve_simulated_lab", "run_sim_script", "check_sim_choices",
+           "DEFAULT_SAMPLE", "SIM_TCSPC_BACKENDS", "SIM_TCSPC_MONOS"]
 
 DEFAULT_SAMPLE = "milano-2d-sl"
+#: the simulated time taggers (``--tcspc``)
+SIM_TCSPC_BACKENDS: tuple[str, ...] = TCSPC_BACKENDS
+#: the simulated lab's TCSPC monochromators (``--tcspc-mono``); "none": no monochromator, the detector sees all light
+SIM_TCSPC_MONOS: tuple[str, ...] = (*TCSPC_MONOS, "none")
+
+
+def check_sim_choices(*, tcspc: str | None = None, tcspc_mono: str | None = None) -> None:
+    """ValueError (one line, with the allowed values) unless ``tcspc`` / ``tcspc_mono`` (None: not given)
+    name a simulated time tagger / TCSPC monochromator."""
+    for flag, value, allowed in (("--tcspc", tcspc, SIM_TCSPC_BACKENDS), ("--tcspc-mono", tcspc_mono, SIM_TCSPC_MONOS)):
+        if value is not None and value not in allowed:
+            raise ValueError(f"{flag} {value!r}: allowed {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -47,8 +63,11 @@ class LabOptions:
     faults: str | None = None
     seed: int = 0
     tcspc: str = "picoharp300"
-    #: the simulated lab's TCSPC monochromator: "cornerstone", "horiba" or "none"
+    #: the simulated lab's TCSPC monochromator: "cornerstone", "horiba" or "none" (:data:`SIM_TCSPC_MONOS`)
     tcspc_mono: str = "cornerstone"
+
+    def __post_init__(self) -> None:
+        check_sim_choices(tcspc=self.tcspc, tcspc_mono=self.tcspc_mono)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,24 +181,26 @@ def prepare_tcspc(session: LabSession, procedure: str, parameters: Mapping[str, 
 def sim_check_config(safety: Mapping[str, Any] | None = None) -> LabConfig:
     """The simulated lab's configuration as ``sflab check`` sees it, without starting it: the backends
     and option defaults of ``simulators.start_lab``, and the simulated laser's power (so fluence limits
-    are checked as at the setup). Contacts nothing."""
+    are checked as at the setup), and where its cryostat starts (``start_K``: plan estimates start there).
+    Contacts nothing."""
+    from simulators.cryostat import CryostatModel
     from simulators.laser import LaserModel
 
-    laser = LaserModel()
     roles: dict[str, dict[str, Any]] = {
         "cryostat": {"backend": "lakeshore336", "resource": "TCPIP::127.0.0.1::7777::SOCKET"},
         "xray": {"backend": "spellman", "resource": "TCPIP::127.0.0.1::50001::SOCKET",
                  "shutter_resource": "TCPIP::127.0.0.1::50002::SOCKET"},
         "attenuator": {"backend": "conex", "resource": "TCPIP::127.0.0.1::7778::SOCKET",
-                       "full_power_W": laser.power_W, "rep_rate_Hz": laser.rep_rate_Hz,
-                       "spot_area_cm2": laser.spot_area_cm2},
+                       **LaserModel().lab_toml()},   # as SimLab.resources: the same options check and run see
         "powermeter": {"backend": "pm100d", "resource": "TCPIP::127.0.0.1::7779::SOCKET"},
         "spectrometer": {"backend": "horiba", "resource": "ws://127.0.0.1:25010", "icl_settle_s": 0.0,
                          "center_nm": 515.0},
         "tcspc": {"backend": "picoharp300", "resource": "emulated"},
         "tcspc_mono": {"backend": "cornerstone", "resource": "TCPIP::127.0.0.1::7780::SOCKET"},
     }
-    return sim_config(roles, safety=dict(safety) if safety is not None else None)
+    cfg = sim_config(roles, safety=dict(safety) if safety is not None else None)
+    cfg.start_K = CryostatModel().base_temperature()   # the simulated cryostat starts cold (World: T0_K = base)
+    return cfg
 
 
 def sample_presets() -> list[str]:
@@ -203,14 +224,17 @@ def resolve_sample(option: str | None, plan_sample: str = "") -> str:
 
 
 def serve_simulated_lab(*, speed: str, max_step: float, sample: str, faults: str | None, seed: int,
-                        ports: Mapping[str, int | None]) -> int:
+                        ports: Mapping[str, int | None], tcspc_mono: str = "cornerstone") -> int:
     """``sflab sim serve``: the simulated lab's protocol servers on loopback until Ctrl-C or SIGTERM, on the
     clock outside clients pace (``simulators.serve_clock``: ``max`` = as fast as the slowest client
-    allows) or at ``speed`` lab s per wall s. Returns the exit code; ValueError / OSError on bad input."""
+    allows) or at ``speed`` lab s per wall s; ``tcspc_mono``: the monochromator in the TCSPC beam (one of
+    :data:`SIM_TCSPC_MONOS`). Returns the exit code; ValueError / OSError on bad input (before anything starts)."""
     import simulators
 
+    check_sim_choices(tcspc_mono=tcspc_mono)
     clock = simulators.serve_clock(speed, step_s=max_step) or make_clock(speed)
-    return int(simulators.serve(clock=clock, sample=sample, faults=faults, seed=seed, ports=dict(ports)))
+    return int(simulators.serve(clock=clock, sample=sample, faults=faults, seed=seed, ports=dict(ports),
+                                tcspc_mono=None if tcspc_mono == "none" else tcspc_mono))
 
 
 def run_sim_script(script: Path, args: list[str]) -> int:

@@ -129,6 +129,9 @@ class LabConfig:
     sample: dict[str, Any] = field(default_factory=dict)
     text: str = ""
     simulated: bool = False
+    #: the cryostat's temperature (K) when a plan starts, when known without contacting anything (the simulated
+    #: lab: its cryostat's start temperature); plan estimates start there (``acq.plans``), None: room temperature
+    start_K: float | None = None
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able copy for the run file's provenance."""

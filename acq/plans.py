@@ -112,6 +112,9 @@ class Plan:
     sha256: str = ""
     #: the plan's text as read (what a campaign keeps a copy of)
     source: bytes = b""
+    #: where the runs so far leave the cryostat (K; the last point's ``T`` of the latest run that has one),
+    #: None while unknown: each run's estimate starts from it (``Procedure.start_K``)
+    end_K: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -378,7 +381,7 @@ def load_plan(path: str | Path, lab_config: LabConfig | None = None, *, text: st
     """Read and validate a plan (TOML or .py). Errors are collected in ``plan.errors``, never raised.
     ``text``: a TOML plan held in memory (``path`` then only names it in messages; nothing is read)."""
     path = Path(path)
-    plan = Plan(path)
+    plan = Plan(path, end_K=getattr(lab_config, "start_K", None))   # the first run starts where the lab is
     if text is None and not path.exists():
         plan.errors.append(f"{path}:0: no such plan file")
         return plan
@@ -672,7 +675,7 @@ def _check_step(plan: Plan, n: int, step: Any, line: int, defaults: Mapping[str,
                 loc = _locate_problem(p, where_key, line, path, [*params, *loop_vals])
                 plan.errors.append(p if p.startswith(str(path)) else f"{loc}: {p}")
             return
-        est = _estimate(proc)
+        est = _estimate(proc, plan)
         from analysis import to_jsonable  # lazily: the analysis package loads numba
 
         plan.runs.append(PlannedRun(name, to_jsonable(dict(converted)), title, line, est[0], est[1], _n_points(proc)))
@@ -719,7 +722,7 @@ def _repeat_run(plan: Plan, name: str, cls: type[Procedure], merged: Mapping[str
         plan.errors.append(f"{where_key('reversibility')}: {p} (reversibility warm_K / repeat)")
     if problems:
         return
-    est = _estimate(proc)
+    est = _estimate(proc, plan)
     title = (f"{base_title} — reversibility: warm to {rev.warm_K:g} K, repeat "
              f"{', '.join(f'{t:g}' for t in sorted(rev.repeat, reverse=True))} K")
     plan.runs.append(PlannedRun(name, to_jsonable(dict(converted)), title, line, est[0], est[1], _n_points(proc)))
@@ -756,13 +759,24 @@ def _with_hint(e: ParameterError, schema: Mapping[str, Any]) -> str:
     return s
 
 
-def _estimate(proc: Procedure) -> tuple[float, float]:
+def _estimate(proc: Procedure, plan: Plan) -> tuple[float, float]:
+    """Lab seconds and bytes of the next run of ``plan``, starting where the plan's runs so far leave the
+    cryostat (``plan.end_K`` → ``proc.start_K``); then ``plan.end_K`` is where this run leaves it."""
+    proc.start_K = plan.end_K
     try:
         est = proc.estimate() or {}
-        return float(est.get("lab_seconds", math.nan)), float(est.get("bytes", math.nan))
+        out = float(est.get("lab_seconds", math.nan)), float(est.get("bytes", math.nan))
     except Exception as exc:
         log.warning("%s.estimate() failed: %s", type(proc).__name__, exc)
-        return math.nan, math.nan
+        out = math.nan, math.nan
+    try:
+        pts = proc.points() or []
+        last = pts[-1].get("T") if pts else None
+        if last is not None:
+            plan.end_K = float(last)
+    except Exception:  # points() may need a connected lab (then where the run ends is not known here)
+        pass
+    return out
 
 
 def _n_points(proc: Procedure) -> int | None:

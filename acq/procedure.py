@@ -68,7 +68,7 @@ from pymeasure.experiment.parameters import (  # noqa: E402
 )
 
 __all__ = ["Procedure", "RetakePoint", "Issue", "ParameterError", "validate_parameters", "parameter_schema",
-           "FloatListParameter"]
+           "FloatListParameter", "ROOM_K"]
 
 
 class FloatListParameter(Parameter):
@@ -143,6 +143,8 @@ class RetakePoint(Exception):
 
 #: a point interrupted more often than this in a row fails the run (a pause loop cannot spin forever)
 MAX_RETAKES = 20
+#: where an estimate assumes the cryostat is when it does not know (:attr:`Procedure.start_K` None): room temperature
+ROOM_K = 295.0
 
 
 class ParameterError(ValueError):
@@ -169,6 +171,10 @@ class Procedure(_PmProcedure):
     lab: Any = None
     clock: Clock
     resume_from: int = 0
+    #: the temperature (K) the run will start at, when known: set by ``acq.plans`` to the previous run's last
+    #: temperature (its last point's ``T``) before it asks for the estimate; None = unknown, estimates then
+    #: assume room temperature (:data:`ROOM_K`)
+    start_K: float | None = None
     emit: Callable[..., None]
     checkpoint: Callable[[], None]
     should_stop: Callable[[], bool]

@@ -191,9 +191,8 @@ def replay_file(file: Path, console: Console, *, procedure: str | None, params: 
     if errs:
         raise BadInput(*(str(e) for e in errs))
     out.mkdir(parents=True, exist_ok=True)
-    opts = LabOptions(sim=True, sample=smp, speed=speed, seed=sd, tcspc=tcspc)
     try:
-        session = opts.open(out, replay=replay_tags)
+        session = LabOptions(sim=True, sample=smp, speed=speed, seed=sd, tcspc=tcspc).open(out, replay=replay_tags)
     except (ValueError, OSError) as exc:
         raise BadInput(f"{file}: cannot replay: {exc}") from None
     try:

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -37,10 +38,25 @@ from .spectrometer import Spectrometer, Spectrum
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HoribaSpectrometer", "HoribaMonochromator"]
+__all__ = ["HoribaSpectrometer", "HoribaMonochromator", "ICL_MONO_OPTIONS"]
 
 SLIT_MAX_MM = 7.0
 EXPOSURE_MAX_S = 3600.0
+
+#: the options of a monochromator reached through the ICL, shared by the spectrograph's
+#: (:class:`HoribaSpectrometer`) and the TCSPC monochromator (:class:`HoribaMonochromator`, which only changes
+#: ``mono_index``'s default): defined once
+ICL_MONO_OPTIONS: dict[str, Option] = {
+    "mono_index": Option(int, default=0, min=0, max=7),
+    "icl_settle_s": Option(float, default=5.0, min=0.0, max=60.0, unit="s",
+                           doc="wait after connecting before discovering devices (vendor: 5 s)"),
+    "grating": Option(int, default=None, min=0, max=2, doc="turret position to select on connect"),
+    "range_nm_at_1200": Option(float, default=1500.0, min=100.0, max=10000.0, unit="nm",
+                               doc="mechanical range for a 1200 gr/mm grating (scales as 1/grooves)"),
+    "home_on_connect": Option(bool, default=True, doc="initialise (home) the mono if it is not"),
+    "poll_s": Option(float, default=0.05, min=0.001, max=5.0, unit="s"),
+    "command_timeout_s": Option(float, default=30.0, min=1.0, max=600.0, unit="s"),
+}
 
 
 class _LoopThread:
@@ -184,10 +200,8 @@ class HoribaSpectrometer(_IclSession, Spectrometer):
     """iHR320-class monochromator + Syncerity CCD through horiba-sdk."""
 
     OPTIONS = {
-        "mono_index": Option(int, default=0, min=0, max=7),
+        **ICL_MONO_OPTIONS,
         "ccd_index": Option(int, default=0, min=0, max=7),
-        "icl_settle_s": Option(float, default=5.0, min=0.0, max=60.0, unit="s",
-                               doc="wait after connecting before discovering devices (vendor: 5 s)"),
         "timer_resolution": Option(str, default="ms", choices=("ms", "us"),
                                    doc="CCD exposure timer unit (µs is not supported by every CCD)"),
         "exposure_s": Option(float, default=1.0, min=0.0, max=EXPOSURE_MAX_S, unit="s"),
@@ -195,18 +209,12 @@ class HoribaSpectrometer(_IclSession, Spectrometer):
         "max_exposure_s": Option(float, default=EXPOSURE_MAX_S, min=0.001, max=EXPOSURE_MAX_S, unit="s"),
         "gain_token": Option(int, default=None, doc="CCD gain token (see the CCD configuration)"),
         "speed_token": Option(int, default=None, doc="CCD read-out speed token"),
-        "grating": Option(int, default=None, min=0, max=2, doc="turret position to select on connect"),
         "center_nm": Option(float, default=None, min=0.0, max=10000.0, unit="nm"),
         "slit_mm": Option(float, default=None, min=0.0, max=SLIT_MAX_MM, unit="mm"),
         "x_bin": Option(int, default=1, min=1, max=4096),
         "y_origin": Option(int, default=0, min=0, max=4095),
         "y_size": Option(int, default=None, min=1, max=4096, doc="rows (None = the whole chip)"),
         "full_vertical_binning": Option(bool, default=True),
-        "range_nm_at_1200": Option(float, default=1500.0, min=100.0, max=10000.0, unit="nm",
-                                   doc="mechanical range for a 1200 gr/mm grating (scales as 1/grooves)"),
-        "home_on_connect": Option(bool, default=True, doc="initialise (home) the mono if it is not"),
-        "poll_s": Option(float, default=0.05, min=0.001, max=5.0, unit="s"),
-        "command_timeout_s": Option(float, default=30.0, min=1.0, max=600.0, unit="s"),
     }
 
     def __init__(self, resource: str = "ws://127.0.0.1:25010", *, clock: Clock | None = None, **options: Any):
@@ -508,15 +516,9 @@ class HoribaMonochromator(_IclSession, TcspcMonochromator):
                                         doc="nominal reciprocal linear dispersion with 1200 l/mm (MicroHR, "
                                             "f = 140 mm: ≈ 6.6; 150 l/mm then gives ≈ 53 nm/mm)"),
         "max_slit_um": Option(float, SLIT_MAX_MM * 1000.0, min=1.0, max=SLIT_MAX_MM * 1000.0, unit="µm"),
-        "mono_index": Option(int, default=1, min=0, max=7, doc="the TCSPC monochromator in the ICL's device list"),
-        "icl_settle_s": Option(float, default=5.0, min=0.0, max=60.0, unit="s",
-                               doc="wait after connecting before discovering devices (vendor: 5 s)"),
-        "grating": Option(int, default=None, min=0, max=2, doc="turret position to select on connect"),
-        "range_nm_at_1200": Option(float, default=1500.0, min=100.0, max=10000.0, unit="nm",
-                                   doc="mechanical range for a 1200 gr/mm grating (scales as 1/grooves)"),
-        "home_on_connect": Option(bool, default=True, doc="initialise (home) the mono if it is not"),
-        "poll_s": Option(float, default=0.05, min=0.001, max=5.0, unit="s"),
-        "command_timeout_s": Option(float, default=30.0, min=1.0, max=600.0, unit="s"),
+        **ICL_MONO_OPTIONS,
+        "mono_index": replace(ICL_MONO_OPTIONS["mono_index"], default=1,
+                              doc="the TCSPC monochromator in the ICL's device list"),
     }
 
     def __init__(self, resource: str = "ws://127.0.0.1:25010", *, clock: Clock | None = None, **options: Any):

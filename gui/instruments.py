@@ -23,11 +23,16 @@ log = logging.getLogger(__name__)
 
 __all__ = ["InstrumentPanel", "InstrumentsView", "make_panel"]
 
+#: the panel title of every role in ``acq.lab.ROLES`` (tests/gui/test_titles.py fails on a role without one)
 TITLES = {"cryostat": "Cryostat", "xray": "X-ray source", "spectrometer": "Spectrometer + CCD",
-          "tcspc": "TCSPC / time tagger", "attenuator": "Laser attenuator", "powermeter": "Power meter"}
+          "tcspc": "TCSPC / time tagger", "tcspc_mono": "TCSPC monochromator", "attenuator": "Laser attenuator",
+          "powermeter": "Power meter", "sample_stage": "Sample stage", "white_light": "White-light source"}
+#: the row label of every readback a backend declares in ``READBACKS``
 LABELS = {"T_sample": "T sample", "T_sensor": "T sensor", "setpoint": "setpoint", "heater": "heater",
           "kV": "voltage", "mA": "current", "hv_on": "HV", "shutter_open": "shutter",
           "interlock_closed": "interlock", "center_nm": "mono λ", "ccd_temperature": "CCD T",
+          "rate_ch0": "rate ch 0", "rate_ch1": "rate ch 1", "rate_ch2": "rate ch 2",
+          "wavelength_nm": "λ passed", "bandpass_nm": "bandpass",
           "angle": "angle", "transmission": "transmission", "power": "power", "fluence": "fluence"}
 
 OK_STYLE = "color: #1a7f37; font-weight: bold"

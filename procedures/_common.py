@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, Parameter
 
-from acq.procedure import Issue, Procedure
+from acq.procedure import ROOM_K, Issue, Procedure
 from acq.store import Field, Stream, open_run
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,11 @@ def apply_calibration(attenuator: Any, cal: Calibration) -> bool:
     return True
 
 
+#: lab seconds per kelvin of a temperature change in estimates, cooling and warming: the simulated He cryostat
+#: (plans/reversibility.toml, 2 Dec 2026, holds left out: 295 → 5 K in 1474 s, 5.1 s/K; 5 → 295 K in 706 s, 2.4 s/K)
+COOL_S_PER_K, WARM_S_PER_K = 5.0, 2.5
+
+
 # ---------------------------------------------------------------------------------------------------
 class LabProcedure(Procedure):
     """Common parameters and helpers of the sflab measurements (not run by itself)."""
@@ -187,6 +192,14 @@ class LabProcedure(Procedure):
             self._stable = 0
             log.warning("T = %g K not stable within %g s: %s (points flagged stable=0)", T, self.timeout_s, exc)
         self._T_now = T
+
+    def temperature_waits(self, temps: Sequence[float]) -> list[float]:
+        """Lab seconds the run waits at each of its temperatures (reach it, then the stability hold; at most
+        ``timeout_s``), the first change from where it starts (:attr:`~acq.procedure.Procedure.start_K`, room
+        temperature when unknown), at :data:`COOL_S_PER_K` down and :data:`WARM_S_PER_K` up."""
+        start = self.start_K if self.start_K is not None else ROOM_K
+        return [min(self.timeout_s, self.hold_s + (COOL_S_PER_K if b < a else WARM_S_PER_K) * abs(b - a) + 30.0)
+                for a, b in zip([start, *temps], temps, strict=False)]
 
     def t_fields(self) -> dict[str, float]:
         return {"T_set": float(self._T_now if self._T_now is not None else math.nan),

@@ -106,8 +106,7 @@ class PLTemperatureSeries(_PLBase):
 
     def estimate(self) -> dict[str, float]:
         nT, nf = len(self.temperatures), len(self.fluences)
-        steps = [abs(b - a) for a, b in zip([295.0, *self.temperatures], self.temperatures, strict=False)]
-        wait = sum(min(self.timeout_s, self.hold_s + 6.0 * s + 30.0) for s in steps)
+        wait = sum(self.temperature_waits(self.temperatures))
         return {"lab_seconds": wait + nT * nf * self._point_seconds(),
                 "bytes": 100_000.0 + nT * nf * self._point_bytes()}
 
@@ -130,7 +129,7 @@ class FluenceSeries(_PLBase):
 
     def estimate(self) -> dict[str, float]:
         n = len(self.fluences)
-        wait = min(self.timeout_s, self.hold_s + 6.0 * abs(295.0 - self.temperature) + 30.0)
+        wait = self.temperature_waits([self.temperature])[0]
         return {"lab_seconds": wait + n * self._point_seconds(), "bytes": 100_000.0 + n * self._point_bytes()}
 
     def validate(self, lab_config: Any) -> list[str]:

@@ -92,8 +92,7 @@ class _XrayBase(LabProcedure):
                 + self.validate_xray(lab_config, self.kV, self.mA))
 
     def _wait_seconds(self) -> float:
-        steps = [abs(b - a) for a, b in zip([295.0, *self.temperatures], self.temperatures, strict=False)]
-        return sum(min(self.timeout_s, self.hold_s + 6.0 * s + 30.0) for s in steps) + 20.0 * len(steps)
+        return sum(self.temperature_waits(self.temperatures)) + 20.0 * len(self.temperatures)
 
     def analyze(self, run: Any) -> dict[str, Any]:
         from acq.summary import summarize

@@ -26,7 +26,8 @@ from .paced_clock import serve_clock
 
 log = logging.getLogger(__name__)
 
-__all__ = ["start_lab", "SimLab", "serve", "serve_clock", "DEFAULT_PORTS", "TCSPC_WIRINGS", "TCSPC_MONOS"]
+__all__ = ["start_lab", "SimLab", "serve", "serve_clock", "DEFAULT_PORTS", "TCSPC_WIRINGS", "TCSPC_BACKENDS",
+           "TCSPC_MONOS"]
 
 #: the two ways the time tagger is cabled (SimLab.tcspc_wiring)
 TCSPC_WIRINGS = ("tcspc", "hbt")
@@ -36,6 +37,8 @@ DEFAULT_PORTS = {"cryostat": 7777, "xray": 50001, "shutter": 50002, "laser_shutt
                  "powermeter": 7779, "tcspc_mono": 7780, "spectrometer": 25010}
 #: the TCSPC monochromators a simulated lab can have in front of its TCSPC detector (``start_lab(tcspc_mono=)``)
 TCSPC_MONOS = ("cornerstone", "horiba")
+#: the emulated time taggers (``start_lab(tcspc_backend=)``)
+TCSPC_BACKENDS = ("picoharp300", "swabian")
 
 
 @dataclass
@@ -56,7 +59,7 @@ class SimLab:
             "cryostat": {"backend": "lakeshore336", "resource": s["cryostat"].resource},
             "xray": {"backend": "spellman", "resource": s["xray"].resource,
                      "shutter_resource": s["shutter"].resource},
-            "attenuator": {"backend": "conex", "resource": s["attenuator"].resource,
+            "attenuator": {"backend": "conex", "resource": s["attenuator"].resource, **self.world.laser.lab_toml(),
                            **({"shutter_resource": s["laser_shutter"].resource} if "laser_shutter" in s else {})},
             "powermeter": {"backend": "pm100d", "resource": s["powermeter"].resource},
             "spectrometer": {"backend": "horiba", "resource": self.vendor["spectrometer"].url,
@@ -154,8 +157,8 @@ def start_lab(*, clock: Any, sample: Any = "milano-2d-sl", faults: Any = None, s
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"simulators bind loopback only, not {host!r}")
-    if tcspc_backend not in ("picoharp300", "swabian"):
-        raise ValueError(f"tcspc_backend {tcspc_backend!r}: allowed 'picoharp300', 'swabian'")
+    if tcspc_backend not in TCSPC_BACKENDS:
+        raise ValueError(f"tcspc_backend {tcspc_backend!r}: allowed {', '.join(map(repr, TCSPC_BACKENDS))}")
     if tcspc_wiring not in TCSPC_WIRINGS:
         raise ValueError(f"tcspc_wiring {tcspc_wiring!r}: allowed {', '.join(map(repr, TCSPC_WIRINGS))}")
     if tcspc_mono not in (None, *TCSPC_MONOS):
@@ -182,14 +185,15 @@ def start_lab(*, clock: Any, sample: Any = "milano-2d-sl", faults: Any = None, s
 
 def serve(*, clock: Any, sample: str = "milano-2d-sl", faults: Any = None, seed: int = 0,
           ports: dict[str, int | None] | None = None, out: Any = None,
-          stop_event: threading.Event | None = None) -> int:
+          stop_event: threading.Event | None = None, tcspc_mono: str | None = "cornerstone") -> int:
     """Run a simulated lab until SIGINT/SIGTERM (or ``stop_event``); print one JSON line to ``out``
-    mapping each role to host, port and resource first. Returns 0."""
+    mapping each role to host, port and resource first (``tcspc_mono``: as in :func:`start_lab`; the
+    ``lab_toml`` tables name the one in the beam). Returns 0."""
     import sys
 
     p = dict(DEFAULT_PORTS)
     p.update(ports or {})
-    lab = start_lab(clock=clock, sample=sample, faults=faults, seed=seed, ports=p)
+    lab = start_lab(clock=clock, sample=sample, faults=faults, seed=seed, ports=p, tcspc_mono=tcspc_mono)
     stop = stop_event or threading.Event()
     old = {}
     if threading.current_thread() is threading.main_thread():

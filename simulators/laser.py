@@ -71,6 +71,12 @@ class LaserModel:
     def wavelength_nm(self) -> float:
         return 1239.84 / self.photon_eV
 
+    def lab_toml(self) -> dict[str, float]:
+        """The attenuator options a lab.toml records for this laser path (what the operator measured with the
+        wheel out: power, repetition rate, spot area), so ``calibration = "config"`` and the fluence limits
+        work on the simulated lab as at the setup; the wheel's table stays the driver's nominal OD line."""
+        return {"full_power_W": self.power_W, "rep_rate_Hz": self.rep_rate_Hz, "spot_area_cm2": self.spot_area_cm2}
+
     # -- ND wheel --------------------------------------------------------------------------
     def optical_density(self, angle: float) -> float:
         a = min(max(angle, 0.0), self.od_span_deg)
