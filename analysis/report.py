@@ -80,9 +80,9 @@ def _fig_spectra(v: SFVerdict) -> Figure | None:
 
 
 def _fig_decays(v: SFVerdict) -> Figure | None:
-    # the decays that decided the checklist first, then the others fitted
+    # the decays that decided the checklist (items 4 and 5); only when none did, the first ones fitted
     used = list(v.fits.get("decays_used") or [])
-    dd = used + [d for d in (v.fits.get("decays") or []) if all(d is not u for u in used)]
+    dd = used or list(v.fits.get("decays") or [])
     if not dd:
         return None
     sel = dd[:4]
@@ -102,10 +102,15 @@ def _fig_decays(v: SFVerdict) -> Figure | None:
         ax.semilogy(f.t_ps, np.maximum(f.irf * f.counts.max(), 0.5), color="0.8", lw=0.8)
         taus = ", ".join(f"{c.tau_ps.value:.0f}" for c in f.components)
         kind = {"burst": " (SF burst)", "sf": " (exp. rise)"}.get(f.model_name, "")
-        ax.set_title(f"{d['band']} band, {d['T_K']:g} K: τ = {taus} ps{kind}", fontsize=8)
+        fl = f", {d['fluence_uJcm2']:.2g} µJ/cm²" if d.get("fluence_uJcm2") else ""
+        ax.set_title(f"{d['band']} band, {d['T_K']:.1f} K{fl}: τ = {taus} ps{kind}", fontsize=8)
         axr.plot(f.t_ps, f.deviance_residuals, lw=0.5)
         axr.axhline(0, color="k", lw=0.5)
         axr.set_xlabel("t (ps)")
+        # the decay, not the empty rest of the TCSPC window: from 0.5 ns before the peak to 15 lifetimes after
+        t_pk = float(f.t_ps[int(np.argmax(f.model))])
+        span = max(15.0 * max(c.tau_ps.value for c in f.components), 1000.0)
+        ax.set_xlim(max(float(f.t_ps[0]), t_pk - 500.0), min(float(f.t_ps[-1]), t_pk + span))
     axes[0][0].set_ylabel("counts")
     axes[1][0].set_ylabel("dev. res.")
     _margins(fig)

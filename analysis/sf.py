@@ -1282,14 +1282,17 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
 
     # 5. delayed rise
     flags.item = 5
-    # the SF decay at the lowest temperature and its lowest fluence, where the delay is longest (τ_D ≈ τ_R ln N
-    # grows as fewer NCs couple; physics.md P3: 5 K, low fluence, ~6 ps), the most photons among equals;
-    # chosen before its rise is looked at (picking the most significant of several would be a look-elsewhere)
+    # the SF decay with the most photons at the lowest temperature (item 4's, when it has a partner): the
+    # strongest test of a rise, chosen before its rise is looked at (picking the most significant of several
+    # decays would be a look-elsewhere; the lowest fluence, physics.md P3's choice for a streak camera, held
+    # ~10² counts at its peak in the demo's fluence series)
     rise_fit: DecayFit | None = None
     if sf_d:
         t_low = min(x["T_K"] for x in sf_d)
-        rise_fit = min((x for x in sf_d if x["T_K"] - t_low <= ev.same_T_K),
-                       key=lambda x: (x["fluence_uJcm2"] if x["fluence_uJcm2"] else math.inf, -x["photons"]))["fit"]
+        rise_d = max((x for x in sf_d if x["T_K"] - t_low <= ev.same_T_K), key=lambda x: x["photons"])
+        rise_fit = rise_d["fit"]
+        if all(rise_d is not u for u in fits["decays_used"]):
+            fits["decays_used"] = [*fits["decays_used"], rise_d]   # item 5's decay is shown with item 4's
     if rise_fit is None or rise_fit.tau_rise_ps is None:
         items.append(
             CheckItem(5, "delayed_rise", "Delayed rise (τ_D > 0)", NOT_MEASURED, "no SF-band decay", {})
