@@ -164,8 +164,11 @@ def sim_check_config(safety: Mapping[str, Any] | None = None) -> LabConfig:
     and option defaults of ``simulators.start_lab``, and the simulated laser's power (so fluence limits
     are checked as at the setup). Contacts nothing."""
     from simulators.laser import LaserModel
+    from simulators.stage import LinearStageModel
 
     laser = LaserModel()
+    stage = LinearStageModel()
+    holder = stage.holder
     roles: dict[str, dict[str, Any]] = {
         "cryostat": {"backend": "lakeshore336", "resource": "TCPIP::127.0.0.1::7777::SOCKET"},
         "xray": {"backend": "spellman", "resource": "TCPIP::127.0.0.1::50001::SOCKET",
@@ -178,6 +181,9 @@ def sim_check_config(safety: Mapping[str, Any] | None = None) -> LabConfig:
                          "center_nm": 515.0},
         "tcspc": {"backend": "picoharp300", "resource": "emulated"},
         "tcspc_mono": {"backend": "cornerstone", "resource": "TCPIP::127.0.0.1::7780::SOCKET"},
+        "white_light": {"backend": "sc10", "resource": "TCPIP::127.0.0.1::50004::SOCKET"},
+        "sample_stage": {"backend": "conex", "resource": "TCPIP::127.0.0.1::7781::SOCKET",
+                         "positions": holder.positions(), "min_mm": stage.lo, "max_mm": stage.hi},
     }
     return sim_config(roles, safety=dict(safety) if safety is not None else None)
 
