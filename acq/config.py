@@ -202,8 +202,8 @@ def parse_config(text: str, path: str = "lab.toml", *, simulated: bool = False) 
             continue
         backend_schema: Mapping[str, Option] = getattr(klass, "OPTIONS", {}) or {}
         vals, errs = validate_options(backend_schema, opts, prefix=f"{role}.")
-        for e in errs:
-            err(role, e.key.split(".", 1)[1], str(e))
+        for e in errs:   # a table option's entry (positions.blank) is located at its option's line
+            err(role, e.key.split(".")[1], str(e))
         roles[role] = RoleConfig(role, backend, resource, vals, locate(text, role))
     sample = raw.get("sample", {})
     if not isinstance(sample, dict):
