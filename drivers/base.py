@@ -22,6 +22,7 @@ is ``None`` the backend uses :class:`WallClock`.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import logging
 import math
@@ -78,7 +79,7 @@ class Option:
     max_reason: str = ""
     min_reason: str = ""
     #: a table option (``type=dict``): the type every value must have (e.g. float positions)
-    values_type: type | None = None
+    values_type: builtins.type | None = None
     #: ``(low option, high option)``: the value — every value of a table — must lie between the values
     #: of these two options of the same backend (checked by :func:`validate_options`)
     within: tuple[str, str] | None = None
@@ -130,7 +131,8 @@ class Option:
         if t is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         if not isinstance(v, t) or isinstance(v, bool):
-            raise OptionError(f"{key}.{name}", v, f"must be a {t.__name__}{(' (' + self.unit + ')') if self.unit else ''}")
+            unit = f" ({self.unit})" if self.unit else ""
+            raise OptionError(f"{key}.{name}", v, f"must be a {t.__name__}{unit}")
         return v
 
 

@@ -34,7 +34,8 @@ from .shutter import SC10, SC10Shutter
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
-__all__ = ["ConexController", "ConexAGP", "ConexCC", "ConexAxis", "ConexNDAttenuator", "ERROR_CODES", "STATES", "nominal_calibration"]
+__all__ = ["ConexController", "ConexAGP", "ConexCC", "ConexAxis", "ConexNDAttenuator", "ERROR_CODES", "STATES",
+           "nominal_calibration"]
 
 ERROR_CODES = {"@": "no error", "A": "unknown message code or floating point controller address",
                "B": "controller address not correct", "C": "parameter missing or out of range",

@@ -585,6 +585,8 @@ class StageMixin:
 
     #: the named positions the procedure moves to (checked against lab.toml [sample_stage] positions)
     STAGE_POSITIONS: tuple[str, ...] = ("sample",)
+    #: the position this procedure last put in the beam (None: it has not moved the holder)
+    _stage_at: str | None = None
 
     def validate_stage(self, lab_config: Any) -> list[str]:
         name = type(self).__name__
@@ -605,14 +607,14 @@ class StageMixin:
 
     def stage_to(self, position: str) -> None:
         """Put the holder's ``position`` in the beam (a no-op when it is there already)."""
-        if getattr(self, "_stage_at", None) == position:
+        if self._stage_at == position:
             return
         self.lab.sample_stage.move_to_position(position)
         self._stage_at = position
 
     def restore_stage(self) -> None:
         """Put the sample back in the beam if the procedure moved the holder (the next run measures the sample)."""
-        at = getattr(self, "_stage_at", None)
+        at = self._stage_at
         if at is not None and at != "sample" and "sample_stage" in self.lab.connected:
             self.lab.sample_stage.move_to_position("sample")
             self._stage_at = "sample"

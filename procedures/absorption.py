@@ -83,7 +83,7 @@ class Transmission(StageMixin, SpectrumMixin, LabProcedure):
         super().startup()
         self._wl = self.setup_spectrometer()
         self._order = np.argsort(self._wl)
-        self._stage_at: str | None = None
+        self._stage_at = None
 
     def points(self) -> list[dict[str, Any]]:
         return [{"T": float(T)} for T in self.temperatures]

@@ -45,7 +45,7 @@ class ReferenceSpectra(StageMixin, SpectrumMixin, FluenceMixin, LabProcedure):
         super().startup()
         self.setup_fluence()
         self._wl = self.setup_spectrometer()
-        self._stage_at: str | None = None
+        self._stage_at = None
 
     def points(self) -> list[dict[str, Any]]:
         return [{"T": T, "fluence": f} for T in self.temperatures for f in self.fluences]

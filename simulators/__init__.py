@@ -4,7 +4,8 @@
 physics, cryostat, X-ray tube, laser) on the caller's clock and starts, on loopback only,
 
 * the protocol servers of the message instruments (Lake Shore 336, Spellman, SC10 shutters of the X-rays,
-  the laser and the white-light lamp, CONEX-AGP (ND wheel), CONEX-CC (sample stage), PM100D, Cornerstone 260) — they speak the real bytes, so pymeasure's own drivers work against them unchanged;
+  the laser and the white-light lamp, CONEX-AGP (ND wheel), CONEX-CC (sample stage), PM100D, Cornerstone
+  260) — they speak the real bytes, so pymeasure's own drivers work against them unchanged;
 * the emulated vendor layers of the SDK instruments (an ICL-compatible WebSocket server for
   ``horiba-sdk``; a PHLib-compatible function table; a TimeTagger-API module).
 

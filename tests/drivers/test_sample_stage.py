@@ -14,8 +14,8 @@ from drivers._link import LimitError, ReplyError
 from drivers.base import OptionError
 from drivers.conex import ConexCC
 from drivers.sample_stage import ConexSampleStage, ManualSampleStage
-from drivers.white_light import SC10WhiteLight
 from drivers.shutter import SC10
+from drivers.white_light import SC10WhiteLight
 
 from .simlab import sim_lab
 
