@@ -74,7 +74,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 __all__ = ["AbsorptionExport", "AbsorptionImportError", "read_export", "to_absorbance", "import_absorption",
-           "ImportResult", "PROCEDURE", "T_MIN_K", "T_MAX_K", "ORDINATES"]
+           "ImportResult", "PROCEDURE", "T_MIN_K", "T_MAX_K", "ORDINATES", "absorption_stream", "absorption_point"]
 
 #: the procedure name of an imported absorption run file
 PROCEDURE = "AbsorptionImport"
@@ -285,6 +285,33 @@ def read_export(path: str | Path) -> AbsorptionExport:
     return _read_csv(p, lines)
 
 
+# ---------------------------------------------------------------------------------------------- stream
+def absorption_stream(wavelength_nm: np.ndarray, ordinate_unit: str, *, ordinate_doc: str = "",
+                      extra: tuple[Any, ...] = (), long_name: str = "absorption spectrum") -> Any:
+    """The run-file stream ``absorption`` (what ``acq.summary`` reads for checklist item 9): per point
+    ``absorbance`` [n] (decadic), ``ordinate`` [n] (in ``ordinate_unit``: A, %T or T) and ``T_K``, on the static
+    axis ``wavelength`` (nm, ascending); ``extra``: further ``acq.store.Field`` s of the writer (the in-situ
+    transmission's error, mask and raw spectra). Used by the import and by ``procedures.absorption``."""
+    from .store import Field, Stream
+
+    wl = np.asarray(wavelength_nm, float)
+    if wl.size > 1 and np.any(np.diff(wl) <= 0):
+        raise ValueError("the absorption stream's wavelength axis must increase strictly")
+    n = int(wl.size)
+    unit = {"A": "", "%T": "percent", "T": ""}[ordinate_unit]
+    return Stream("absorption", (Field("absorbance", (n,), "f8", "", "absorbance (decadic, -log10 T)"),
+                                 Field("ordinate", (n,), "f8", unit, ordinate_doc or f"ordinate ({ordinate_unit})"),
+                                 Field("T_K", (), "f8", "K", "sample temperature during the measurement"),
+                                 *extra),
+                  signal="absorbance", axes=(".", "wavelength"), static={"wavelength": (wl, "nm")},
+                  long_name=long_name)
+
+
+def absorption_point(absorbance: np.ndarray, ordinate: np.ndarray, T_K: float) -> dict[str, Any]:
+    """One point of :func:`absorption_stream` (its three common fields)."""
+    return {"absorbance": np.asarray(absorbance, float), "ordinate": np.asarray(ordinate, float), "T_K": float(T_K)}
+
+
 # ---------------------------------------------------------------------------------------------- import
 @dataclass
 class ImportResult:
@@ -316,7 +343,7 @@ def import_absorption(path: str | Path, campaign: str | Path, *, T_K: float | No
     from .campaign import INDEX, Campaign
     from .names import safe_name
     from .queue import QueueItem
-    from .store import Field, RunWriter, Stream, open_run, post_run_update
+    from .store import RunWriter, open_run, post_run_update
     from .summary import summarize
 
     folder = Path(campaign)
@@ -357,21 +384,15 @@ def import_absorption(path: str | Path, campaign: str | Path, *, T_K: float | No
         if camp is not None and it is not None:
             camp.queue.remove(it.id)
         raise AbsorptionImportError(f"{out}: exists; sflab never overwrites a run file")
-    n = int(export.wavelength_nm.size)
-    unit = {"A": "", "%T": "percent", "T": ""}[export.ordinate_unit]
-    stream = Stream("absorption", (Field("absorbance", (n,), "f8", "", "absorbance (decadic, -log10 T)"),
-                                   Field("ordinate", (n,), "f8", unit,
-                                         f"ordinate as exported ({export.ordinate_unit})"),
-                                   Field("T_K", (), "f8", "K", "sample temperature during the measurement")),
-                    signal="absorbance", axes=(".", "wavelength"),
-                    static={"wavelength": (export.wavelength_nm, "nm")},
-                    long_name="absorption spectrum (imported spectrophotometer export)")
+    stream = absorption_stream(export.wavelength_nm, export.ordinate_unit,
+                               ordinate_doc=f"ordinate as exported ({export.ordinate_unit})",
+                               long_name="absorption spectrum (imported spectrophotometer export)")
     try:
         w = RunWriter(out, procedure=PROCEDURE, parameters=params, streams=[stream], title=title,
                       sample={"name": name}, config={"imported_from": str(src.resolve()), "format": export.format},
                       swmr=False)
         try:
-            w.append({"absorption": {"absorbance": export.absorbance, "ordinate": export.ordinate, "T_K": T}})
+            w.append({"absorption": absorption_point(export.absorbance, export.ordinate, T)})
             w.log_event("import", f"imported {src.name} ({export.format}, ordinate {export.ordinate_unit}) at {T:g} K")
             w.finish("success")
         finally:

@@ -14,7 +14,8 @@ attempts, the errors of every attempt and the escalations (the runner writes it 
 
 Confirmation by readback (names from each role's ``READBACKS``): X-ray ``hv_on == 0`` and
 ``shutter_open == 0``; cryostat ``heater`` ≈ 0 % when its safe heater range is off (the default);
-attenuator with a laser shutter: the shutter reads back closed (``laser_blocked()``); the other roles
+attenuator with a laser shutter: the shutter reads back closed (``laser_blocked()``); a role that declares
+``SAFE_READBACKS`` ({name: value}): those values (the white-light lamp: ``lamp_open == 0``); the other roles
 have no readback that shows their safe state, so a command that returned without error and a readback
 that answers are taken as confirmation.
 """
@@ -70,6 +71,10 @@ def confirm_safe(role_name: str, drv: Any, rb: dict[str, Any]) -> str | None:
                 return "laser shutter still open"
         except Exception as exc:  # an unreadable shutter is not a confirmed one
             return f"laser shutter unreadable ({exc})"
+    # a role may declare the readbacks its safe state has (``SAFE_READBACKS``, e.g. the lamp shutter closed)
+    wrong = [k for k, want in (getattr(drv, "SAFE_READBACKS", None) or {}).items() if k in rb and val(k) != want]
+    if wrong:
+        return f"readback {', '.join(f'{k}={rb[k]!r}' for k in wrong)}"
     nonfinite = [k for k, v in rb.items() if isinstance(v, float) and math.isnan(v)]
     if nonfinite and role_name == "xray":
         return f"readback unreadable ({', '.join(nonfinite)})"

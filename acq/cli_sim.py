@@ -43,10 +43,13 @@ def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or
               port_attenuator: Annotated[int | None, _port("attenuator")] = None,
               port_powermeter: Annotated[int | None, _port("powermeter")] = None,
               port_tcspc_mono: Annotated[int | None, _port("tcspc_mono")] = None,
+              port_sample_stage: Annotated[int | None, _port("sample_stage")] = None,
+              port_lamp_shutter: Annotated[int | None, _port("lamp_shutter")] = None,
               port_spectrometer: Annotated[int | None, _port("spectrometer")] = None) -> None:
     """Serve the simulated lab on loopback until Ctrl-C or SIGTERM: Lake Shore 7777, Spellman 50001,
     X-ray shutter (SC10) 50002, laser shutter (SC10) 50003, CONEX 7778, PM100D 7779, TCSPC monochromator
-    (Cornerstone 260) 7780, ICL WebSocket 25010 (its second monochromator, index 1, is the MicroHR) by
+    (Cornerstone 260) 7780, sample stage (CONEX-CC: sample, isolated-NC reference, blank) 7781, white-light
+    lamp shutter (SC10) 50004, ICL WebSocket 25010 (its second monochromator, index 1, is the MicroHR) by
     default. Both monochromators answer; --tcspc-mono says which is in the TCSPC beam (and in the lab.toml
     tables). Prints one JSON line first
     (role → host, port, resource, and the lab.toml tables to reach them).
@@ -56,9 +59,9 @@ def sim_serve(sample: Annotated[str, typer.Option(help="virtual sample preset or
     the latest request of any connected client (one that is silent for 2 s no longer counts), and
     200 lab s per wall s with nobody talking — so a client polling a temperature sees it move."""
     roles = ("cryostat", "xray", "shutter", "laser_shutter", "attenuator", "powermeter", "tcspc_mono",
-             "spectrometer")
+             "sample_stage", "lamp_shutter", "spectrometer")
     given = (port_cryostat, port_xray, port_shutter, port_laser_shutter, port_attenuator, port_powermeter,
-             port_tcspc_mono, port_spectrometer)
+             port_tcspc_mono, port_sample_stage, port_lamp_shutter, port_spectrometer)
     ports: dict[str, int | None] = {r: p for r, p in zip(roles, given, strict=True) if p is not None}
     try:
         code = serve_simulated_lab(speed=speed, max_step=max_step, sample=resolve_sample(sample), faults=faults,

@@ -185,7 +185,10 @@ def sim_check_config(safety: Mapping[str, Any] | None = None) -> LabConfig:
     Contacts nothing."""
     from simulators.cryostat import CryostatModel
     from simulators.laser import LaserModel
+    from simulators.stage import LinearStageModel
 
+    stage = LinearStageModel()
+    holder = stage.holder
     roles: dict[str, dict[str, Any]] = {
         "cryostat": {"backend": "lakeshore336", "resource": "TCPIP::127.0.0.1::7777::SOCKET"},
         "xray": {"backend": "spellman", "resource": "TCPIP::127.0.0.1::50001::SOCKET",
@@ -197,6 +200,9 @@ def sim_check_config(safety: Mapping[str, Any] | None = None) -> LabConfig:
                          "center_nm": 515.0},
         "tcspc": {"backend": "picoharp300", "resource": "emulated"},
         "tcspc_mono": {"backend": "cornerstone", "resource": "TCPIP::127.0.0.1::7780::SOCKET"},
+        "white_light": {"backend": "sc10", "resource": "TCPIP::127.0.0.1::50004::SOCKET"},
+        "sample_stage": {"backend": "conex", "resource": "TCPIP::127.0.0.1::7781::SOCKET",
+                         "positions": holder.positions(), "min_mm": stage.lo, "max_mm": stage.hi},
     }
     cfg = sim_config(roles, safety=dict(safety) if safety is not None else None)
     cfg.start_K = CryostatModel().base_temperature()   # the simulated cryostat starts cold (World: T0_K = base)

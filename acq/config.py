@@ -6,7 +6,7 @@ Layout (see ``lab.example.toml``)::
     [safety]         max_count_rate, temperature_band_K, settle_s, ...
     [cryostat]       backend = "lakeshore336", resource = "TCPIP::…::7777::SOCKET", <options>
     [xray]           backend = "spellman", …, max_kV = 50
-    [spectrometer] [tcspc] [tcspc_mono] [attenuator] [powermeter]
+    [spectrometer] [tcspc] [tcspc_mono] [attenuator] [powermeter] [white_light] [sample_stage]
 
 Every error names the file, the line, the key, the bad value and what is allowed, e.g.
 ``lab.toml:12: xray.max_kV = 80 is above the generator's 50 kV rating``. All errors of a file are
@@ -205,8 +205,8 @@ def parse_config(text: str, path: str = "lab.toml", *, simulated: bool = False) 
             continue
         backend_schema: Mapping[str, Option] = getattr(klass, "OPTIONS", {}) or {}
         vals, errs = validate_options(backend_schema, opts, prefix=f"{role}.")
-        for e in errs:
-            err(role, e.key.split(".", 1)[1], str(e))
+        for e in errs:   # a table option's entry (positions.blank) is located at its option's line
+            err(role, e.key.split(".")[1], str(e))
         roles[role] = RoleConfig(role, backend, resource, vals, locate(text, role))
     sample = raw.get("sample", {})
     if not isinstance(sample, dict):
@@ -266,12 +266,14 @@ def sim_config(roles: Mapping[str, Mapping[str, Any]], *, sample: Mapping[str, A
 
 
 def toml_value(v: Any) -> str:
-    """One TOML value (bool, int, float, string, or a list of them) — what sflab writes into configurations
-    and plans (``sim_config``, the GUI's saved plans)."""
+    """One TOML value (bool, int, float, string, a list of them, or an inline table of them) — what sflab writes
+    into configurations and plans (``sim_config``, the GUI's saved plans)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + "}"
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -29,9 +29,12 @@ log = logging.getLogger(__name__)
 __all__ = ["Lab", "BACKENDS", "ROLES", "SAFETY_ORDER", "backend_class"]
 
 #: every role sflab knows, in the order they are connected
-ROLES = ("cryostat", "xray", "spectrometer", "tcspc", "tcspc_mono", "attenuator", "powermeter")
-#: the order of the backstop: the X-ray first (dose), then the laser path, then the heater
-SAFETY_ORDER = ("xray", "attenuator", "cryostat", "spectrometer", "tcspc", "tcspc_mono", "powermeter")
+ROLES = ("cryostat", "xray", "spectrometer", "tcspc", "tcspc_mono", "attenuator", "powermeter", "white_light",
+         "sample_stage")
+#: the order of the backstop: the X-ray first (dose), then the laser path, then the heater; the white-light
+#: lamp's shutter after the detectors; the sample stage last (it has no unsafe state)
+SAFETY_ORDER = ("xray", "attenuator", "cryostat", "spectrometer", "tcspc", "tcspc_mono", "powermeter", "white_light",
+                "sample_stage")
 
 #: role -> backend name -> "module:Class". ``fake`` backends are the in-memory fakes of acq.fakes.
 BACKENDS: dict[str, dict[str, str]] = {
@@ -47,6 +50,12 @@ BACKENDS: dict[str, dict[str, str]] = {
                    "horiba": "drivers.horiba:HoribaMonochromator"},
     "attenuator": {"fake": "acq.fakes:FakeAttenuator", "conex": "drivers.conex:ConexNDAttenuator"},
     "powermeter": {"fake": "acq.fakes:FakePowerMeter", "pm100d": "drivers.pm100d:PM100DPowerMeter"},
+    # the in-situ transmission's lamp, gated by a Thorlabs SC10 (physics.md P6)
+    "white_light": {"fake": "drivers.white_light:FakeWhiteLight", "sc10": "drivers.white_light:SC10WhiteLight"},
+    # superlattice, isolated-NC reference film and blank side by side (physics.md P1 step 1, P6)
+    "sample_stage": {"fake": "drivers.sample_stage:ManualSampleStage",
+                     "manual": "drivers.sample_stage:ManualSampleStage",
+                     "conex": "drivers.sample_stage:ConexSampleStage"},
 }
 
 

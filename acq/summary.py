@@ -18,7 +18,10 @@ detection window (NaN = all light); stream ``irf`` (scattered laser: the measure
 with raw pair ``counts``, ``n1``, ``n2``, ``duration``, ``binwidth`` on the static axis ``tau`` (ps);
 stream ``calibration``; stream ``absorption`` with ``absorbance`` (decadic, A = −log₁₀ T) and ``T_K`` on
 the static axis ``wavelength`` (nm) — a spectrophotometer export imported by ``sflab absorption import``
-(:mod:`acq.absorption`); it reaches every pooled verdict (checklist item 9).
+(:mod:`acq.absorption`) or measured in situ (``procedures.absorption.Transmission``); it reaches every pooled
+verdict (checklist item 9); stream ``reference_spectrum`` (the fields of ``spectrum``: the isolated-NC
+reference film, ``procedures.reference.ReferenceSpectra``) → ``Evidence.reference_spectra`` of the optical
+verdict, compared with the sample at a matching T.
 
 Reversibility (P1 step 7): the campaign's spectra in acquisition order are compared across thermal
 cycles by :func:`acq.reversibility.compare`, which fills ``Evidence.reversible`` before the verdict.
@@ -242,15 +245,15 @@ def _decay_records(run: Any, name: str, xray: bool) -> list[DecayRecord]:
     return out
 
 
-def evidence_from_run(run: Any) -> Evidence:
-    """The analysis evidence held by one run file (any of its streams may be missing)."""
-    xray = _excitation(run) == "xray"
-    ev = Evidence(excitation="xray" if xray else "optical", sample=run.sample_name)
+def _spectrum_records(run: Any, name: str, xray: bool) -> list[SpectrumRecord]:
+    """The CCD spectra of stream ``name`` (``spectrum``, or ``reference_spectrum``): photo-electrons vs photon
+    energy, the dark frame (or an X-ray-off background) subtracted, cosmic spikes removed."""
     gain = float(_param(run, "ccd_gain", 1.0))
     rn = float(_param(run, "read_noise_e", 0.0)) * math.sqrt(2.0)  # spectrum − dark: two read-outs
-    if "spectrum" in run.streams and run.n_points and "wavelength" in run.static_axes.get("spectrum", {}):
-        s = run.streams["spectrum"]
-        wl = np.asarray(run.static_axes["spectrum"]["wavelength"], float)
+    out: list[SpectrumRecord] = []
+    if name in run.streams and run.n_points and "wavelength" in run.static_axes.get(name, {}):
+        s = run.streams[name]
+        wl = np.asarray(run.static_axes[name]["wavelength"], float)
         E = HC_EV_NM / wl
         order = np.argsort(E)
         n = len(s["counts"])
@@ -274,7 +277,17 @@ def evidence_from_run(run: Any) -> Evidence:
             expo = float(s["exposure"][i]) if "exposure" in s else 1.0
             # CCD pixels at the ADC ceiling are not the charge collected (the analysis leaves them out)
             sat = raw >= CCD_ADC_MAX
-            ev.spectra.append(SpectrumRecord(E[order], e[order], T, f, rn, expo, sat[order] if sat.any() else None))
+            out.append(SpectrumRecord(E[order], e[order], T, f, rn, expo, sat[order] if sat.any() else None))
+    return out
+
+
+def evidence_from_run(run: Any) -> Evidence:
+    """The analysis evidence held by one run file (any of its streams may be missing)."""
+    xray = _excitation(run) == "xray"
+    ev = Evidence(excitation="xray" if xray else "optical", sample=run.sample_name)
+    ev.spectra += _spectrum_records(run, "spectrum", xray)
+    # the isolated-NC reference film's spectra (procedures.reference.ReferenceSpectra; P1 step 1)
+    ev.reference_spectra += _spectrum_records(run, "reference_spectrum", xray)
     for name in DECAY_STREAMS:
         if name in run.streams and run.n_points and "t" in run.static_axes.get(name, {}):
             ev.decays += _decay_records(run, name, xray)
@@ -324,6 +337,17 @@ def _absorption_summary(run: Any) -> dict[str, Any]:
         "source": p.get("source"), "format": p.get("format"), "ordinate": p.get("ordinate"),
         "energy_range_eV": [float(recs[0].energy_eV.min()), float(recs[0].energy_eV.max())] if recs else None,
         "note": "absorption reaches the SF verdict of the campaign it belongs to (checklist item 9)"})
+
+
+def _reference_summary(run: Any, ev: Evidence) -> dict[str, Any]:
+    """A run of reference spectra alone: what was measured (its comparison is the campaign's verdict)."""
+    return jsonable({
+        "kind": "reference", "verdict": "isolated-NC reference spectra", "procedure": run.procedure,
+        "sample": run.sample_name, "run_uid": run.run_uid, "n_points": int(run.n_points),
+        "T_K": sorted({r.T_K for r in ev.reference_spectra}),
+        "fluences_uJcm2": sorted({r.fluence_uJcm2 for r in ev.reference_spectra if r.fluence_uJcm2}),
+        "note": "the campaign's verdict compares the sample with this reference at a matching temperature "
+                "(checklist items 1 and 10)"})
 
 
 def reversibility(runs: Sequence[Any], evidences: Sequence[Evidence] | None = None) -> dict[str, Any]:
@@ -454,6 +478,8 @@ def summarize(run: Any) -> dict[str, Any]:
     ev = evidence_from_run(run)
     if ev.absorption and not (ev.spectra or ev.decays or ev.g2):
         return _absorption_summary(run)
+    if ev.reference_spectra and not (ev.spectra or ev.decays or ev.g2):
+        return _reference_summary(run, ev)
     if not (ev.spectra or ev.decays or ev.g2):
         return {"verdict": "no data", "procedure": run.procedure, "n_points": int(run.n_points)}
     rev = reversibility([run], [ev])
@@ -495,6 +521,7 @@ def _merge(evs: Iterable[Evidence], excitation: str, sample: str) -> Evidence:
     out = Evidence(excitation=excitation, sample=sample)
     for e in evs:
         out.spectra += e.spectra
+        out.reference_spectra += e.reference_spectra
         out.decays += e.decays
         out.g2 += e.g2
         out.absorption += e.absorption
@@ -525,6 +552,7 @@ def analyze_campaign(runs: Sequence[Any]) -> CampaignAnalysis:
     xray: list[Evidence] = []
     g2: list[Evidence] = []
     absorption: list[AbsorptionRecord] = []
+    reference: list[SpectrumRecord] = []
     in_order: list[Evidence] = []
     samples = sorted({r.sample_name for r in runs if r.sample_name})
     for r in runs:
@@ -535,6 +563,8 @@ def analyze_campaign(runs: Sequence[Any]) -> CampaignAnalysis:
         in_order.append(ev)
         absorption += ev.absorption   # a property of the sample: it reaches every verdict
         ev.absorption = []
+        reference += ev.reference_spectra   # the isolated-NC film's PL: compared with the optical evidence
+        ev.reference_spectra = []
         stored = r.analysis if isinstance(r.analysis, dict) and "verdict" in r.analysis else None
         per_run.append({"path": str(r.path), "procedure": r.procedure,
                         "verdict": stored.get("verdict") if stored else None,
@@ -551,6 +581,7 @@ def analyze_campaign(runs: Sequence[Any]) -> CampaignAnalysis:
     rev = reversibility(runs, in_order)
     pooled_optical = _merge(optical + g2, "optical", sample)
     pooled_optical.absorption, pooled_optical.reversible = list(absorption), rev["reversible"]
+    pooled_optical.reference_spectra = list(reference)
     if pooled_optical.spectra or pooled_optical.decays:
         main = assess(pooled_optical)
         verdicts["PL series" + (" + HBT g2" if pooled_optical.g2 else "")] = main
@@ -589,6 +620,7 @@ def analyze_campaign(runs: Sequence[Any]) -> CampaignAnalysis:
     out["reversible"] = rev["reversible"]
     out["reversibility_detail"] = rev.get("detail")
     out["reversibility"] = rev
+    out["reference"] = [{"T_K": r.T_K, "fluence_uJcm2": r.fluence_uJcm2} for r in reference]
     out["absorption"] = [{"T_K": a.T_K, "energy_range_eV": [float(a.energy_eV.min()), float(a.energy_eV.max())]}
                          for a in absorption]
     truths = [t for t in (_truth(r) for r in runs) if t is not None]

@@ -22,9 +22,11 @@ is ``None`` the backend uses :class:`WallClock`.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -76,6 +78,11 @@ class Option:
     required: bool = False
     max_reason: str = ""
     min_reason: str = ""
+    #: a table option (``type=dict``): the type every value must have (e.g. float positions)
+    values_type: builtins.type | None = None
+    #: ``(low option, high option)``: the value — every value of a table — must lie between the values
+    #: of these two options of the same backend (checked by :func:`validate_options`)
+    within: tuple[str, str] | None = None
 
     def describe(self) -> str:
         parts = []
@@ -101,6 +108,8 @@ class Option:
         if not isinstance(value, types):
             names = " or ".join(t.__name__ for t in types)
             raise OptionError(key, value, f"must be a {names} ({self.describe()})")
+        if isinstance(value, dict) and self.values_type is not None:
+            value = {k: self._table_value(key, k, v) for k, v in value.items()}
         if self.choices is not None and value not in self.choices:
             raise OptionError(key, value, f"is not allowed; allowed: {self.describe()}")
         unit = f" {self.unit}" if self.unit else ""
@@ -111,6 +120,20 @@ class Option:
             why = self.max_reason or f"is above the maximum {self.max:g}{unit}"
             raise OptionError(key, value, why)
         return value
+
+
+    def _table_value(self, key: str, name: Any, v: Any) -> Any:
+        t = self.values_type
+        assert t is not None
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name):
+            raise OptionError(key, name, "has a name that is not an identifier (letters, digits, _ or -, "
+                                         "starting with a letter)")
+        if t is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, t) or isinstance(v, bool):
+            unit = f" ({self.unit})" if self.unit else ""
+            raise OptionError(f"{key}.{name}", v, f"must be a {t.__name__}{unit}")
+        return v
 
 
 def _non_finite(value: Any) -> bool:
@@ -172,7 +195,28 @@ def validate_options(schema: Mapping[str, Option], options: Mapping[str, Any], *
                 out[key] = opt.default
     if not errors:
         errors.extend(cross_check_options(out, prefix=prefix))
+        errors.extend(_within_errors(schema, out, prefix))
     return out, errors
+
+
+def _within_errors(schema: Mapping[str, Option], values: Mapping[str, Any], prefix: str) -> list[OptionError]:
+    """Options whose value (or every value of their table) must lie between two other options (``Option.within``)."""
+    errors: list[OptionError] = []
+    for key, opt in schema.items():
+        if opt.within is None or values.get(key) is None:
+            continue
+        lo_key, hi_key = opt.within
+        lo, hi = values.get(lo_key), values.get(hi_key)
+        v = values[key]
+        items = v.items() if isinstance(v, dict) else [("", v)]
+        unit = f" {opt.unit}" if opt.unit else ""
+        for name, x in items:
+            if isinstance(x, int | float) and isinstance(lo, int | float) and isinstance(hi, int | float) \
+                    and not lo <= x <= hi:
+                k = f"{prefix}{key}" + (f".{name}" if name else "")
+                errors.append(OptionError(k, x, f"is outside {prefix}{lo_key}–{prefix}{hi_key} = "
+                                                f"{lo:g}–{hi:g}{unit}"))
+    return errors
 
 
 class Cancellable(Protocol):

@@ -1,7 +1,12 @@
-"""Newport CONEX-AGP/CC rotation stage carrying a continuous ND wheel (role ``attenuator``).
+"""Newport CONEX controllers: the CONEX-AGP rotation stage carrying a continuous ND wheel (role
+``attenuator``) and the CONEX-CC linear stage of the sample holder (role ``sample_stage``,
+:mod:`drivers.sample_stage`).
 
-:class:`ConexAGP` is a pymeasure Instrument for the CONEX command set (``1PA``, ``1TP?``, ``1TS?``,
-``1OR``, ``1TE?``, …; CR LF; address 1). The controller does not answer set commands, good or bad:
+:class:`ConexController` is a pymeasure Instrument for the CONEX command set the two controllers share
+(``1PA``, ``1TP?``, ``1TS?``, ``1OR``, ``1TE?``, …; CR LF; address 1; instruments.md §5.3);
+:class:`ConexAGP` (degrees) and :class:`ConexCC` (mm) add the absolute move with their positioner's
+range, and :class:`ConexAxis` is the verified motion (state poll, home, move and re-send) both
+backends use. The controller does not answer set commands, good or bad:
 every set command is therefore followed by ``1TE?`` and a non-``@`` code raises
 :class:`~drivers._link.ReplyError` with the manual's meaning (this also makes setters synchronous).
 
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pymeasure.instruments import Instrument
@@ -29,7 +34,8 @@ from .shutter import SC10, SC10Shutter
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
-__all__ = ["ConexAGP", "ConexNDAttenuator", "ERROR_CODES", "STATES", "nominal_calibration"]
+__all__ = ["ConexController", "ConexAGP", "ConexCC", "ConexAxis", "ConexNDAttenuator", "ERROR_CODES", "STATES",
+           "nominal_calibration"]
 
 ERROR_CODES = {"@": "no error", "A": "unknown message code or floating point controller address",
                "B": "controller address not correct", "C": "parameter missing or out of range",
@@ -67,10 +73,22 @@ def nominal_calibration(od_min: float = 0.04, od_max: float = 4.0, span_deg: flo
     return [[float(a), float(10 ** -(od_min + (od_max - od_min) * a / span_deg))] for a in angles]
 
 
-class ConexAGP(Instrument):
-    """Newport CONEX-AGP/CC controller, address 1 (see module docstring)."""
+def _target(lo: float, hi: float, unit: str) -> Any:
+    """The ``1PA`` control of a CONEX controller whose positioner moves within ``[lo, hi]`` ``unit``."""
+    return Instrument.control(
+        "1PA?", "1PA%.5f",
+        f"""Control the target position in {unit} (float strictly from {lo:g} to {hi:g}; the stage's
+        software limits apply too). Setting it starts an absolute move.""",
+        validator=strict_range, values=[lo, hi], check_set_errors=True,
+        get_process=lambda v: float(_strip("1PA")(v)), cast=str)
 
-    def __init__(self, adapter: Any, name: str = "Newport CONEX-AGP", **kwargs: Any):
+
+class ConexController(Instrument):
+    """The CONEX command set shared by the CONEX-AGP and CONEX-CC controllers, address 1 (see module
+    docstring). Positions are in the positioner's unit: degrees for a rotation stage, mm for a linear one.
+    Subclasses add ``target`` (``1PA``) with their positioner's range."""
+
+    def __init__(self, adapter: Any, name: str = "Newport CONEX", **kwargs: Any):
         # USB virtual COM port: 921600 baud, 8N1, XON/XOFF (instruments.md §5.3)
         kwargs.setdefault("asrl", {"baud_rate": 921600, "flow_control": ControlFlow.xon_xoff})
         super().__init__(adapter, name, read_termination="\r\n", write_termination="\r\n",
@@ -90,15 +108,8 @@ class ConexAGP(Instrument):
         "1VE?", """Get the controller model and firmware version (str).""", get_process=_strip("1VE"), cast=str)
 
     position = Instrument.measurement(
-        "1TP?", """Measure the current position in degrees (float).""",
+        "1TP?", """Measure the current position in the positioner's unit (float; degrees or mm).""",
         get_process=lambda v: float(_strip("1TP")(v)), cast=str)
-
-    target = Instrument.control(
-        "1PA?", "1PA%.5f",
-        """Control the target position in degrees (float strictly from -360 to 360; the stage's
-        software limits apply too). Setting it starts an absolute move.""",
-        validator=strict_range, values=[-360, 360], check_set_errors=True,
-        get_process=lambda v: float(_strip("1PA")(v)), cast=str)
 
     state = Instrument.measurement(
         "1TS?", """Get the controller state code (str, 2 hex digits, see ``STATES``); positioner
@@ -106,11 +117,11 @@ class ConexAGP(Instrument):
         get_process=lambda v: _state(_strip("1TS")(v)), cast=str)
 
     left_limit = Instrument.measurement(
-        "1SL?", """Get the negative software limit in degrees (float).""",
+        "1SL?", """Get the negative software limit in the positioner's unit (float).""",
         get_process=lambda v: float(_strip("1SL")(v)), cast=str)
 
     right_limit = Instrument.measurement(
-        "1SR?", """Get the positive software limit in degrees (float).""",
+        "1SR?", """Get the positive software limit in the positioner's unit (float).""",
         get_process=lambda v: float(_strip("1SR")(v)), cast=str)
 
     def home(self) -> None:
@@ -124,6 +135,96 @@ class ConexAGP(Instrument):
         self.check_errors()
 
 
+class ConexAGP(ConexController):
+    """Newport CONEX-AGP controller with a rotation stage (AG-PR100P), positions in degrees."""
+
+    def __init__(self, adapter: Any, name: str = "Newport CONEX-AGP", **kwargs: Any):
+        super().__init__(adapter, name, **kwargs)
+
+    target = _target(-360, 360, "degrees")
+
+
+class ConexCC(ConexController):
+    """Newport CONEX-CC controller with a linear stage or actuator (e.g. the 25 mm LTA-HS), positions in mm.
+    The ``1PA`` bound is a sanity range; the stage's own travel is its ``SL``/``SR`` software limits."""
+
+    def __init__(self, adapter: Any, name: str = "Newport CONEX-CC", **kwargs: Any):
+        super().__init__(adapter, name, **kwargs)
+
+    target = _target(-1000, 1000, "mm")
+
+
+class ConexAxis:
+    """Moving a CONEX positioner through a :class:`~drivers._link.Link` to a ``ConexController``: the
+    state poll, home, and a verified absolute move — shared by the attenuator's rotation stage and the
+    sample stage. The class using it has ``link``, ``opts`` (``move_timeout_s``, ``poll_s``, ``retries``
+    and the ``AXIS`` option names), ``clock`` and ``wait`` (a :class:`~drivers.base.Role`)."""
+
+    #: (quantity, unit, lowest option, highest option, tolerance option, where the limits come from)
+    AXIS: ClassVar[tuple[str, str, str, str, str, str]] = (
+        "angle", "deg", "min_deg", "max_deg", "tolerance_deg", "the attenuator's min_deg/max_deg options")
+    link: Link
+    opts: dict[str, Any]
+    clock: Clock
+
+    if TYPE_CHECKING:
+        def wait(self, seconds: float) -> None: ...   # drivers.base.Role.wait
+
+    def state_code(self) -> str:
+        """Measure the controller state (2 hex digits)."""
+        return self.link.call("1TS?", lambda i: i.state)
+
+    def axis_position(self) -> float:
+        """Measure the positioner's position (``1TP?``) in its unit."""
+        return self.link.call("1TP?", lambda i: as_float(i.position, "1TP?"))
+
+    def _wait_ready(self, what: str) -> None:
+        t0 = self.clock.monotonic()
+        while True:
+            st = self.state_code()
+            if st in ("32", "33", "34"):
+                return
+            if st not in ("1E", "28"):
+                raise DriverError(f"CONEX {what}: stage in state {st} ({STATES.get(st, 'unknown')})")
+            if self.clock.monotonic() - t0 > self.opts["move_timeout_s"]:
+                raise DriverError(f"CONEX {what} did not finish within {self.opts['move_timeout_s']:g} s")
+            self.wait(self.opts["poll_s"])
+
+    def home(self) -> None:
+        """Home the stage (``1OR``) and wait for READY."""
+        self.link.call("1OR", lambda i: i.home())
+        self._wait_ready("home")
+
+    def home_if_needed(self) -> None:
+        """Home the stage if the controller is NOT REFERENCED."""
+        st = self.state_code()
+        if st.startswith("0") or st == "10":
+            self.home()
+
+    def check_position(self, value: float) -> float:
+        """``value`` checked against the axis limits (raises :class:`~drivers._link.LimitError`)."""
+        name, unit, lo, hi, _tol, where = self.AXIS
+        return check_range(name, value, self.opts[lo], self.opts[hi], unit, where)
+
+    def move_to(self, value: float) -> None:
+        """Move to ``value`` (validated against the axis limits first) and wait until there."""
+        a = self.check_position(value)
+        unit = "°" if self.AXIS[1] == "deg" else f" {self.AXIS[1]}"
+        tol = self.opts[self.AXIS[4]]
+        # ``1PA`` has no reply: a message lost on the way is seen only as a stage that did not move.
+        # A move is idempotent, so it is sent again (at most ``retries`` times) while the position
+        # read back says the stage is not there.
+        for attempt in range(self.opts["retries"] + 1):
+            self.link.call(f"1PA{a:.5f}", lambda i: setattr(i, "target", a))
+            self._wait_ready(f"move to {a:g}{unit}")
+            pos = self.axis_position()
+            if abs(pos - a) <= tol:
+                return
+            log.warning("CONEX stopped at %.4f%s, asked %.4f%s (attempt %d): moving again", pos, unit, a, unit,
+                        attempt + 1)
+        raise DriverError(f"CONEX stopped at {pos:.4f}{unit}, asked {a:.4f}{unit}")
+
+
 def _state(v: str) -> str:
     if len(v) != 6:
         raise ValueError(f"TS reply {v!r} is not 6 hex digits")
@@ -133,7 +234,7 @@ def _state(v: str) -> str:
     return v[4:].upper()
 
 
-class ConexNDAttenuator(Attenuator):
+class ConexNDAttenuator(ConexAxis, Attenuator):
     """Continuous ND wheel on a CONEX stage behind the ``Attenuator`` role (see module docstring)."""
 
     OPTIONS = {
@@ -233,61 +334,22 @@ class ConexNDAttenuator(Attenuator):
         if self.shutter is not None:
             self.shutter.link.call("id?", lambda i: i.identity)
             self.shutter.close()
-        st = self.state_code()
-        if st.startswith("0") or st == "10":
-            self.home()
+        self.home_if_needed()
 
     def close(self) -> None:
         self.link.close()
         if self.shutter is not None:
             self.shutter.link.close()
 
-    def state_code(self) -> str:
-        """Measure the controller state (2 hex digits)."""
-        return self.link.call("1TS?", lambda i: i.state)
-
     @property
     def angle(self) -> float:
         """Measure the wheel angle in degrees."""
-        return self.link.call("1TP?", lambda i: as_float(i.position, "1TP?"))
+        return self.axis_position()
 
     @property
     def transmission(self) -> float:
         """Measure the transmission from the angle and the calibration."""
         return self.transmission_at(self.angle)
-
-    def _wait_ready(self, what: str) -> None:
-        t0 = self.clock.monotonic()
-        while True:
-            st = self.state_code()
-            if st in ("32", "33", "34"):
-                return
-            if st not in ("1E", "28"):
-                raise DriverError(f"CONEX {what}: stage in state {st} ({STATES.get(st, 'unknown')})")
-            if self.clock.monotonic() - t0 > self.opts["move_timeout_s"]:
-                raise DriverError(f"CONEX {what} did not finish within {self.opts['move_timeout_s']:g} s")
-            self.wait(self.opts["poll_s"])
-
-    def home(self) -> None:
-        """Home the stage (``1OR``) and wait for READY."""
-        self.link.call("1OR", lambda i: i.home())
-        self._wait_ready("home")
-
-    def move_to(self, angle: float) -> None:
-        """Move to ``angle`` (validated against min_deg/max_deg first) and wait until there."""
-        a = check_range("angle", angle, self.opts["min_deg"], self.opts["max_deg"], "deg",
-                        "the attenuator's min_deg/max_deg options")
-        # ``1PA`` has no reply: a message lost on the way is seen only as a stage that did not move.
-        # A move is idempotent, so it is sent again (at most ``retries`` times) while the position
-        # read back says the stage is not there.
-        for attempt in range(self.opts["retries"] + 1):
-            self.link.call(f"1PA{a:.5f}", lambda i: setattr(i, "target", a))
-            self._wait_ready(f"move to {a:g}°")
-            pos = self.angle
-            if abs(pos - a) <= self.opts["tolerance_deg"]:
-                return
-            log.warning("CONEX stopped at %.4f°, asked %.4f° (attempt %d): moving again", pos, a, attempt + 1)
-        raise DriverError(f"CONEX stopped at {pos:.4f}°, asked {a:.4f}°")
 
     # -- role interface --------------------------------------------------------------------------
     def set_transmission(self, transmission: float) -> None:

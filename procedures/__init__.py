@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import acq.procedure  # noqa: F401  (first: it imports pymeasure.experiment without dask.array and IPython)
 
+from .absorption import Transmission
 from .calibration import FluenceCalibration
 from .pl import FluenceSeries, PLTemperatureSeries
+from .reference import ReferenceSpectra
 from .xray import HBTCorrelation, RLTemperatureSeries, TimeResolvedRL
 
 __all__ = ["PROCEDURES", "FluenceCalibration", "PLTemperatureSeries", "FluenceSeries", "RLTemperatureSeries",
-           "HBTCorrelation", "TimeResolvedRL"]
+           "HBTCorrelation", "TimeResolvedRL", "ReferenceSpectra", "Transmission"]
 
 PROCEDURES = {
     "FluenceCalibration": FluenceCalibration,
@@ -22,4 +24,6 @@ PROCEDURES = {
     "RLTemperatureSeries": RLTemperatureSeries,
     "HBTCorrelation": HBTCorrelation,
     "TimeResolvedRL": TimeResolvedRL,
+    "ReferenceSpectra": ReferenceSpectra,
+    "Transmission": Transmission,
 }

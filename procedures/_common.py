@@ -618,3 +618,46 @@ class FluenceMixin:
 
 def json_param(d: Mapping[str, Any]) -> str:
     return json.dumps(d, sort_keys=True, default=str)
+
+
+class StageMixin:
+    """The sample stage (role ``sample_stage``): which holder position is in the beam, validated before
+    anything moves, and the sample put back in the beam when the procedure ends (``restore_stage``)."""
+
+    lab: Any   # the runner's Lab (declared on acq.procedure.Procedure, which the measurement also derives from)
+
+    #: the named positions the procedure moves to (checked against lab.toml [sample_stage] positions)
+    STAGE_POSITIONS: tuple[str, ...] = ("sample",)
+    #: the position this procedure last put in the beam (None: it has not moved the holder)
+    _stage_at: str | None = None
+
+    def validate_stage(self, lab_config: Any) -> list[str]:
+        name = type(self).__name__
+        roles = getattr(lab_config, "roles", None) or {}
+        if lab_config is not None and "sample_stage" not in roles:
+            return [Issue(f"{name} needs the sample_stage role (the holder with the sample, the isolated-NC "
+                          f"reference film and a blank): add [sample_stage] to lab.toml — backend 'conex' "
+                          f"(a CONEX-CC stage) or 'manual' (the operator moves the holder when prompted)",
+                          key="sample_stage", value=None, allowed="a lab with [sample_stage]")]
+        pos = role_options(lab_config, "sample_stage").get("positions") or {}
+        missing = [p for p in self.STAGE_POSITIONS if p not in pos]
+        if lab_config is not None and missing:
+            return [Issue(f"{name}: the sample stage has no position named {', '.join(map(repr, missing))} "
+                          f"(named: {', '.join(pos) or 'none'}); name it in lab.toml [sample_stage] positions",
+                          key="sample_stage.positions", value=sorted(pos),
+                          allowed=f"positions naming {', '.join(self.STAGE_POSITIONS)}")]
+        return []
+
+    def stage_to(self, position: str) -> None:
+        """Put the holder's ``position`` in the beam (a no-op when it is there already)."""
+        if self._stage_at == position:
+            return
+        self.lab.sample_stage.move_to_position(position)
+        self._stage_at = position
+
+    def restore_stage(self) -> None:
+        """Put the sample back in the beam if the procedure moved the holder (the next run measures the sample)."""
+        at = self._stage_at
+        if at is not None and at != "sample" and "sample_stage" in self.lab.connected:
+            self.lab.sample_stage.move_to_position("sample")
+            self._stage_at = "sample"

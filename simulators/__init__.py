@@ -3,8 +3,9 @@
 ``start_lab(clock=…, sample=…, faults=…, seed=…)`` builds one :class:`simulators.world.World` (sample
 physics, cryostat, X-ray tube, laser) on the caller's clock and starts, on loopback only,
 
-* the protocol servers of the message instruments (Lake Shore 336, Spellman, SC10 shutter, CONEX,
-  PM100D) — they speak the real bytes, so pymeasure's own drivers work against them unchanged;
+* the protocol servers of the message instruments (Lake Shore 336, Spellman, SC10 shutters of the X-rays,
+  the laser and the white-light lamp, CONEX-AGP (ND wheel), CONEX-CC (sample stage), PM100D, Cornerstone
+  260) — they speak the real bytes, so pymeasure's own drivers work against them unchanged;
 * the emulated vendor layers of the SDK instruments (an ICL-compatible WebSocket server for
   ``horiba-sdk``; a PHLib-compatible function table; a TimeTagger-API module).
 
@@ -34,7 +35,8 @@ TCSPC_WIRINGS = ("tcspc", "hbt")
 
 #: default loopback ports (DESIGN.md: Lake Shore 7777, Spellman 50001; ICL 25010)
 DEFAULT_PORTS = {"cryostat": 7777, "xray": 50001, "shutter": 50002, "laser_shutter": 50003, "attenuator": 7778,
-                 "powermeter": 7779, "tcspc_mono": 7780, "spectrometer": 25010}
+                 "powermeter": 7779, "tcspc_mono": 7780, "sample_stage": 7781, "lamp_shutter": 50004,
+                 "spectrometer": 25010}
 #: the TCSPC monochromators a simulated lab can have in front of its TCSPC detector (``start_lab(tcspc_mono=)``)
 TCSPC_MONOS = ("cornerstone", "horiba")
 #: the emulated time taggers (``start_lab(tcspc_backend=)``)
@@ -66,6 +68,13 @@ class SimLab:
                              "icl_settle_s": 0.0, "center_nm": 515.0},
             "tcspc": {"backend": self.tcspc_backend, "resource": "emulated"},
         }
+        if "sample_stage" in s:
+            st = self.world.sample_stage
+            out["sample_stage"] = {"backend": "conex", "resource": s["sample_stage"].resource,
+                                   "positions": st.holder.positions(), "min_mm": st.lo, "max_mm": st.hi}
+        if "lamp_shutter" in s:
+            out["white_light"] = {"backend": "sc10", "resource": s["lamp_shutter"].resource,
+                                  "lamp": f"halogen, {self.world.lamp.T_lamp_K:g} K blackbody (simulated)"}
         mono = getattr(self.world, "tcspc_mono", None)
         if mono == "cornerstone" and "tcspc_mono" in s:
             out["tcspc_mono"] = {"backend": "cornerstone", "resource": s["tcspc_mono"].resource}
@@ -142,14 +151,17 @@ class SimLab:
 def start_lab(*, clock: Any, sample: Any = "milano-2d-sl", faults: Any = None, seed: int = 0,
               ports: dict[str, int | None] | None = None, host: str = "127.0.0.1",
               tcspc_backend: str = "picoharp300", tcspc_wiring: str = "tcspc", tcspc_mono: str | None = "cornerstone",
-              **world_options: Any) -> SimLab:
+              reference_sample: Any = "isolated-ncs", **world_options: Any) -> SimLab:
     """Start a simulated lab on ``clock``. ``ports`` overrides per role (0 = any free port; the default
     is 0 for every role so several labs can run side by side; ``serve`` uses the fixed defaults).
     ``tcspc_wiring``: how the time tagger is cabled at start (:attr:`SimLab.tcspc_wiring`).
     ``tcspc_mono``: the TCSPC monochromator in front of the TCSPC detector — ``"cornerstone"`` (the Oriel
     Cornerstone 260 server, [000] PL TCSPC; the default), ``"horiba"`` (the emulated ICL's second device, a
     MicroHR, [000] TR-RL) or None (none: the detector sees all light). Both controllers answer either
-    way; only the one named is in the beam and in :attr:`SimLab.resources`."""
+    way; only the one named is in the beam and in :attr:`SimLab.resources`. ``reference_sample``: the
+    isolated-NC reference film on the sample holder (a preset or sample TOML file; default ``isolated-ncs``),
+    at the sample stage's ``reference`` position next to the sample (``sample``) and bare substrate
+    (``blank``); a stage's port mapped to None leaves the sample in the beam (no stage)."""
     from .sample import Sample
     from .servers import start_servers
     from .vendor import start_vendor_layers
@@ -167,7 +179,8 @@ def start_lab(*, clock: Any, sample: Any = "milano-2d-sl", faults: Any = None, s
     if isinstance(sample, str):
         sample = Sample.from_toml(sample, seed=seed) if sample.endswith(".toml") else Sample.preset(sample, seed=seed)
     ports = {role: 0 for role in DEFAULT_PORTS} | dict(ports or {})
-    world = World(clock, sample=sample, faults=faults, seed=seed, tcspc_mono=tcspc_mono, **world_options)
+    world = World(clock, sample=sample, faults=faults, seed=seed, tcspc_mono=tcspc_mono,
+                  reference_sample=reference_sample, **world_options)
     servers = start_servers(world, host=host, ports={k: v for k, v in ports.items() if k != "spectrometer"})
     try:
         vendor = start_vendor_layers(world, host=host, ports={"spectrometer": ports.get("spectrometer", 0)},

@@ -18,7 +18,8 @@ the unmodified ``horiba-sdk`` client (and ``drivers.horiba``) runs against it:
   with binning (``yBin = ySize`` is full vertical binning), x-axis conversion (pixels, CCD fit
   polynomial, or the grating equation for the mono's position), chip temperature cooling down after
   ``ccd_open``, acquisition busy for exposure + read-out, dark frames with the shutter closed;
-* data: the sample's emission spectrum (``world.sample.emission_spectrum(λ, world.conditions())``)
+* data: the light at the collection optics (``world.collected_spectrum(λ, world.conditions())``: the emission of
+  the sample in the beam, plus the white-light lamp through the holder when its shutter is open)
   through the detector chain: ``simulators.optics.Spectrograph`` (grating equation, slit line
   shape, throughput, slit transmission for a 200 µm source image) and ``simulators.ccd.CCD``
   (QE, dark current at the chip temperature, cosmic rays, binning, read noise of the speed token,
@@ -804,8 +805,7 @@ class IclServer:
             return np.zeros((CHIP_H, CHIP_W))
         spec = self.spectrograph()
         cond = self.world.conditions()
-        sample = self.world.sample
-        col = spec.column_rates(lambda lam: sample.emission_spectrum(lam, cond), max(self.mono.wavelength, 1e-3),
+        col = spec.column_rates(lambda lam: self.world.collected_spectrum(lam, cond), max(self.mono.wavelength, 1e-3),
                                 source_image_um=self.source_image_um)
         return np.asarray(spec.chip_rates(col, n_rows=CHIP_H), float)
 

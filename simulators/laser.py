@@ -20,16 +20,15 @@ import logging
 import math
 import random
 
+from .stage import CONEX_STATES, ConexPositioner
+
 log = logging.getLogger(__name__)
 
 __all__ = ["LaserModel", "CONEX_STATES"]
 
-CONEX_STATES = {"NOT_REFERENCED": "0A", "HOMING": "1E", "MOVING": "28", "READY_FROM_HOMING": "32",
-                "READY_FROM_MOVING": "33", "DISABLE": "3C"}
-
-
-class LaserModel:
-    """Laser + ND wheel stage + power meter state. The World serialises access."""
+class LaserModel(ConexPositioner):
+    """Laser + ND wheel stage (a :class:`~simulators.stage.ConexPositioner` in degrees) + power meter
+    state. The World serialises access."""
 
     def __init__(self, *, photon_eV: float = 3.06, rep_rate_Hz: float = 76e6, power_W: float = 0.05,
                  spot_area_cm2: float = math.pi * 0.005 ** 2, od_min: float = 0.04, od_max: float = 4.0,
@@ -41,23 +40,13 @@ class LaserModel:
         self.power_W = power_W
         self.spot_area_cm2 = spot_area_cm2
         self.od_min, self.od_max, self.od_span_deg, self.od_ripple = od_min, od_max, od_span_deg, od_ripple
-        self.stage_speed_deg_s = stage_speed_deg_s
-        self.min_deg, self.max_deg = min_deg, max_deg
+        super().__init__(lo=min_deg, hi=max_deg, speed=stage_speed_deg_s, t0=t0)
         self.blocked = False
         # laser shutter (a second Thorlabs SC10, role "laser_shutter"): in the beam once its controller
         # is started (simulators.servers.sc10.LaserShutterServer installs it); its output is disabled
         # (shutter closed) at power-on; no interlock chain is wired to its interlock input
         self.shutter_installed = False
         self.shutter_enabled = False
-        # stage
-        self.t = t0
-        self.angle = 0.0
-        self.target = 0.0
-        self.referenced = False
-        self.homing = False
-        self.moving = False
-        self.last_ready = "READY_FROM_HOMING"
-        self.error_code = "@"
         # power meter
         self.pm_rel_noise = pm_rel_noise
         self.pm_dark_W = pm_dark_W
@@ -102,49 +91,26 @@ class LaserModel:
         """Pulse fluence on the sample, µJ/cm² = P / f_rep / area."""
         return self.transmitted_power() / self.rep_rate_Hz / self.spot_area_cm2 * 1e6
 
-    # -- stage -------------------------------------------------------------------------------
-    def state_code(self) -> str:
-        if self.homing:
-            return CONEX_STATES["HOMING"]
-        if self.moving:
-            return CONEX_STATES["MOVING"]
-        if not self.referenced:
-            return CONEX_STATES["NOT_REFERENCED"]
-        return CONEX_STATES[self.last_ready]
+    # -- stage (the ConexPositioner, in degrees) --------------------------------------------------
+    @property
+    def angle(self) -> float:
+        return self.position
 
-    def home(self, t: float) -> None:
-        self.advance_to(t)
-        self.homing = True
-        self.moving = False
-        self.target = 0.0
+    @angle.setter
+    def angle(self, v: float) -> None:
+        self.position = v
 
-    def move_to(self, angle: float, t: float) -> None:
-        self.advance_to(t)
-        self.target = angle
-        self.moving = True
+    @property
+    def min_deg(self) -> float:
+        return self.lo
 
-    def stop(self, t: float) -> None:
-        self.advance_to(t)
-        self.target = self.angle
-        self.moving = self.homing = False
+    @property
+    def max_deg(self) -> float:
+        return self.hi
 
-    def advance_to(self, t: float) -> None:
-        if t <= self.t:
-            return
-        dt = t - self.t
-        self.t = t
-        if self.homing or self.moving:
-            step = self.stage_speed_deg_s * dt
-            if abs(self.target - self.angle) <= step:
-                self.angle = self.target
-                if self.homing:
-                    self.referenced = True
-                    self.last_ready = "READY_FROM_HOMING"
-                else:
-                    self.last_ready = "READY_FROM_MOVING"
-                self.homing = self.moving = False
-            else:
-                self.angle += math.copysign(step, self.target - self.angle)
+    @property
+    def stage_speed_deg_s(self) -> float:
+        return self.speed
 
     # -- power meter -----------------------------------------------------------------------------
     @staticmethod

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -352,8 +353,11 @@ _SCATTER = (np.array([0.0, 0.05]), np.array([0.0, 1.0]))
 class TagSource:
     """Tag streams and exact-statistics histograms from a sample and a detector chain."""
 
-    def __init__(self, sample: Sample, detectors: Detectors | None = None, seed: int = 0) -> None:
-        self.sample = sample
+    def __init__(self, sample: Sample | Callable[[], Sample | None], detectors: Detectors | None = None,
+                 seed: int = 0) -> None:
+        # a Sample, or a callable giving the sample in the beam now (None: nothing emits there; the sample
+        # stage of simulators.world)
+        self._sample_of: Callable[[], Sample | None] = sample if callable(sample) else (lambda: sample)
         self.detectors = detectors if detectors is not None else default_detectors()
         self.seed = int(seed)
         self._calls = 0
@@ -361,6 +365,11 @@ class TagSource:
         self._lock = threading.Lock()  # vendor layers may call from several threads
         self._cache: dict[tuple, _Light] = {}
         self._icdf_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def sample(self) -> Sample | None:
+        """The sample the detectors see now (None: nothing in the beam emits)."""
+        return self._sample_of()
 
     # ---- seeds ------------------------------------------------------------------------------------
     def _next_seeds(self, n: int = 4, *, meter: bool = False) -> list[int]:
@@ -399,15 +408,15 @@ class TagSource:
                 out[b] *= float(np.sum(g * passband.transmission(lam)))
         return out
 
-    def _mixture(self, ex: Excited, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-        """(t, cdf) of one photon's emission time for this band mix."""
+    def _mixture(self, ex: Excited, weights: dict[str, float], sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+        """(t, cdf) of one photon's emission time for this band mix of ``sample``."""
         tot = sum(weights.values())
         t = None
         cdf = None
         for b, w in weights.items():
             if w <= 0:
                 continue
-            tb, cb = self.sample.profile_table(ex, b)
+            tb, cb = sample.profile_table(ex, b)
             t = tb
             cdf = cb * (w / tot) if cdf is None else cdf + cb * (w / tot)
         if t is None:
@@ -427,11 +436,13 @@ class TagSource:
         pb = None
         if arm == "tcspc" and filter_nm is None and self.detectors.passband is not None:
             pb = self.detectors.passband()
-        key = (tuple(sorted(cond.to_dict().items())), arm, filt, None if pb is None else pb.key, timing)
+        s = self.sample
+        key = (tuple(sorted(cond.to_dict().items())), arm, filt, None if pb is None else pb.key, timing, id(s))
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        s = self.sample
+        if s is None:   # nothing emits in the beam: dark counts only
+            return _Light(math.inf, 0.0, None, 0.0, 0.0, 1.0, None, 0.0)
         d = self.detectors
         eta_coll = s.p("excitation", "collection_efficiency")
         if arm == "tcspc":
@@ -461,10 +472,10 @@ class TagSource:
                 if not timing:
                     cdf_l = _PROMPT
                 elif mu > 0 and mu_sc > 0:
-                    tg, cg = self._mixture(ex, w)
+                    tg, cg = self._mixture(ex, w, s)
                     cdf_l = (tg, (mu * cg + mu_sc * (tg > 0)) / (mu + mu_sc))
                 elif mu > 0:
-                    cdf_l = self._mixture(ex, w)
+                    cdf_l = self._mixture(ex, w, s)
                 else:
                     cdf_l = _SCATTER
                 t_tail = max(t_tail, float(cdf_l[0][-1]))
@@ -478,7 +489,7 @@ class TagSource:
             w = {b: exx.bands[b].photons_per_nc * tr[b] for b in BANDS}
             mean_c = eff * s.xray_excitations_per_event() * sum(w.values()) / exx.N
             if mean_c > 0:
-                cdf_x = self._mixture(exx, w) if timing else _PROMPT
+                cdf_x = self._mixture(exx, w, s) if timing else _PROMPT
                 t_tail = max(t_tail, float(cdf_x[0][-1]))
         light = _Light(period, mu, cdf_l, R * 1e-12, mean_c, s.p("xray", "E_dep_shape"), cdf_x, t_tail)
         if len(self._cache) > 64:

@@ -37,7 +37,9 @@ def _make_tag_source(world: Any, seed: int = 0) -> Any:
         if src is not None and hasattr(src, "tcspc_stream"):
             return src
     detectors = getattr(world, "detectors", None)   # None: TagSource's default detector chain
-    return TagSource(world.sample, detectors, int(getattr(world, "rng_seed", seed) or 0))
+    # the sample at the sample stage's position (a World without a stage: its sample)
+    sample = getattr(world, "sample_in_beam", None) or world.sample
+    return TagSource(sample, detectors, int(getattr(world, "rng_seed", seed) or 0))
 
 
 class PhysicsFeed(TagFeed):

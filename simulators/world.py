@@ -17,10 +17,19 @@
   ``spot_diameter_um`` (sets the laser spot area), ``tcspc_mono`` (which TCSPC monochromator is in front
   of the TCSPC detector: ``"cornerstone"`` — the Oriel Cornerstone 260 of :mod:`.servers.cornerstone` —,
   ``"horiba"`` — the emulated ICL's second device, a MicroHR — or None, the default: no monochromator,
-  the detectors see all light), ``tick_s`` (period of the background
+  the detectors see all light), ``reference_sample`` (the isolated-NC reference film on the sample
+  holder: a preset name, default ``"isolated-ncs"``, or a ``Sample``), ``lamp_<arg>`` for any
+  :class:`~simulators.lamp.LampModel` keyword, ``tick_s`` (period of the background
   advance that lets the watchdog and interlock act while nobody talks; 0 = off; default 1 lab s,
   off for an AFAP clock, where lab time only moves inside somebody's sleep and every observer goes
   through :meth:`advance` anyway).
+
+The sample holder (:mod:`simulators.stage`): the sample at ``sample`` (0 mm), the reference film at
+``reference`` (12.5 mm), bare substrate at ``blank`` (25 mm) on a CONEX-CC linear stage. Once its controller's
+server is started (``world.sample_stage.installed``) every model of the light sees what is in the beam at the
+stage's position (:meth:`World.sample_in_beam`: the sample, the reference, or nothing on the substrate or the
+frame between pads); without it the sample is in the beam, as before the stage existed. The white-light lamp
+(:mod:`simulators.lamp`) shines through the same place (:meth:`World.transmission_in_beam`).
 
 The models are advanced lazily: :meth:`advance` brings them to ``clock.monotonic()`` (protocol
 servers call it on every message), so the lab behaves the same at any clock speed, AFAP included.
@@ -38,8 +47,10 @@ from typing import Any
 
 from .cryostat import CryostatModel
 from .faults import Faults
+from .lamp import LampModel
 from .laser import LaserModel
 from .optics import ScanningMonochromator
+from .stage import LinearStageModel
 from .xray_tube import XRayTubeModel
 
 log = logging.getLogger(__name__)
@@ -72,10 +83,12 @@ class World:
         cryo_kw: dict[str, Any] = {}
         tube_kw: dict[str, Any] = {}
         laser_kw: dict[str, Any] = {}
+        lamp_kw: dict[str, Any] = {}
+        reference: Any = "isolated-ncs"
         kind = "he"
         mono: str | None = None
         tick_s = 0.0 if getattr(clock, "afap", False) else 1.0
-        known = {"cryostat": CryostatModel, "xray": XRayTubeModel, "laser": LaserModel}
+        known = {"cryostat": CryostatModel, "xray": XRayTubeModel, "laser": LaserModel, "lamp": LampModel}
         for key, val in options.items():
             if key == "cryostat":
                 kind = str(val)
@@ -88,19 +101,24 @@ class World:
                     raise ValueError(f"World option tcspc_mono={val!r}: allowed None, "
                                      f"{', '.join(map(repr, TCSPC_MONOS))}")
                 mono = val
+            elif key == "reference_sample":
+                reference = val
             elif key == "spot_diameter_um":
                 laser_kw["spot_area_cm2"] = math.pi * (float(val) * 1e-4 / 2) ** 2
             else:
                 prefix, _, arg = key.partition("_")
                 if prefix in known and arg in _kwargs_of(known[prefix]):
-                    {"cryostat": cryo_kw, "xray": tube_kw, "laser": laser_kw}[prefix][arg] = val
+                    {"cryostat": cryo_kw, "xray": tube_kw, "laser": laser_kw, "lamp": lamp_kw}[prefix][arg] = val
                 else:
-                    allowed = ["cryostat", "T0_K", "tick_s", "spot_diameter_um", "tcspc_mono"] + [
+                    allowed = ["cryostat", "T0_K", "tick_s", "spot_diameter_um", "tcspc_mono", "reference_sample"] + [
                         f"{p}_{a}" for p, c in known.items() for a in sorted(_kwargs_of(c))]
                     raise ValueError(f"World option {key!r} is unknown; allowed: {', '.join(allowed)}")
         self.cryostat = CryostatModel(kind, t0=t0, seed=seed, **cryo_kw)
         self.tube = XRayTubeModel(t0=t0, **tube_kw)
         self.laser = LaserModel(t0=t0, seed=seed, **laser_kw)
+        self.lamp = LampModel(**lamp_kw)
+        self.sample_stage = LinearStageModel(t0=t0)
+        self._reference = reference
         # both TCSPC monochromators exist (their controllers answer); ``tcspc_mono`` says which is in the beam
         self.tcspc_monos = {"horiba": ScanningMonochromator.microhr(),
                             "cornerstone": ScanningMonochromator.cornerstone260()}
@@ -122,6 +140,66 @@ class World:
     @sample.setter
     def sample(self, value: Any) -> None:
         self._sample = value
+
+    @property
+    def reference_sample(self) -> Any:
+        """The reference film on the holder (``Sample``; loaded lazily like ``sample``)."""
+        if isinstance(self._reference, str):
+            from .sample import Sample
+
+            r = self._reference
+            self._reference = (Sample.from_toml(r, seed=self.seed) if r.endswith(".toml")
+                               else Sample.preset(r, seed=self.seed))
+        return self._reference
+
+    def _pad_in_beam(self) -> str:
+        """What the beam falls on: "sample", "reference", "substrate" or "frame" (between pads)."""
+        st = self.sample_stage
+        if not st.installed:
+            return "sample"
+        with self.lock:
+            self.advance()
+            pad = st.pad()
+        return pad.what if pad is not None else "frame"
+
+    def sample_in_beam(self) -> Any:
+        """The ``Sample`` the laser, the X-rays and the collection optics see now, None when nothing emits
+        there (bare substrate, or the holder's frame between pads)."""
+        what = self._pad_in_beam()
+        if what == "sample":
+            return self.sample
+        if what == "reference":
+            return self.reference_sample
+        return None
+
+    def transmission_in_beam(self, wavelength_nm: Any, cond: Any) -> Any:
+        """Fraction of the lamp's light passing the holder where the beam is: substrate × 10^(−absorbance)
+        of the film there (``Sample.absorbance``), the substrate alone at ``blank``, 0 on the frame. Without
+        a sample stage: the sample's 10^(−absorbance)."""
+        import numpy as np
+
+        lam = np.asarray(wavelength_nm, float)
+        what = self._pad_in_beam()
+        if what == "frame":
+            return np.zeros_like(lam)
+        t_sub = self.sample_stage.holder.substrate_transmission if self.sample_stage.installed else 1.0
+        if what == "substrate":
+            return np.full_like(lam, t_sub)
+        film = self.sample if what == "sample" else self.reference_sample
+        return t_sub * 10.0 ** (-np.asarray(film.absorbance(lam, cond), float))
+
+    def collected_spectrum(self, wavelength_nm: Any, cond: Any = None) -> Any:
+        """Photons/s/nm at the collection optics' output: the emission of what is in the beam plus the
+        white-light lamp through the holder (what the spectrometer is given)."""
+        import numpy as np
+
+        lam = np.asarray(wavelength_nm, float)
+        cond = self.conditions() if cond is None else cond
+        s = self.sample_in_beam()
+        out = np.zeros_like(lam) if s is None else np.asarray(s.emission_spectrum(lam, cond), float)
+        if self.lamp.installed and self.lamp.shutter_open:
+            out = out + self.lamp.spectrum(lam) * self.transmission_in_beam(lam, cond)
+        return out
 
     # -- the TCSPC detector's light path ------------------------------------------------------------
     @property
@@ -169,6 +247,7 @@ class World:
         self.cryostat.advance_to(t)
         self.tube.advance_to(t)
         self.laser.advance_to(t)
+        self.sample_stage.advance_to(t)
 
     def _apply(self, ev: Any) -> None:
         if ev.name == "arc":
@@ -208,6 +287,8 @@ class World:
             t = self.advance()
             return {"t": t, "cryostat": self.cryostat.state(), "xray": self.tube.state(),
                     "laser": self.laser.state(), "faults": self.faults.describe(),
+                    "sample_stage": self.sample_stage.state() if self.sample_stage.installed else None,
+                    "lamp": self.lamp.state() if self.lamp.installed else None,
                     "tcspc_mono": (self.tcspc_monos[self.tcspc_mono].state() if self.tcspc_mono else None),
                     "count_rate_overload": self.faults.active("count_rate_overload", t)}
 

@@ -5,7 +5,8 @@ per role; each has ``.port``, ``.resource`` (pyvisa-py string ``TCPIP::127.0.0.1
 and ``.stop()``. Default ports (``DEFAULT_PORTS``): cryostat (Lake Shore 336) 7777, xray (Spellman)
 50001, shutter (Thorlabs SC10, X-ray) 50002, laser_shutter (Thorlabs SC10, laser) 50003, attenuator
 (Newport CONEX-AGP) 7778, powermeter (Thorlabs PM100D) 7779, tcspc_mono (Oriel Cornerstone 260, the TCSPC
-monochromator) 7780. ``ports`` overrides per role (0 = any free
+monochromator) 7780, sample_stage (Newport CONEX-CC, the sample holder's linear stage) 7781, lamp_shutter
+(Thorlabs SC10, the white-light lamp) 50004. ``ports`` overrides per role (0 = any free
 port; a role mapped to None is not started).
 """
 
@@ -15,18 +16,18 @@ import logging
 from typing import Any
 
 from .base import ProtocolServer
-from .conex import ConexServer
+from .conex import ConexCCServer, ConexServer
 from .cornerstone import CornerstoneServer
 from .lakeshore import LakeShore336Server
 from .pm100d import PM100DServer
-from .sc10 import LaserShutterServer, SC10Server
+from .sc10 import LampShutterServer, LaserShutterServer, SC10Server
 from .spellman import SpellmanServer
 
 log = logging.getLogger(__name__)
 
 __all__ = ["start_servers", "stop_servers", "SERVER_CLASSES", "DEFAULT_PORTS", "ProtocolServer",
            "LakeShore336Server", "SpellmanServer", "SC10Server", "LaserShutterServer", "ConexServer", "PM100DServer",
-           "CornerstoneServer"]
+           "CornerstoneServer", "ConexCCServer", "LampShutterServer"]
 
 SERVER_CLASSES: dict[str, type[ProtocolServer]] = {
     "cryostat": LakeShore336Server,
@@ -36,6 +37,8 @@ SERVER_CLASSES: dict[str, type[ProtocolServer]] = {
     "attenuator": ConexServer,
     "powermeter": PM100DServer,
     "tcspc_mono": CornerstoneServer,
+    "sample_stage": ConexCCServer,
+    "lamp_shutter": LampShutterServer,
 }
 DEFAULT_PORTS = {role: cls.DEFAULT_PORT for role, cls in SERVER_CLASSES.items()}
 

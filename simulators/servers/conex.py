@@ -1,4 +1,7 @@
-"""Newport CONEX-AGP/CC rotation stage (carrying the continuous ND wheel) on TCP (default port 7778).
+"""Newport CONEX controllers on TCP: the CONEX-AGP rotation stage carrying the continuous ND wheel (role
+``attenuator``, default port 7778, :class:`ConexServer`) and the CONEX-CC linear stage of the sample holder
+(role ``sample_stage``, port 7781, :class:`ConexCCServer`) — one protocol, two positioners
+(:class:`simulators.stage.ConexPositioner`).
 
 Protocol (CONEX-CC / CONEX-AGP controller manuals, "Command set"; instruments.md §5.3):
 ``<addr><CC>[<value>|?]`` CR LF, controller address 1 (``1`` or ``01``). Queries answer
@@ -13,7 +16,7 @@ during command execution.
 
 Implemented: ``ID? VE TP TH PA[?] PR OR ST RS TS TE TB SL? SR? VA? DB[?]``. ``TS`` answers 4 hex digits
 of positioner errors (0000) and 2 of controller state (0A not referenced, 1E homing, 28 moving,
-32/33 ready). The stage moves at the model's speed in lab time.
+32/33 ready). The stage moves at the model's speed in lab time (degrees or mm per lab second).
 
 Request fault ``instrument_error``: a set command is not executed and ``TE`` reports ``V``.
 """
@@ -25,7 +28,7 @@ from typing import Any
 
 from .base import ProtocolServer, split_lines
 
-__all__ = ["ConexServer", "ERROR_TEXT"]
+__all__ = ["ConexServer", "ConexCCServer", "ERROR_TEXT"]
 
 ERROR_TEXT = {"@": "No error", "A": "Unknown message code or floating point controller address",
               "B": "Controller address not correct", "C": "Parameter missing or out of range",
@@ -40,6 +43,13 @@ class ConexServer(ProtocolServer):
     ROLE = "attenuator"
     NAME = "Newport CONEX-AGP"
     DEFAULT_PORT = 7778
+    #: what ``ID?`` and ``VE`` answer
+    IDENT = "CONEX-AGP-PR100P_SIM"
+    VERSION = " CONEX-AGP 1.0.4 (SIM)"
+
+    def device(self) -> Any:
+        """The positioner this controller drives: the ND wheel's rotation stage (the laser model)."""
+        return self.world.laser
 
     def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(world, host, port)
@@ -54,12 +64,12 @@ class ConexServer(ProtocolServer):
     def instrument_error(self, msg: bytes, session: dict[str, Any], t: float) -> bytes | None:
         m = _CMD.match(msg.decode("latin-1"))
         if m and not m.group(3).endswith("?"):
-            self.world.laser.error_code = "V"
+            self.device().error_code = "V"
             return None
         return self.handle(msg, session, t)
 
     def handle(self, msg: bytes, session: dict[str, Any], t: float) -> bytes | None:
-        las = self.world.laser
+        las = self.device()
         m = _CMD.match(msg.decode("latin-1").strip())
         if not m:
             las.error_code = "A"
@@ -86,21 +96,21 @@ class ConexServer(ProtocolServer):
             code = las.error_code if (query or not arg) else arg
             return reply(f"{code} {ERROR_TEXT.get(code, 'Unknown error')}")
         if cc == "ID" and query:
-            return reply("CONEX-AGP-PR100P_SIM")
+            return reply(self.IDENT)
         if cc == "VE" and query:
-            return reply(" CONEX-AGP 1.0.4 (SIM)")
+            return reply(self.VERSION)
         if cc == "TP" and query:
-            return reply(f"{las.angle:.5f}")
+            return reply(f"{las.position:.5f}")
         if cc in ("TH", "PA") and query:
             return reply(f"{las.target:.5f}")
         if cc == "TS" and query:
             return reply("0000" + las.state_code())
         if cc == "SL" and query:
-            return reply(f"{las.min_deg:g}")
+            return reply(f"{las.lo:g}")
         if cc == "SR" and query:
-            return reply(f"{las.max_deg:g}")
+            return reply(f"{las.hi:g}")
         if cc == "VA" and query:
-            return reply(f"{las.stage_speed_deg_s:g}")
+            return reply(f"{las.speed:g}")
         if cc == "DB" and query:
             return reply(f"{self.settings['DB']:g}")
         if cc == "DB" and arg:
@@ -126,7 +136,7 @@ class ConexServer(ProtocolServer):
                 las.error_code = "L"
                 return None
             target = v if cc == "PA" else las.target + v
-            if not las.min_deg <= target <= las.max_deg:
+            if not las.lo <= target <= las.hi:
                 las.error_code = "G" if cc == "PR" else "C"
                 return None
             las.move_to(target, t)
@@ -149,3 +159,21 @@ class ConexServer(ProtocolServer):
             return None
         las.error_code = "A"
         return None
+
+
+class ConexCCServer(ConexServer):
+    """The CONEX-CC controller of the sample stage (a 25 mm linear stage; positions in mm): starting it
+    puts the holder in the beam path (``world.sample_stage.installed``)."""
+
+    ROLE = "sample_stage"
+    NAME = "Newport CONEX-CC"
+    DEFAULT_PORT = 7781
+    IDENT = "CONEX-CC-LTA-HS_SIM"
+    VERSION = " CONEX-CC 2.0.1 (SIM)"
+
+    def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(world, host, port)
+        world.sample_stage.installed = True
+
+    def device(self) -> Any:
+        return self.world.sample_stage

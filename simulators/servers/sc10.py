@@ -1,5 +1,6 @@
-"""Thorlabs SC10 shutter controllers on TCP: the X-ray shutter (role ``shutter``, default port 50002) and
-the laser shutter (role ``laser_shutter``, port 50003, :class:`LaserShutterServer`).
+"""Thorlabs SC10 shutter controllers on TCP: the X-ray shutter (role ``shutter``, default port 50002), the
+laser shutter (role ``laser_shutter``, port 50003, :class:`LaserShutterServer`) and the white-light lamp's
+shutter (role ``lamp_shutter``, port 50004, :class:`LampShutterServer`).
 
 Protocol (Thorlabs SC10 manual, "Communication Commands"): ASCII, commands end in CR; the
 controller **echoes** each command followed by CR, then the value (queries) followed by CR, then
@@ -12,7 +13,7 @@ Implemented: ``id?``/``*idn?``, ``ens`` (toggle enable; in manual mode 1 enabled
 ``xto=``/``xto?``, ``baud=``/``baud?``, ``?`` (command list), ``save savp resp`` (answered, nothing
 stored). The X-ray shutter's interlock input is wired to the X-ray enclosure interlock chain:
 while it is tripped the shutter is closed and ``ens`` is refused (stays 0). The laser shutter's
-interlock input is not wired (``interlock?`` answers 0). Both start with the output disabled
+interlock input is not wired (``interlock?`` answers 0), nor is the lamp shutter's. Both start with the output disabled
 (shutter closed), as the controller does at power-on.
 
 Request fault ``instrument_error``: the command is echoed and answered with
@@ -25,7 +26,7 @@ from typing import Any
 
 from .base import ProtocolServer, split_lines
 
-__all__ = ["SC10Server", "LaserShutterServer"]
+__all__ = ["SC10Server", "LaserShutterServer", "LampShutterServer"]
 
 PROMPT = b"> "
 IDN = "THORLABS SC10 VERSION 1.07 (SIM)"
@@ -124,3 +125,19 @@ class LaserShutterServer(SC10Server):
 
     def device(self) -> Any:
         return self.world.laser
+
+
+class LampShutterServer(SC10Server):
+    """The third SC10, gating the white-light lamp of the in-situ transmission (physics.md P6): starting it
+    puts the lamp behind the sample holder (``world.lamp.installed``)."""
+
+    ROLE = "lamp_shutter"
+    NAME = "Thorlabs SC10 (white light)"
+    DEFAULT_PORT = 50004
+
+    def __init__(self, world: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(world, host, port)
+        world.lamp.installed = True
+
+    def device(self) -> Any:
+        return self.world.lamp

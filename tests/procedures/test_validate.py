@@ -25,7 +25,8 @@ pytestmark = pytest.mark.timeout(120)
 
 def test_registry_and_parameters():
     assert set(PROCEDURES) == {"FluenceCalibration", "PLTemperatureSeries", "FluenceSeries",
-                               "RLTemperatureSeries", "HBTCorrelation", "TimeResolvedRL"}
+                               "RLTemperatureSeries", "HBTCorrelation", "TimeResolvedRL", "ReferenceSpectra",
+                               "Transmission"}
     assert set(PROCEDURES) <= set(procedures())
     for name, cls in PROCEDURES.items():
         schema = parameter_schema(cls)
