@@ -123,10 +123,11 @@ def find_campaign(path: str | Path) -> Path:
 
 #: the plan of ``sflab demo`` (``@SAMPLE@`` is replaced by the virtual sample's name): a fluence calibration,
 #: a PL temperature series at three fluences with its thermal-cycle repeat (P1 step 7), a fluence series at
-#: 5 K (P2), an RL temperature series and an HBT g2 at 20 K
+#: 5 K (P2), the isolated-NC reference film (P1 step 1) and the in-situ absorption (P6) at 5 K, an RL
+#: temperature series and an HBT g2 at 20 K
 DEMO_PLAN = """\
 sample = "@SAMPLE@"
-title = "sflab demo: PL temperature x fluence, reversibility, fluence series, RL series, HBT g2"
+title = "sflab demo: PL temperature x fluence, reversibility, fluence series, reference film, absorption, RL series, HBT g2"
 
 [defaults]
 hold_s = 60.0
@@ -148,6 +149,17 @@ procedure = "FluenceSeries"
 title = "fluence series at 5 K"
 temperature = 5
 fluences = {start = 0.1, stop = 6.0, num = 6, log = true}
+
+[[step]]
+procedure = "ReferenceSpectra"
+title = "isolated-NC reference film at 5 K"
+temperatures = [5]
+fluences = [5.0]
+
+[[step]]
+procedure = "Transmission"
+title = "in-situ absorption at 5 K"
+temperatures = [5]
 
 [[step]]
 procedure = "RLTemperatureSeries"

@@ -1114,6 +1114,11 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                                                                                           _FRACTION_ERR_FLOOR)
         ):
             st, det = PASS, f"SF weight rises on cooling below T_on = {onset.t_on_K} K"
+        elif rises and in_range and Ts[-1] < RULES["rt_K"]:
+            # the series stops below room temperature (an RL series to 180 K): whether the red band goes
+            # away at RT is not measured here, so a weight left at the warm end is neither onset nor miniband
+            st, det = NOT_MEASURED, (f"weight rises on cooling but is still {onset.w_min.value:.2f} at "
+                                     f"{Ts[-1]:.0f} K, below room temperature (rt_K = {RULES['rt_K']:g} K)")
         elif rises and in_range:
             st, det = (
                 FAIL,
@@ -1580,9 +1585,9 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         ratio = (a_sf - base) / max(aa[edge_i] - base, 1e-12)
         nums = {"E_sf_eV": e_sf, "E_edge_eV": float(ea[edge_i]), "ratio": ratio, "T_K": ab.T_K}
         if ratio <= RULES["absorption_max_ratio"]:
-            st, det = PASS, f"A(E_SF)/A(edge) = {ratio:.2f}; edge at {ea[edge_i]:.3f} eV, SF at {e_sf:.3f} eV"
+            st, det = PASS, f"A(E_SF)/A(edge) = {ratio:.2g} (at {ab.T_K:.1f} K); edge at {ea[edge_i]:.3f} eV, SF at {e_sf:.3f} eV"
         else:
-            st, det = FAIL, f"absorbs at E_SF (A(E_SF)/A(edge) = {ratio:.2f})"
+            st, det = FAIL, f"absorbs at E_SF (A(E_SF)/A(edge) = {ratio:.2g} at {ab.T_K:.1f} K)"
             if ratio >= RULES["absorption_miniband_ratio"]:
                 flags["miniband shift"].append(f"ground-state absorption at E_SF (ratio {ratio:.2f})")
         items.append(CheckItem(9, "no_absorption", "No ground-state absorption at E_SF", st, det, nums))
