@@ -127,7 +127,7 @@ def find_campaign(path: str | Path) -> Path:
 #: temperature series and an HBT g2 at 20 K
 DEMO_PLAN = """\
 sample = "@SAMPLE@"
-title = "sflab demo: PL temperature x fluence, reversibility, fluence series, reference film, absorption, RL series, HBT g2"
+title = "sflab demo: PL T x fluence, reversibility, fluence series, reference, absorption, RL, HBT g2"
 
 [defaults]
 hold_s = 60.0

@@ -1585,7 +1585,8 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         ratio = (a_sf - base) / max(aa[edge_i] - base, 1e-12)
         nums = {"E_sf_eV": e_sf, "E_edge_eV": float(ea[edge_i]), "ratio": ratio, "T_K": ab.T_K}
         if ratio <= RULES["absorption_max_ratio"]:
-            st, det = PASS, f"A(E_SF)/A(edge) = {ratio:.2g} (at {ab.T_K:.1f} K); edge at {ea[edge_i]:.3f} eV, SF at {e_sf:.3f} eV"
+            st, det = PASS, (f"A(E_SF)/A(edge) = {ratio:.2g} (at {ab.T_K:.1f} K); edge at {ea[edge_i]:.3f} eV, "
+                             f"SF at {e_sf:.3f} eV")
         else:
             st, det = FAIL, f"absorbs at E_SF (A(E_SF)/A(edge) = {ratio:.2g} at {ab.T_K:.1f} K)"
             if ratio >= RULES["absorption_miniband_ratio"]:
