@@ -557,7 +557,10 @@ def fit_decay(
             m.hesse()
         rise_dd_pre = float(max(m0.fval - m.fval, 0.0))
         if m0.fval < m.fval - 1e-3:  # pragma: no cover - defensive
-            log.warning("fit_decay: rise fit above the pinned fit by %.2f", m.fval - m0.fval)
+            # the restarted free fit ends a hair above the pinned one: numerically the same minimum (no rise);
+            # a warning only when the gap is a deviance unit or more (1σ), i.e. the minimiser really failed
+            (log.warning if m.fval - m0.fval >= 1.0 else log.debug)(
+                "fit_decay: rise fit above the pinned fit by %.2f", m.fval - m0.fval)
 
     p = np.array(m.values, dtype=float)
     free = [k for k in names if not m.fixed[k]]

@@ -33,7 +33,8 @@ LABELS = {"T_sample": "T sample", "T_sensor": "T sensor", "setpoint": "setpoint"
           "interlock_closed": "interlock", "center_nm": "mono λ", "ccd_temperature": "CCD T",
           "rate_ch0": "rate ch 0", "rate_ch1": "rate ch 1", "rate_ch2": "rate ch 2",
           "wavelength_nm": "λ passed", "bandpass_nm": "bandpass",
-          "angle": "angle", "transmission": "transmission", "power": "power", "fluence": "fluence"}
+          "angle": "angle", "transmission": "transmission", "power": "power", "fluence": "fluence",
+          "position_mm": "stage position", "slot": "in the beam", "lamp_open": "lamp shutter"}
 
 OK_STYLE = "color: #1a7f37; font-weight: bold"
 BAD_STYLE = "color: #c62828; font-weight: bold"
@@ -48,6 +49,8 @@ def fmt_value(name: str, value: float, unit: str) -> tuple[str, str]:
         return ("ON", BAD_STYLE) if value else ("off", OK_STYLE)
     if name == "shutter_open":
         return ("OPEN", BAD_STYLE) if value else ("closed", OK_STYLE)
+    if name == "lamp_open":   # white light on the sample: not a hazard, but it spoils PL/TCSPC data
+        return ("open", "") if value else ("closed", OK_STYLE)
     if name == "interlock_closed":
         return ("closed (HV permitted)", OK_STYLE) if value else ("OPEN — HV refused", BAD_STYLE)
     if unit == "1/s":

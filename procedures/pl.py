@@ -82,6 +82,11 @@ class _PLBase(SpectrumMixin, DecayMixin, FluenceMixin, LabProcedure):
         decays = 2 if self.band_resolved else 1
         return 2 * self.exposure_s + 3.0 + (decays * (self.decay_s + 2.0) if self.record_decay else 0.0)
 
+    def _irf_seconds(self) -> float:
+        """The IRF at each new temperature (band-resolved): at most ``irf_s`` (its histograms stop at
+        ``irf_counts``; the bound is what a plan must allow for)."""
+        return float(self.irf_s) + 2.0 if self.record_decay and self.band_resolved and self.measure_irf else 0.0
+
     def _point_bytes(self) -> float:
         n_pix = getattr(self, "_n_pix", 1024)
         decays = 3 if self.band_resolved else 1
@@ -107,7 +112,7 @@ class PLTemperatureSeries(_PLBase):
     def estimate(self) -> dict[str, float]:
         nT, nf = len(self.temperatures), len(self.fluences)
         wait = sum(self.temperature_waits(self.temperatures))
-        return {"lab_seconds": wait + nT * nf * self._point_seconds(),
+        return {"lab_seconds": wait + nT * (self._irf_seconds() + nf * self._point_seconds()),
                 "bytes": 100_000.0 + nT * nf * self._point_bytes()}
 
     def validate(self, lab_config: Any) -> list[str]:
@@ -130,7 +135,7 @@ class FluenceSeries(_PLBase):
     def estimate(self) -> dict[str, float]:
         n = len(self.fluences)
         wait = self.temperature_waits([self.temperature])[0]
-        return {"lab_seconds": wait + n * self._point_seconds(), "bytes": 100_000.0 + n * self._point_bytes()}
+        return {"lab_seconds": wait + self._irf_seconds() + n * self._point_seconds(), "bytes": 100_000.0 + n * self._point_bytes()}
 
     def validate(self, lab_config: Any) -> list[str]:
         errs = (self.validate_temperatures(lab_config, [float(self.temperature)])
