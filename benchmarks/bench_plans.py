@@ -56,8 +56,8 @@ def _lab_seconds(folder: Path) -> float:
     starts, ends = [], []
     for f in sorted(folder.glob("*.h5")):
         with h5py.File(f, "r") as h:
-            e = h["entry"]
-            if "start_time" in e and "end_time" in e:
+            e = h.get("entry")   # the run files (a Photon-HDF5 sidecar has none)
+            if e is not None and "start_time" in e and "end_time" in e:
                 starts.append(datetime.fromisoformat(e["start_time"][()].decode().rstrip("Z")))
                 ends.append(datetime.fromisoformat(e["end_time"][()].decode().rstrip("Z")))
     if not starts:
