@@ -721,16 +721,18 @@ class TagSource:
         return acc, acc / (s_raw + p * acc)
 
     def tcspc_histogram(self, cond: Conditions, duration_s: float, binwidth_ps: float, n_bins: int, *,
-                        filter_nm: tuple[float, float] | None = None, expected: bool = False) -> np.ndarray:
+                        filter_nm: tuple[float, float] | None = None, expected: bool = False,
+                        timing: bool = True) -> np.ndarray:
         """Histogram of detector-1 arrival time after the preceding sync (exact-statistics mode).
 
         Bin ``i`` covers ``[i, i+1) * binwidth_ps`` after the sync (bins beyond the period stay
         empty). Includes pile-up (first photon per pulse when the dead time outlasts the emission),
         dark counts, CW X-ray background, afterpulses folded into the period, and a uniform
         dead-time loss between pulses. Returns int64 Poisson counts, or the float expectation with
-        ``expected=True``.
+        ``expected=True``. ``timing=False``: prompt emission (:meth:`light`), for totals such as the rate
+        meters' — the dead time (≥ 95 ns) outlasts any emission profile, so the total is the same.
         """
-        light = self.light(cond, "tcspc", filter_nm)
+        light = self.light(cond, "tcspc", filter_nm, timing=timing)
         d = self.detectors
         dur = float(duration_s)
         expect = np.zeros(n_bins)
