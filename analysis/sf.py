@@ -899,6 +899,9 @@ def fluence_bands(spectra: Sequence[SpectrumRecord], *, shape: str = "gauss",
     d_one, d_ratio = one.bic - pw.bic, ratio.bic - pw.bic
     lo, hi = RULES["two_band_min_fraction"], 1 - RULES["two_band_min_fraction"]
     dbic = RULES["band_selection_delta_bic"]
+    # the lineshape changes with fluence (a fixed band ratio is rejected): whatever the band model, this is not
+    # ordinary PL, whose spectrum does not change shape with fluence (physics.md §1.3: PL ∝ f^1.05)
+    out["changes"] = bool(d_ratio > dbic)
     if is_poor(pw):
         g_ = gof(pw)
         why = (f"a red band ∝ f^α does not describe the series either (reduced deviance {g_['reduced']:.2f}, "
@@ -1067,6 +1070,10 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             log.warning("fluence-resolved band fit failed: %s", exc)
     fits["fluence_bands"] = fband
     fb_ok = fband is not None and bool(fband["resolved"])
+    # a lineshape that changes with fluence although no band model describes the series: a second emission that
+    # is not characterised (not "no second band")
+    fb_poor = (fband is not None and not fb_ok and bool(fband.get("changes")) and low is not None
+               and abs(fband["T_K"] - low.T_K) <= ev.same_T_K)
     # … at the lowest temperature (the spectrum item 1 reads is one of the series)
     fb_low = fband if fb_ok and fband is not None and low is not None and abs(fband["T_K"] - low.T_K) <= ev.same_T_K \
         else None
@@ -1179,6 +1186,12 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             else:
                 status, det = NOT_MEASURED, (f"a band {sh_} meV below is resolved only by its fluence dependence, not "
                                              f"in the {low.T_K:g} K spectrum itself: neither an SF band nor clearly XX")
+        elif not low.two_band and fb_poor and fband is not None:
+            status, det = POOR, (f"no second band resolved at {low.T_K:g} K, but the lineshape changes with fluence "
+                                 f"(ΔBIC {fband['ratio'].bic - fband['power'].bic:.0f} against a fixed band ratio) "
+                                 f"and {fband['why']}: a second emission that no band model characterises")
+            nums.update(fluence_models=fband["table"], gof=gof(fband["power"]))
+            sel_fit = fband["power"]
         elif not low.two_band:
             status, det = FAIL, f"no resolved second band at {low.T_K:g} K (Δdeviance {low.delta_dev:.1f})"
             if refs_T and nums.get("sl_vs_reference_shift_meV", 0.0) > RULES["shift_min_meV"]:
@@ -1245,7 +1258,7 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         # "no red band" only when there is none: a resolved band whose shift item 1 could not place (or a
         # shoulder) leaves the onset not measured, not failed
         no_red = (len(Ts) >= RULES["onset_min_temperatures"] and low is not None and not low.red and not low.poor
-                  and not low.two_band and not low.shoulder and fb_low is None)
+                  and not low.two_band and not low.shoulder and fb_low is None and not fb_poor)
         items.append(
             CheckItem(
                 2,
