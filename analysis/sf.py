@@ -29,14 +29,16 @@ from .decay import DecayFit, fit_decay
 from .g2 import G2Fit, fit_bunching
 from .series import (
     OnsetFit,
+    PowerLawFit,
     lifetime_vs_fluence,
     lifetime_vs_temperature,
     onset_temperature,
     power_law,
     t_factor,
+    threshold_test,
     welch_dof,
 )
-from .spectra import SpectralFit, decompose
+from .spectra import SeriesFit, SpectralFit, decompose, decompose_series
 
 __all__ = [
     "SpectrumRecord",
@@ -55,6 +57,7 @@ __all__ = [
     "NOT_MEASURED",
     "POOR",
     "select_bands",
+    "fluence_bands",
     "select_rise_model",
     "rise_sigma",
     "sf_fraction_rows",
@@ -838,6 +841,142 @@ def _two_band_fit(s: SpectrumRecord) -> SpectralFit:
                      lambda: decompose(s.energy_eV, s.counts, n_bands=2, read_noise=s.read_noise))
 
 
+#: numerical starting points of the fluence-resolved two-band fit (not decision thresholds): the red band's
+#: shift in units of the one-band FWHM and its share of the light, from an unresolved shoulder (0.2 FWHM) to
+#: a resolved band (0.8 FWHM); the fit keeps the deepest minimum (overlapping bands have several)
+_FLUENCE_STARTS = ((0.2, 0.4), (0.35, 0.2), (0.5, 0.2), (0.8, 0.4))
+
+
+def fluence_bands(spectra: Sequence[SpectrumRecord], *, shape: str = "gauss",
+                  start: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """Is there a band that the fluence series resolves by its fluence dependence? (physics.md P2, P10 step 2)
+
+    ``spectra``: one spectrum per fluence at one temperature, ascending fluence. Three joint fits
+    (:func:`analysis.spectra.decompose_series`: every band has the same centre, width and shape at every
+    fluence, only the areas are each spectrum's own): one band; two bands whose red band's area is a power
+    law of the fluence, A·(f/f_ref)^α, in the same likelihood (``red="power"``); and the null model of a
+    lineshape that does not change with fluence, two bands with one shared area ratio (``red="ratio"``).
+    The second band is *fluence-resolved* when one band does not describe the series (poor), the power-law
+    model is not poor, beats both others by more than ``band_selection_delta_bic``, and the red band holds
+    ``two_band_min_fraction`` … 1 − that of the light at the top fluence with its amplitude at
+    ``two_band_min_fraction_sigma``. No separation rule: the two bands are told apart by their fluence
+    dependence, not by their distance — an exciton band with a tail and a biexciton shoulder 20 meV below
+    (physics.md §1.3: "a low-energy shoulder", ∝ f² against the exciton's f^1.05) that no single-spectrum
+    model separates. ``shape``: the band shape of the top spectrum's one-band fit (Voigt-like only when
+    Gaussians are poor, as in :func:`select_bands`); ``start``: that fit's parameters.
+
+    Returns ``{"resolved": bool, "why": str, "one"|"power"|"ratio": SeriesFit, "refits": [SpectralFit],
+    "table": [...]}``; ``refits`` (when resolved) are the per-spectrum two-band fits with every shape
+    parameter fixed at the joint fit's (positions, widths, tails, Lorentzian shares), whose red areas are
+    the points of the fluence plot."""
+    E = [s.energy_eV for s in spectra]
+    C = [s.counts for s in spectra]
+    rn = [float(s.read_noise) for s in spectra]
+    f = [float(s.fluence_uJcm2 or math.nan) for s in spectra]
+    expo = [float(s.exposure_s) for s in spectra]
+    out: dict[str, Any] = {"resolved": False, "shape": shape, "fluences": f, "T_K": float(spectra[-1].T_K)}
+    one = decompose_series(E, C, n_bands=1, shape=shape, read_noise=rn, start=start)
+    out["one"] = one
+    out["table"] = [{"model": "one band", "bic": one.bic, "reduced_deviance": one.reduced_deviance,
+                     "p_value": gof(one).get("p_value")}]
+    if not is_poor(one):
+        out["why"] = f"one band describes all {len(spectra)} fluences (reduced deviance {one.reduced_deviance:.2f})"
+        return out
+    fw = one.fits[-1].unc.fwhm_eV.value
+    base = one.fits[-1].params()
+    starts = [{**base, "shift_sf": k * fw, "fwhm_sf": 0.8 * fw, "sf_fraction": sh} for k, sh in _FLUENCE_STARTS]
+    pw = decompose_series(E, C, n_bands=2, shape=shape, read_noise=rn, red="power", fluence=f, exposure=expo,
+                          start=starts)
+    top = pw.fits[-1]
+    ratio = decompose_series(E, C, n_bands=2, shape=shape, read_noise=rn, red="ratio",
+                             start={**top.params(), "sf_fraction": float(top.sf_fraction.value)})
+    out.update(power=pw, ratio=ratio)
+    out["table"] += [{"model": m_, "bic": x.bic, "reduced_deviance": x.reduced_deviance,
+                      "p_value": gof(x).get("p_value")} for m_, x in (("red band ∝ f^α", pw), ("fixed ratio", ratio))]
+    amp = pw.shared["amp_sf"]
+    share = float(top.sf_fraction.value)
+    span = float(max(np.ptp(np.asarray(e, float)) for e in E))
+    d_one, d_ratio = one.bic - pw.bic, ratio.bic - pw.bic
+    lo, hi = RULES["two_band_min_fraction"], 1 - RULES["two_band_min_fraction"]
+    dbic = RULES["band_selection_delta_bic"]
+    # the lineshape changes with fluence (a fixed band ratio is rejected): whatever the band model, this is not
+    # ordinary PL, whose spectrum does not change shape with fluence (physics.md §1.3: PL ∝ f^1.05)
+    out["changes"] = bool(d_ratio > dbic)
+    if is_poor(pw):
+        g_ = gof(pw)
+        why = (f"a red band ∝ f^α does not describe the series either (reduced deviance {g_['reduced']:.2f}, "
+               f"p = {g_['p_value']:.1e})")
+    elif d_ratio <= dbic:
+        why = f"the lineshape does not change with fluence (ΔBIC {d_ratio:.0f} against a fixed band ratio)"
+    elif d_one <= dbic:
+        why = f"a second band does not beat one band (ΔBIC {d_one:.0f})"
+    elif not (lo <= share <= hi) or not (amp.significance() >= RULES["two_band_min_fraction_sigma"]):
+        why = f"the red band holds {100 * share:.1f} % of the light at the top fluence ({amp.significance():.1f}σ)"
+    elif any(b.fwhm_eV.value > span for b in top.bands):
+        why = "a band wider than the spectral window"
+    else:
+        why = ""
+        out["resolved"] = True
+        fx = {k: v for k, v in top.params().items() if not k.startswith("area") and k != "background"}
+        out["refits"] = [decompose(s.energy_eV, s.counts, n_bands=2, fixed=fx, shape=shape, read_noise=s.read_noise)
+                         for s in spectra]
+        out["ΔBIC"] = {"one_band": d_one, "fixed_ratio": d_ratio}
+    out["why"] = why or (f"a band {top.shift_meV} meV below grows as f^{pw.shared['alpha_sf']} (ΔBIC {d_ratio:.0f} "
+                         f"against a fixed ratio, {d_one:.0f} against one band; {len(spectra)} fluences)")
+    return out
+
+
+def _fluence_bands(g: Sequence[_SpecPoint]) -> dict[str, Any]:
+    """:func:`fluence_bands` of a fluence series, remembered by content like the band fits."""
+    key = hashlib.blake2b(b"fluence|" + b"|".join(_memo_key(p.rec, repr((p.fluence, p.exposure_s)).encode())
+                                                  for p in g), digest_size=20).digest()
+    top = g[-1].fit1
+    return _memoised(key, lambda: fluence_bands([p.rec for p in g], shape=top.shape, start=top.params()))
+
+
+def _fluence_series(groups: Mapping[float, list[_SpecPoint]]) -> tuple[float, list[_SpecPoint]] | None:
+    """The fluence series: the lowest T with ≥ ``fluence_min_points`` fluences, one spectrum per fluence (the
+    first given), ascending."""
+    fl_groups = {T: g for T, g in groups.items()
+                 if len({p.fluence for p in g if p.fluence}) >= RULES["fluence_min_points"]}
+    if not fl_groups:
+        return None
+    T_f = min(fl_groups)
+    by_f: dict[float, _SpecPoint] = {}
+    for p in fl_groups[T_f]:
+        if p.fluence and p.fluence not in by_f:
+            by_f[p.fluence] = p
+    return T_f, [by_f[k] for k in sorted(by_f)]
+
+
+def _joint_power_law(pw: SeriesFit, f: np.ndarray, expo: np.ndarray, y: np.ndarray, e: np.ndarray) -> PowerLawFit:
+    """The red band's power law of a fluence-resolved fit (:func:`fluence_bands`) as a :class:`PowerLawFit`:
+    α and the prefactor from the joint likelihood (errors PDG-scaled by √(reduced deviance) when above 1,
+    Gaussian: ``error_dof`` = ∞), the points ``y ± e`` (intensities of the fixed-shape refits) for the plot,
+    the threshold test and the χ² about the line."""
+    alpha = _scaled(pw.shared["alpha_sf"], pw)
+    amp = _scaled(pw.shared["amp_sf"], pw)
+    f_ref = float(np.exp(np.mean(np.log(f))))
+    t_g = float(np.exp(np.mean(np.log(expo))))
+    pref = Value(amp.value / t_g, amp.error / t_g)
+    model = pref.value * (f / f_ref) ** alpha.value
+    ok = e > 0
+    chi2 = float(np.sum(((y[ok] - model[ok]) / e[ok]) ** 2))
+    dof = max(int(f.size) - 2, 1)
+    thr = threshold_test(f, y, e) if f.size >= 5 and bool(np.all(y > 0)) else None
+    return PowerLawFit(exponent=alpha, prefactor=pref, f_ref=f_ref, chi2=chi2, dof=dof, chi2_dof=chi2 / dof,
+                       n_points=int(f.size), threshold=thr, error_dof=math.inf, extra_scatter=0.0, fluence=f,
+                       intensity=y, intensity_err=e)
+
+
+def _low_share(fb: Mapping[str, Any], point: _SpecPoint) -> Value:
+    """The red band's share of the light in ``point``'s spectrum from a fluence-resolved fit (its fixed-shape
+    refit at that fluence; the top fluence's when ``point`` is not one of the series)."""
+    fl = list(fb["fluences"])
+    i = fl.index(point.fluence) if point.fluence in fl else len(fl) - 1
+    return fb["refits"][i].sf_fraction
+
+
 def _group_T(points: Sequence[_SpecPoint], tol: float) -> dict[float, list[_SpecPoint]]:
     groups: dict[float, list[_SpecPoint]] = {}
     for p in sorted(points, key=lambda q: q.T_K):
@@ -919,6 +1058,25 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     rep = {T: _closest(g) for T, g in groups.items()}
     low = rep[Ts[0]] if Ts else None
     high = rep[Ts[-1]] if Ts else None
+    # the fluence series, and a band it resolves by its fluence dependence (fluence_bands) when its top spectrum
+    # has no SF-candidate red band: shoulders, small-shift bands and single bands, i.e. overlapping bands that
+    # one spectrum cannot separate (an exciton band with a tail and an XX shoulder 20 meV below)
+    fser = _fluence_series(groups)
+    fband: dict[str, Any] | None = None
+    if fser is not None and not (fser[1][-1].two_band and fser[1][-1].red):
+        try:
+            fband = _fluence_bands(fser[1])
+        except (ValueError, RuntimeError) as exc:
+            log.warning("fluence-resolved band fit failed: %s", exc)
+    fits["fluence_bands"] = fband
+    fb_ok = fband is not None and bool(fband["resolved"])
+    # a lineshape that changes with fluence although no band model describes the series: a second emission that
+    # is not characterised (not "no second band")
+    fb_poor = (fband is not None and not fb_ok and bool(fband.get("changes")) and low is not None
+               and abs(fband["T_K"] - low.T_K) <= ev.same_T_K)
+    # … at the lowest temperature (the spectrum item 1 reads is one of the series)
+    fb_low = fband if fb_ok and fband is not None and low is not None and abs(fband["T_K"] - low.T_K) <= ev.same_T_K \
+        else None
     # weight of the red band at every T with its shift fixed to the low-T value, so that a band that
     # is still there at high T is measured where it sits instead of being swallowed by a broad band
     tfrac: dict[float, Value] = {}
@@ -1011,6 +1169,29 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                 flags["biexciton-only"].append(f"low-energy shoulder {shift:.0f} meV below (biexciton/trion-like)")
             else:
                 status, det = NOT_MEASURED, f"unresolved shoulder {sh_} meV below: neither an SF band nor clearly XX"
+        elif not low.two_band and fb_low is not None:
+            # no second band in the spectrum alone, but the fluence series resolves one by its fluence dependence
+            pw_ = fb_low["power"]
+            sh_ = _scaled(pw_.fits[-1].shift_meV, pw_)
+            sh_err = sh_.error if np.isfinite(sh_.error) else 0.0
+            sel_fit = pw_
+            nums.update(fluence_resolved=True, shift_meV=_v(sh_), gof=gof(pw_), fluence_models=fb_low["table"],
+                        sf_fraction=_v(_low_share(fb_low, low)))
+            if sh_.value + RULES["shift_sigma"] * sh_err < RULES["shift_min_meV"]:
+                status, det = FAIL, (f"no second band resolved in the {low.T_K:g} K spectrum alone; the fluence series "
+                                     f"resolves one {sh_} meV below by its fluence dependence (clearly < "
+                                     f"{RULES['shift_min_meV']:g})")
+                flags["biexciton-only"].append(f"band {sh_.value:.0f} meV below, resolved by its fluence dependence "
+                                               "(biexciton/trion-like shift)")
+            else:
+                status, det = NOT_MEASURED, (f"a band {sh_} meV below is resolved only by its fluence dependence, not "
+                                             f"in the {low.T_K:g} K spectrum itself: neither an SF band nor clearly XX")
+        elif not low.two_band and fb_poor and fband is not None:
+            status, det = POOR, (f"no second band resolved at {low.T_K:g} K, but the lineshape changes with fluence "
+                                 f"(ΔBIC {fband['ratio'].bic - fband['power'].bic:.0f} against a fixed band ratio) "
+                                 f"and {fband['why']}: a second emission that no band model characterises")
+            nums.update(fluence_models=fband["table"], gof=gof(fband["power"]))
+            sel_fit = fband["power"]
         elif not low.two_band:
             status, det = FAIL, f"no resolved second band at {low.T_K:g} K (Δdeviance {low.delta_dev:.1f})"
             if refs_T and nums.get("sl_vs_reference_shift_meV", 0.0) > RULES["shift_min_meV"]:
@@ -1077,7 +1258,7 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         # "no red band" only when there is none: a resolved band whose shift item 1 could not place (or a
         # shoulder) leaves the onset not measured, not failed
         no_red = (len(Ts) >= RULES["onset_min_temperatures"] and low is not None and not low.red and not low.poor
-                  and not low.two_band and not low.shoulder)
+                  and not low.two_band and not low.shoulder and fb_low is None and not fb_poor)
         items.append(
             CheckItem(
                 2,
@@ -1086,7 +1267,7 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                 FAIL if no_red else NOT_MEASURED,
                 "no red band at the lowest temperature" if no_red
                 else ("no SF-candidate red band at the lowest temperature (item 1)" if low is not None
-                      and (low.two_band or low.shoulder) and not low.red
+                      and (low.two_band or low.shoulder or fb_low is not None) and not low.red
                       else f"fewer than {RULES['onset_min_temperatures']:g} temperatures with a usable red-band fit"),
                 {},
             )
@@ -1276,7 +1457,7 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                                      f"(needs {RULES['faster_sigma']:g}σ)")
         else:
             st, det = FAIL, f"τ_red/τ_unc = {Value(ratio, rerr)}, not ≤ {lim:g}"
-            has_red = low is not None and (low.two_band or low.shoulder)
+            has_red = low is not None and (low.two_band or low.shoulder or fb_low is not None)
             if ratio >= RULES["slower_min_ratio"] and has_red:
                 flags["miniband shift"].append(f"red band not accelerated (τ ratio {ratio:.2f})")
             elif ratio >= RULES["slower_min_ratio"]:  # no red band: the window saw the uncoupled emission
@@ -1344,46 +1525,45 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
 
     # 6. fluence exponent
     flags.item = 6
-    fl_groups = {T: g for T, g in groups.items()
-                 if len({p.fluence for p in g if p.fluence}) >= RULES["fluence_min_points"]}
     pl_sf = pl_unc = None
-    if fl_groups:
-        T_f = min(fl_groups)
-        by_f: dict[float, _SpecPoint] = {}
-        for p in fl_groups[T_f]:
-            if p.fluence and p.fluence not in by_f:  # one spectrum per fluence (the first given)
-                by_f[p.fluence] = p
-        g = [by_f[k] for k in sorted(by_f)]
+    if fser is not None:
+        T_f, g = fser
         fvals = np.array([p.fluence for p in g], dtype=float)
-        if not (g[-1].two_band or g[-1].shoulder):  # the red band (or the XX shoulder) at the top fluence
-            g = []
+        expo = np.array([p.exposure_s for p in g], dtype=float)
         try:
-            if not g:
+            if fb_ok and fband is not None:
+                # a band resolved by its fluence dependence: shapes from the joint fit, α from its likelihood
+                refits: list[SpectralFit] = fband["refits"]
+            elif g[-1].two_band or g[-1].shoulder:  # the red band (or the XX shoulder) at the top fluence
+                # band positions and widths fixed from the highest fluence (physics.md P7 step 3), so that
+                # weak bands at low fluence give meaningful areas (possibly ~0) instead of wandering
+                top = g[-1].fit2
+                fx = {
+                    "center_unc": top.unc.center_eV.value,
+                    "shift_sf": top.shift_meV.value / 1e3,
+                    "fwhm_unc": top.unc.fwhm_eV.value,
+                    "fwhm_sf": top.sf.fwhm_eV.value,  # type: ignore[union-attr]
+                }
+                refits = [
+                    decompose(p.rec.energy_eV, p.rec.counts, n_bands=2, fixed=fx, read_noise=p.read_noise,
+                              shape=top.shape)
+                    for p in g
+                ]
+            else:
                 raise ValueError("no red band at the highest fluence")
-            # band positions and widths fixed from the highest fluence (physics.md P7 step 3), so that
-            # weak bands at low fluence give meaningful areas (possibly ~0) instead of wandering
-            top = g[-1].fit2
-            fx = {
-                "center_unc": top.unc.center_eV.value,
-                "shift_sf": top.shift_meV.value / 1e3,
-                "fwhm_unc": top.unc.fwhm_eV.value,
-                "fwhm_sf": top.sf.fwhm_eV.value,  # type: ignore[union-attr]
-            }
-            refits = [
-                decompose(p.rec.energy_eV, p.rec.counts, n_bands=2, fixed=fx, read_noise=p.read_noise,
-                          shape=top.shape)
-                for p in g
-            ]
             fits["fluence_series"] = [
                 {"T_K": T_f, "fluence_uJcm2": float(f_), "fit": r_}
                 for f_, r_ in zip(fvals, refits, strict=True)
             ]
-            expo = np.array([p.exposure_s for p in g], dtype=float)
             a_sf = np.array([r_.sf.area.value for r_ in refits]) / expo  # type: ignore[union-attr]
             e_sf = np.array([r_.sf.area.error for r_ in refits]) / expo  # type: ignore[union-attr]
             a_un = np.array([r_.unc.area.value for r_ in refits]) / expo
             e_un = np.array([r_.unc.area.error for r_ in refits]) / expo
-            pl_sf = power_law(fvals, a_sf, np.maximum(np.nan_to_num(e_sf, nan=1.0), 1.0 / expo))
+            e_sf = np.maximum(np.nan_to_num(e_sf, nan=1.0), 1.0 / expo)
+            if fb_ok and fband is not None:
+                pl_sf = _joint_power_law(fband["power"], fvals, expo, a_sf, e_sf)
+            else:
+                pl_sf = power_law(fvals, a_sf, e_sf)
             pl_unc = power_law(fvals, a_un, np.maximum(np.nan_to_num(e_un, nan=1.0), 1.0 / expo))
         except (ValueError, RuntimeError) as exc:
             log.warning("power-law fit failed: %s", exc)

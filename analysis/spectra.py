@@ -29,7 +29,9 @@ __all__ = [
     "HC_EV_NM",
     "Band",
     "SpectralFit",
+    "SeriesFit",
     "decompose",
+    "decompose_series",
     "nm_to_ev",
     "ev_to_nm",
     "wavelength_to_energy",
@@ -107,6 +109,8 @@ class Band(ResultMixin):
     area: Value
     fraction: Value
     tail_eV: Value = Value(0.0, 0.0)
+    #: Lorentzian share of a Voigt-like band (``shape="voigt"``; 0 otherwise)
+    eta: Value = Value(0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,8 @@ class SpectralFit(ResultMixin):
         return None
 
     def params(self) -> dict[str, float]:
-        """The fitted parameters by :func:`decompose`'s names (a ``start`` for a richer fit; the
-        Lorentzian shares of a Voigt-like fit are not kept)."""
+        """The fitted parameters by :func:`decompose`'s names (a ``start`` for a richer fit, or ``fixed``
+        shapes for another spectrum)."""
         out = {"background": float(self.background.value)}
         unc = self.unc
         for b in self.bands:
@@ -151,6 +155,8 @@ class SpectralFit(ResultMixin):
                 out[f"shift_{b.role}"] = float(unc.center_eV.value - b.center_eV.value)
             if self.shape != "gauss":
                 out[f"tail_{b.role}"] = float(b.tail_eV.value)
+            if self.shape == "voigt":
+                out[f"eta_{b.role}"] = float(b.eta.value)
         out["center_unc"] = float(unc.center_eV.value)
         return out
 
@@ -558,13 +564,22 @@ def decompose(
         log.warning("decompose: HESSE failed")
     vals = {k: float(m.values[k]) for k in spec.names}
     free = [k for k in spec.names if not m.fixed[k]]
-    cov = _cov(m, free)
+    return _result(e, n, spec, vals, free, _cov(m, free), float(m.fval), bool(m.valid), use_chi2, var_floor,
+                   n_bands, shape, dof=max(int(n.size - len(free)), 1))
+
+
+def _result(e: np.ndarray, n: np.ndarray, spec: _Spec, vals: Mapping[str, float], free: list[str],
+            cov: np.ndarray | None, dev: float, converged: bool, use_chi2: bool, var_floor: float, n_bands: int,
+            shape: str, *, dof: int) -> SpectralFit:
+    """The :class:`SpectralFit` of fitted parameter values ``vals`` (``free``: the fitted ones, in the order of
+    the covariance ``cov``): bands with propagated errors, model and components at the pixels."""
+    lay = _layout(spec)
+    comps_buf = np.empty((len(spec.roles), n.size))
+    grad_buf = np.empty(len(spec.names))
     pv = np.array([vals[k] for k in spec.names], dtype=float)
-    _model_eval(pv, edges, n, lay, use_chi2, var_floor, False, comps_buf, grad_buf)
+    _model_eval(pv, _edges(e), n, lay, use_chi2, var_floor, False, comps_buf, grad_buf)
     comps = comps_buf.copy()
     model = comps.sum(axis=0) + vals["background"]
-    dev = float(m.fval)
-    dof = max(int(n.size - len(free)), 1)
 
     # band results with propagated errors
     area_names = [f"area_{r}" for r in spec.roles]
@@ -601,6 +616,7 @@ def decompose(
                 tail_eV=Value(vals[f"tail_{r}"], _err(cov, free, [f"tail_{r}"], [1.0]))
                 if spec.tail
                 else Value(0.0, 0.0),
+                eta=Value(vals[f"eta_{r}"], _err(cov, free, [f"eta_{r}"], [1.0])) if spec.voigt else Value(0.0, 0.0),
             )
         )
     if n_bands > 1:
@@ -618,7 +634,7 @@ def decompose(
         deviance=dev,
         dof=dof,
         reduced_deviance=dev / dof,
-        converged=bool(m.valid),
+        converged=converged,
         n_bands=n_bands,
         shape=shape,
         energy_eV=e,
@@ -626,6 +642,279 @@ def decompose(
         model=model,
         components=comps,
         statistic="chi2" if use_chi2 else "deviance",
+    )
+
+
+@dataclass(frozen=True)
+class SeriesFit(ResultMixin):
+    """Result of :func:`decompose_series`: one :class:`SpectralFit` per spectrum (the shared band shapes with
+    that spectrum's own areas and background; its ``dof`` counts its own parameters and its share of the
+    shared ones) and the joint statistic of all spectra (``model``/``counts`` concatenated, for the
+    goodness of fit)."""
+
+    fits: tuple[SpectralFit, ...]
+    deviance: float
+    dof: int
+    reduced_deviance: float
+    converged: bool
+    n_bands: int
+    shape: str
+    red: str
+    n_free: int
+    #: the shared parameters that are not band shapes, with HESSE errors (``ratio_sf``; ``amp_sf``, ``alpha_sf``)
+    shared: dict[str, Value]
+    model: np.ndarray = field(repr=False)
+    counts: np.ndarray = field(repr=False)
+    statistic: str = "deviance"
+    _array_fields = ("model", "counts")
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion of the joint fit: deviance + k ln(pixels)."""
+        return float(self.deviance + self.n_free * math.log(max(self.counts.size, 2)))
+
+
+def _limit(m: Minuit, name: str, e_lo: float, e_hi: float, span: float, de: float, use_chi2: bool) -> None:
+    """The physical bounds of one band-model parameter (by its name's prefix)."""
+    if name.startswith("center"):
+        m.limits[name] = (e_lo - 0.2 * span, e_hi + 0.2 * span)
+    elif name.startswith("shift"):
+        m.limits[name] = (0.0, span)
+    elif name.startswith("fwhm"):  # a band cannot be wider than the spectral window
+        m.limits[name] = (max(abs(de), 1e-4), span)
+    elif name.startswith(("area", "ratio", "amp")):
+        m.limits[name] = (0.0, None)
+    elif name.startswith("tail"):
+        m.limits[name] = (1e-6, span)
+    elif name.startswith("eta"):
+        m.limits[name] = (0.0, 1.0)
+    elif name.startswith("background"):
+        m.limits[name] = (0.0 if not use_chi2 else None, None)
+
+
+def decompose_series(
+    energies: Sequence[np.ndarray],
+    counts: Sequence[np.ndarray],
+    *,
+    n_bands: int = 2,
+    shape: str = "gauss",
+    read_noise: float | Sequence[float] = 0.0,
+    red: str = "free",
+    fluence: Sequence[float] | None = None,
+    exposure: Sequence[float] | None = None,
+    start: Mapping[str, float] | Sequence[Mapping[str, float]] | None = None,
+) -> SeriesFit:
+    """Joint decomposition of several spectra of one sample at one temperature (a fluence series).
+
+    Every band has the same centre, width and shape (tail, Lorentzian share) in all spectra; only its
+    area and the background are each spectrum's own. Two overlapping bands that one spectrum cannot tell
+    apart (an exciton band with a low-energy tail and a biexciton shoulder a few tens of meV below) are
+    then separated by their different fluence dependence, the way physics.md P10 step 2 isolates the XX
+    decay by subtracting the curves of a fluence series.
+
+    ``red`` (two bands) says how the red (lower) band's area varies from spectrum to spectrum:
+
+    * ``"free"``: its own area in every spectrum (like the uncoupled band's);
+    * ``"ratio"``: one shared multiple ``ratio_sf`` of the uncoupled band's area, i.e. a lineshape that
+      does not change with fluence — the null model against which a band that grows differently is
+      tested;
+    * ``"power"``: a power law of the spectra's ``fluence``, ``amp_sf · (f/f_ref)^alpha_sf`` with f_ref
+      the geometric mean fluence (physics.md P2: I ∝ f^α per band; counts × ``exposure``/its geometric
+      mean when the exposures differ), fitted in the same likelihood as the shapes, so the exponent
+      comes with the spectra's own Poisson information — a weak band at the lowest fluence is neither
+      pinned at a zero area nor dropped from a log-log fit.
+
+    In the ``"ratio"`` and ``"power"`` modes the per-spectrum red areas carry no error of their own (see
+    ``ratio_sf`` / ``amp_sf``, ``alpha_sf`` in :attr:`SeriesFit.shared`). ``start``: mappings of
+    :func:`decompose`'s parameter names for the shared parameters, optionally ``sf_fraction`` (the red
+    band's share, for the area starts) and ``alpha_sf``; by default the shapes of a single-spectrum fit of
+    the brightest spectrum. Statistic: as :func:`decompose`, summed over the spectra."""
+    if n_bands not in (1, 2, 3):
+        raise ValueError("n_bands must be 1, 2 or 3")
+    if shape not in ("gauss", "tail", "voigt"):
+        raise ValueError("shape must be 'gauss', 'tail' or 'voigt'")
+    if len(energies) != len(counts) or len(energies) < 2:
+        raise ValueError("decompose_series needs ≥ 2 spectra (energies and counts of equal number)")
+    if red not in ("free", "ratio", "power"):
+        raise ValueError("red must be 'free', 'ratio' or 'power'")
+    if red != "free" and n_bands != 2:
+        raise ValueError(f"red={red!r} needs n_bands=2")
+    if red == "power" and (fluence is None or len(fluence) != len(counts) or min(fluence) <= 0):
+        raise ValueError("red='power' needs one positive fluence per spectrum")
+    shared_ratio = red == "ratio"
+    tied = red != "free"  # the red areas follow shared parameters
+    rn = ([float(read_noise)] * len(counts) if isinstance(read_noise, (int, float))
+          else [float(x) for x in read_noise])
+    es, ns, edges_l = [], [], []
+    for e_, n_ in zip(energies, counts, strict=True):
+        e = np.asarray(e_, dtype=float)
+        n = np.asarray(n_, dtype=float)
+        if e.shape != n.shape or e.ndim != 1 or e.size < 8:
+            raise ValueError("every spectrum needs 1-D energy and count arrays of equal length (≥ 8 pixels)")
+        o = np.argsort(e)
+        es.append(e[o])
+        ns.append(n[o])
+        edges_l.append(_edges(e[o]))
+    K = len(ns)
+    chi2_k = [r > 0 or bool(np.any(n < 0)) for r, n in zip(rn, ns, strict=True)]
+    floors = [max(r**2, 1.0) for r in rn]
+    spec = _param_names(n_bands, shape)
+    lay = _layout(spec)
+    own = [f"area_{r}" for r in spec.roles] + ["background"]
+    if tied:
+        own = ["area_unc", "background"]
+    shared = [k for k in spec.names if not k.startswith("area") and k != "background"]
+    extra = {"free": [], "ratio": ["ratio_sf"], "power": ["amp_sf", "alpha_sf"]}[red]
+    names = shared + [f"{k}#{i}" for i in range(K) for k in own] + extra
+    x_f = np.ones(K)
+    if red == "power":
+        fl_ = np.asarray(fluence, dtype=float)
+        x_f = fl_ / float(np.exp(np.mean(np.log(fl_))))
+    if exposure is not None and len(exposure) != K:
+        raise ValueError("exposure needs one value per spectrum")
+    t_x = np.ones(K) if exposure is None else np.asarray(exposure, dtype=float)
+    t_x = t_x / float(np.exp(np.mean(np.log(t_x))))
+    lx_f = np.log(x_f)
+    gi = {k: i for i, k in enumerate(names)}
+    idx = np.full((K, len(spec.names)), -1, dtype=np.int64)
+    for i in range(K):
+        for j, k in enumerate(spec.names):
+            idx[i, j] = gi[k] if k in gi else gi.get(f"{k}#{i}", -1)
+    j_asf = spec.names.index("area_sf") if tied else -1
+    j_au = spec.names.index("area_unc")
+    i_r = gi.get("ratio_sf", -1)
+    i_amp, i_alpha = gi.get("amp_sf", -1), gi.get("alpha_sf", -1)
+    comps_buf = [np.empty((len(spec.roles), n.size)) for n in ns]
+    grad_buf = np.empty(len(spec.names))
+
+    def local(g: np.ndarray, i: int) -> np.ndarray:
+        p = g[np.maximum(idx[i], 0)].copy()
+        if shared_ratio:
+            p[j_asf] = g[i_r] * g[idx[i, j_au]]
+        elif red == "power":
+            p[j_asf] = g[i_amp] * t_x[i] * math.exp(g[i_alpha] * lx_f[i])
+        return p
+
+    def cost(g: np.ndarray) -> float:
+        return float(sum(_model_eval(local(g, i), edges_l[i], ns[i], lay, chi2_k[i], floors[i], False, comps_buf[i],
+                                     grad_buf) for i in range(K)))
+
+    def grad(g: np.ndarray) -> np.ndarray:
+        out = np.zeros(g.size)
+        for i in range(K):
+            _model_eval(local(g, i), edges_l[i], ns[i], lay, chi2_k[i], floors[i], True, comps_buf[i], grad_buf)
+            ok = idx[i] >= 0
+            out[idx[i][ok]] += grad_buf[ok]
+            if shared_ratio:
+                out[i_r] += grad_buf[j_asf] * g[idx[i, j_au]]
+                out[idx[i, j_au]] += grad_buf[j_asf] * g[i_r]
+            elif red == "power":
+                w = t_x[i] * math.exp(g[i_alpha] * lx_f[i])
+                out[i_amp] += grad_buf[j_asf] * w
+                out[i_alpha] += grad_buf[j_asf] * g[i_amp] * w * lx_f[i]
+        return out
+
+    bright = int(np.argmax([float(np.sum(n)) for n in ns]))
+    if start is None:
+        f0 = decompose(es[bright], ns[bright], n_bands=n_bands, shape=shape, read_noise=rn[bright])
+        starts: list[Mapping[str, float]] = [{**f0.params(), "sf_fraction": float(f0.sf_fraction.value)}]
+    else:
+        starts = [start] if isinstance(start, Mapping) else list(start)
+    e_lo = min(float(e[0]) for e in es)
+    e_hi = max(float(e[-1]) for e in es)
+    span = e_hi - e_lo
+    de = float(np.median(np.diff(es[bright])))
+    fwhm0 = _fwhm_estimate(es[bright], ns[bright], int(np.argmax(_smooth(ns[bright]))))
+    best: Minuit | None = None
+    for st in starts:
+        fr = float(st.get("sf_fraction", 0.2)) if n_bands > 1 else 0.0
+        g0 = {}
+        for k in shared:
+            if k in st:
+                g0[k] = float(st[k])
+            elif k.startswith("tail"):
+                g0[k] = 0.3 * fwhm0 if not spec.voigt else 0.1 * fwhm0
+            elif k.startswith("eta"):
+                g0[k] = 0.05
+            elif k.startswith("fwhm"):
+                g0[k] = fwhm0
+            elif k.startswith("shift"):
+                g0[k] = 0.5 * fwhm0
+            else:  # center_unc
+                g0[k] = float(es[bright][int(np.argmax(_smooth(ns[bright])))])
+        for k in shared:
+            if k.startswith("tail"):
+                g0[k] = max(g0[k], 1e-5)
+        for i, n in enumerate(ns):
+            tot = max(float(np.sum(n)), 1.0)
+            g0[f"background#{i}"] = max(float(np.percentile(n, 5)), 0.1)
+            if n_bands == 1:
+                g0[f"area_unc#{i}"] = tot
+            elif n_bands == 2:
+                g0[f"area_unc#{i}"] = tot * (1 - fr)
+                if not tied:
+                    g0[f"area_sf#{i}"] = tot * fr
+            else:
+                for r in spec.roles:
+                    g0[f"area_{r}#{i}"] = tot / 3
+        if shared_ratio:
+            g0["ratio_sf"] = fr / max(1 - fr, 1e-3)
+        if red == "power":  # the red band's share of the geometric-mean spectrum
+            g0["alpha_sf"] = float(st.get("alpha_sf", 1.5))
+            g0["amp_sf"] = fr * float(np.exp(np.mean(np.log([max(float(np.sum(n)), 1.0) for n in ns]))))
+        m = Minuit(cost, np.array([g0[k] for k in names], dtype=float), grad=grad, name=names)
+        m.errordef = Minuit.LEAST_SQUARES
+        m.strategy = 1
+        for k in names:
+            _limit(m, k, e_lo, e_hi, span, de, any(chi2_k))
+        if red == "power":
+            m.limits["alpha_sf"] = (-10.0, 10.0)
+        try:
+            m.migrad(ncall=40000)
+        except (RuntimeError, ValueError) as exc:  # pragma: no cover - defensive
+            log.debug("decompose_series start %s failed: %s", st, exc)
+            continue
+        if best is None or m.fval < best.fval:
+            best = m
+    if best is None:  # pragma: no cover - defensive
+        raise RuntimeError("decompose_series: no start converged")
+    m = best
+    try:
+        m.hesse()
+    except RuntimeError:  # pragma: no cover
+        log.warning("decompose_series: HESSE failed")
+    full = np.array(m.covariance) if m.covariance is not None else None
+    g = np.array([float(m.values[k]) for k in names])
+    n_free = len(names)
+    fits = []
+    for i in range(K):
+        p = local(g, i)
+        vals = {k: float(p[j]) for j, k in enumerate(spec.names)}
+        free = [k for j, k in enumerate(spec.names) if idx[i, j] >= 0]
+        cov = None
+        if full is not None:
+            gidx = [int(idx[i, spec.names.index(k)]) for k in free]
+            cov = full[np.ix_(gidx, gidx)]
+        dev_i = float(_model_eval(p, edges_l[i], ns[i], lay, chi2_k[i], floors[i], False, comps_buf[i], grad_buf))
+        dof_i = max(int(round(ns[i].size - len(own) - len(shared) / K)), 1)
+        fits.append(_result(es[i], ns[i], spec, vals, free, cov, dev_i, bool(m.valid), chi2_k[i], floors[i],
+                            n_bands, shape, dof=dof_i))
+    n_all = sum(n.size for n in ns)
+    dof = max(n_all - n_free, 1)
+    return SeriesFit(
+        fits=tuple(fits),
+        deviance=float(m.fval),
+        dof=dof,
+        reduced_deviance=float(m.fval) / dof,
+        converged=bool(m.valid),
+        n_bands=n_bands,
+        shape=shape,
+        red=red,
+        n_free=n_free,
+        shared={k: Value(float(m.values[k]), float(m.errors[k])) for k in extra},
+        model=np.concatenate([f.model for f in fits]),
+        counts=np.concatenate(ns),
+        statistic="chi2" if all(chi2_k) else "deviance",
     )
 
 

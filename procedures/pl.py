@@ -135,7 +135,8 @@ class FluenceSeries(_PLBase):
     def estimate(self) -> dict[str, float]:
         n = len(self.fluences)
         wait = self.temperature_waits([self.temperature])[0]
-        return {"lab_seconds": wait + self._irf_seconds() + n * self._point_seconds(), "bytes": 100_000.0 + n * self._point_bytes()}
+        return {"lab_seconds": wait + self._irf_seconds() + n * self._point_seconds(),
+                "bytes": 100_000.0 + n * self._point_bytes()}
 
     def validate(self, lab_config: Any) -> list[str]:
         errs = (self.validate_temperatures(lab_config, [float(self.temperature)])
