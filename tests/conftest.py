@@ -13,8 +13,8 @@ from __future__ import annotations
 
 #: longest first (seconds per file, ``make test`` on 2 idle cores, 2 December 2026)
 LONGEST_FIRST = (
-    "tests/integration/test_fault_campaign.py",    # ~53 (mostly waiting out link timeouts)
-    "tests/integration/test_demo.py",              # ~37 (in-process demo; 64 s beside 2 CPU hogs)
+    "tests/integration/test_demo.py",              # ~78 (in-process demo of 8 runs + analyze --report; session 7)
+    "tests/integration/test_fault_campaign.py",    # ~45 (mostly waiting out link timeouts)
     "tests/simulators/test_sim_serve_clients.py",  # ~25
     "tests/procedures/test_pl.py",                 # ~25 (makes the milano series test_xray.py reads)
     "tests/acq/test_interop.py",                   # ~24
@@ -24,6 +24,7 @@ LONGEST_FIRST = (
     "tests/acq/test_serve.py",                     # ~12
     "tests/acq/test_kill_campaign.py",             # ~12
     "tests/procedures/test_xray.py",               # ~12
+    "tests/procedures/test_reference_absorption.py",  # ~12 (reads the shared milano series)
     "tests/simulators/test_icl_server.py",         # ~10
     "tests/gui/test_window.py",                    # ~9
     "tests/simulators/test_xray_safety.py",        # ~8
