@@ -320,7 +320,8 @@ def demo(out: Annotated[Path, typer.Option(help="folder for the campaign (run fi
          progress: ProgressOpt = True) -> None:
     """A complete simulated campaign end to end, ending with the SF verdict and a report folder.
 
-    Full demo: a PL temperature series at several fluences, an RL (X-ray) temperature series and an HBT g2
+    Full demo: a PL temperature series at several fluences with its thermal-cycle repeat, a fluence series,
+    the isolated-NC reference film, the in-situ absorption, an RL (X-ray) temperature series and an HBT g2
     on the simulated lab (real drivers over loopback, accelerated clock), then the campaign analysis
     (`sflab analyze`) with a report folder. --engine-check: the run-engine check on in-memory fakes."""
     from .campaign import Campaign
