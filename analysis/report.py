@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,7 @@ def _fig_spectra(v: SFVerdict) -> Figure | None:
             # the SF colour only for an SF band of a multi-band fit; a single band is the uncoupled one
             ax.plot(f.energy_eV, c + f.background.value, lw=1, label=b.role, color=_ROLE_COLOURS.get(b.role))
         fl = f" {s['fluence_uJcm2']:g} µJ/cm²" if s.get("fluence_uJcm2") else ""
-        ax.set_title(f"{s['T_K']:g} K{fl}", fontsize=9)
+        ax.set_title(f"{s['T_K']:.1f} K{fl}", fontsize=9)
         ax.set_xlabel("energy (eV)")
     axes[0][0].set_ylabel("counts / pixel")
     axes[0][0].legend(fontsize=7)
@@ -152,14 +153,20 @@ def _fig_exponent(v: SFVerdict) -> Figure | None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     # ticks at the fluences measured, written plainly (log-axis minor labels "2×10⁰" overlapped)
-    ax.set_xticks(np.unique(np.concatenate([ps.fluence, pu.fluence])))
+    # (several series at one T — a PL series, its repeat, a fluence series — give near-equal fluences:
+    # a tick is kept only 0.15 decade or more from the one before, so the labels do not run into each other)
+    ticks: list[float] = []
+    for f_ in np.unique(np.round(np.concatenate([ps.fluence, pu.fluence]), 6)):
+        if f_ > 0 and (not ticks or math.log10(f_ / ticks[-1]) >= 0.15):
+            ticks.append(float(f_))
+    ax.set_xticks(ticks)
     ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda x, _: f"{x:.2g}"))
     ax.xaxis.set_minor_formatter(mticker.NullFormatter())
     ax.set_xlabel("fluence (µJ/cm²)")
     ax.set_ylabel("band counts / s")
     fs = v.fits.get("fluence_series") or []
     if fs:
-        ax.set_title(f"fluence series at {fs[0]['T_K']:g} K", fontsize=9)
+        ax.set_title(f"fluence series at {fs[0]['T_K']:.1f} K", fontsize=9)
     ax.legend(fontsize=7)
     _margins(fig)
     return fig
