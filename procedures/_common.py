@@ -520,6 +520,18 @@ class FluenceMixin:
     calibration = Parameter("Fluence calibration run file ('latest' = newest in the run's folder; "
                             "'config' = the attenuator's lab.toml calibration and full_power_W)",
                             default="latest")
+    dark_during_wait = BooleanParameter("Block the laser (maximum attenuation) while T changes", default=True)
+
+    def goto_point_temperature(self, T: float) -> None:
+        """A point's temperature: when it changes, the laser blocked first (``dark_during_wait``), then
+        :meth:`LabProcedure.goto_temperature` and a checkpoint (a pause during the wait takes effect)."""
+        now = getattr(self, "_T_now", None)
+        if now is not None and abs(now - T) <= 1e-9:
+            return
+        if self.dark_during_wait:
+            self.lab.attenuator.set_max_attenuation()
+        self.goto_temperature(T)  # type: ignore[attr-defined]
+        self.checkpoint()  # type: ignore[attr-defined]
 
     def _cal_path(self) -> Path | None:
         c = str(self.calibration or "latest").strip()

@@ -37,7 +37,6 @@ class _PLBase(SpectrumMixin, DecayMixin, FluenceMixin, LabProcedure):
     DEFAULT_STREAM = "spectrum"
 
     record_decay = BooleanParameter("Record TCSPC decays", default=True)
-    dark_during_wait = BooleanParameter("Block the laser (maximum attenuation) while T changes", default=True)
 
     def startup(self) -> None:
         super().startup()
@@ -57,11 +56,7 @@ class _PLBase(SpectrumMixin, DecayMixin, FluenceMixin, LabProcedure):
 
     def measure_point(self, index: int, point: dict[str, Any]) -> None:
         T, f = float(point["T"]), float(point["fluence"])
-        if self._T_now is None or abs(self._T_now - T) > 1e-9:
-            if self.dark_during_wait:
-                self.lab.attenuator.set_max_attenuation()
-            self.goto_temperature(T)
-            self.checkpoint()
+        self.goto_point_temperature(T)
         self.set_fluence(f)
         cond = {**self.t_fields(), **self.measured_fluence(f)}
         spectrum = self.take_spectrum()

@@ -18,8 +18,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pymeasure.experiment import BooleanParameter
-
 from acq.procedure import FloatListParameter
 from acq.store import Field, Stream
 
@@ -39,7 +37,6 @@ class ReferenceSpectra(StageMixin, SpectrumMixin, FluenceMixin, LabProcedure):
 
     temperatures = FloatListParameter("Temperatures", units="K", minimum=1.0, maximum=400.0, default=[295.0, 5.0])
     fluences = FloatListParameter("Fluences", units="µJ/cm²", minimum=1e-6, maximum=1e5, default=[1.2])
-    dark_during_wait = BooleanParameter("Block the laser (maximum attenuation) while T changes", default=True)
 
     def startup(self) -> None:
         super().startup()
@@ -59,11 +56,7 @@ class ReferenceSpectra(StageMixin, SpectrumMixin, FluenceMixin, LabProcedure):
 
     def measure_point(self, index: int, point: dict[str, Any]) -> None:
         T, f = float(point["T"]), float(point["fluence"])
-        if self._T_now is None or abs(self._T_now - T) > 1e-9:
-            if self.dark_during_wait:
-                self.lab.attenuator.set_max_attenuation()
-            self.goto_temperature(T)
-            self.checkpoint()
+        self.goto_point_temperature(T)
         self.stage_to("reference")
         self.set_fluence(f)
         cond = {**self.t_fields(), **self.measured_fluence(f)}
