@@ -100,8 +100,8 @@ class Transmission(StageMixin, SpectrumMixin, LabProcedure):
                  Field("n_saturated", (), "i4", "", "pixels masked: saturated"),
                  Field("n_dim", (), "i4", "", "pixels masked: too little light through the blank"),
                  Field("n_opaque", (), "i4", "", "pixels masked: too little light through the sample"),
-                 Field("T_set", (), "f8", "K", "temperature setpoint"),
-                 Field("stable", (), "u1", "", "1 if the stability criterion was met"))
+                 # the procedures' temperature fields; T_K is already the absorption stream's own
+                 *(f for f in self.T_FIELDS if f.name != "T_K"))
         return [absorption_stream(self._wl[self._order], "T", extra=extra,
                                   ordinate_doc="transmittance T = (I - D) / (I0 - D)",
                                   long_name="absorption spectrum (in-situ white-light transmission)")]
