@@ -3,6 +3,7 @@ it: `plans/overnight.toml` on the true-SF sample is SF and on isolated nanocryst
 `plans/technion-swabian.toml` with the Swabian backend is SF (issue 15). Slow (≈ 1–4 min each on 2 cores):
 `make test-all` runs them, `make test` does not; `make bench` (bench_plans) times them."""
 
+import os
 import re
 import subprocess
 import sys
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 def _verdict(tmp_path: Path, plan: str, *extra: str) -> str:
     r = subprocess.run([sys.executable, "-m", "acq.cli", "run", str(ROOT / plan), "--out", str(tmp_path / "c"),
                         "--quiet", *extra], capture_output=True, text=True, timeout=1100, cwd=ROOT,
-                       env={"COLUMNS": "200", **{k: v for k, v in __import__("os").environ.items() if k != "COLUMNS"}})
+                       env={**os.environ, "COLUMNS": "200"})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     m = re.search(r"^campaign: \d+ run files — verdict (SF|not SF|inconclusive)\b", r.stdout, re.M)
     assert m, r.stdout[-3000:]
