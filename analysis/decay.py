@@ -32,6 +32,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numba
 import numpy as np
@@ -699,27 +700,28 @@ def _one_over_e_time(p: np.ndarray, nc: int, sf: bool, burst: bool = False) -> f
         scale_b = 1.0 / _burst_area(bt, bg, bd)
         rise = bg
 
-    def f(tt: float) -> float:
-        s = 0.0
+    def f(tt: Any) -> Any:
+        # vectorised over ``tt`` (the 400-point peak search below; scalar for the root finder)
+        x = np.asarray(tt, dtype=float)
+        s = np.zeros_like(x)
         for k in range(nc):
             if k == 0 and burst:
-                xx = tt - bd
+                xx = x - bd
                 a_, b_ = -xx / (2 * bg), xx / (2 * bt)
-                mm = max(a_, b_)
-                s += amps[0] * scale_b * math.exp(-2 * mm) / (math.exp(a_ - mm) + math.exp(b_ - mm)) ** 2
+                mm = np.maximum(a_, b_)
+                s += amps[0] * scale_b * np.exp(-2 * mm) / (np.exp(a_ - mm) + np.exp(b_ - mm)) ** 2
             elif k == 0 and rise is not None:
                 r = rise if abs(rise - taus[0]) > 1e-9 * taus[0] else taus[0] * (1 - 1e-6)
-                s += amps[0] * (math.exp(-tt / taus[0]) - math.exp(-tt / r)) / (taus[0] - r)
+                s += amps[0] * (np.exp(-x / taus[0]) - np.exp(-x / r)) / (taus[0] - r)
             else:
-                s += amps[k] * math.exp(-tt / taus[k]) / taus[k]
-        return s
+                s += amps[k] * np.exp(-x / taus[k]) / taus[k]
+        return s if s.ndim else float(s)
 
     tmax = 50 * max(taus) + (p[2 * nc + 1] if burst else 0.0)
     t0 = 0.0
     if rise is not None:
         grid = np.linspace(0, 5 * max(taus[0], rise) + (p[2 * nc + 1] if burst else 0.0), 400)
-        vals = [f(x) for x in grid]
-        t0 = float(grid[int(np.argmax(vals))])
+        t0 = float(grid[int(np.argmax(f(grid)))])
     peak = f(t0)
     if peak <= 0:
         return math.nan

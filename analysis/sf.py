@@ -15,7 +15,7 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -566,7 +566,7 @@ def _decay_n_free(f: DecayFit) -> int:
     return 2 * len(f.components) + (f.rise_dof or 0) + 2
 
 
-def select_rise_model(t_ps: np.ndarray, counts: np.ndarray, irf: np.ndarray
+def select_rise_model(t_ps: np.ndarray, counts: np.ndarray, irf: np.ndarray, *, sf_fit: DecayFit | None = None
                       ) -> tuple[DecayFit, list[dict[str, Any]]]:
     """Fit a red-band decay with both rise models and select one by BIC.
 
@@ -576,8 +576,9 @@ def select_rise_model(t_ps: np.ndarray, counts: np.ndarray, irf: np.ndarray
     parameter more. The burst replaces the exponential rise only when its BIC is lower by more than
     ``decay_model_delta_bic`` (the criterion of the band models). In both the rise is the shorter time
     by construction; whether it is resolved at all is the likelihood ratio against the pinned rise
-    (:func:`rise_sigma`). Returns (the selected fit, the table of candidates)."""
-    fits = [fit_decay(t_ps, counts, irf, model="sf", n_components=1)]
+    (:func:`rise_sigma`). Returns (the selected fit, the table of candidates). ``sf_fit``: the
+    ``model="sf"`` fit of the same data when it was made already."""
+    fits = [sf_fit if sf_fit is not None else fit_decay(t_ps, counts, irf, model="sf", n_components=1)]
     try:
         fits.append(fit_decay(t_ps, counts, irf, model="burst", n_components=1))
     except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
@@ -815,24 +816,33 @@ def _band_fits(s: SpectrumRecord) -> tuple[SpectralFit, SpectralFit, list[dict[s
                      lambda: select_bands(s.energy_eV, s.counts, read_noise=s.read_noise))
 
 
-def _decay_fit(d: DecayRecord) -> tuple[DecayFit, list[dict[str, Any]] | None]:
-    """The fit of one decay by its band (red band: both rise models, :func:`select_rise_model`; all light:
-    two exponentials; uncoupled: one), remembered by content like the band fits: the per-run summaries,
-    the campaign's pooled verdict and ``analyze --report`` assess the same decays (the demo fitted each
-    red-band decay with both rise models three times)."""
+def _decay_key(d: DecayRecord, what: bytes) -> bytes:
     t = np.ascontiguousarray(d.t_ps, dtype=float).tobytes()
     c = np.ascontiguousarray(d.counts, dtype=float).tobytes()
     i = np.ascontiguousarray(d.irf, dtype=float).tobytes()
-    key = hashlib.blake2b(b"decay|" + str(d.band).encode() + b"|" + t + b"|" + c + b"|" + i,
-                          digest_size=20).digest()
+    return hashlib.blake2b(what + b"|" + str(d.band).encode() + b"|" + t + b"|" + c + b"|" + i,
+                           digest_size=20).digest()
 
-    def compute() -> tuple[DecayFit, list[dict[str, Any]] | None]:
+
+def _decay_fit(d: DecayRecord) -> DecayFit:
+    """The fit of one decay by its band (red band: the exponential rise, ``model="sf"``; all light: two
+    exponentials; uncoupled: one), remembered by content like the band fits: the per-run summaries, the
+    campaign's pooled verdict and ``analyze --report`` assess the same decays (the demo fitted each decay
+    three times). The choice between the two rise models (:func:`_rise_selection`) is made only for the
+    decays a checklist item rests on: the burst fit cost ¾ of a 150-decay campaign's analysis."""
+    def compute() -> DecayFit:
         if d.band == "sf":
-            return select_rise_model(d.t_ps, d.counts, d.irf)
+            return fit_decay(d.t_ps, d.counts, d.irf, model="sf", n_components=1)
         n = 2 if d.band == "all" else 1
-        return fit_decay(d.t_ps, d.counts, d.irf, model="exp", n_components=n), None
+        return fit_decay(d.t_ps, d.counts, d.irf, model="exp", n_components=n)
 
-    return _memoised(key, compute)
+    return _memoised(_decay_key(d, b"decay"), compute)
+
+
+def _rise_selection(d: DecayRecord) -> tuple[DecayFit, list[dict[str, Any]]]:
+    """:func:`select_rise_model` of a red-band decay, reusing (and remembered like) :func:`_decay_fit`."""
+    return _memoised(_decay_key(d, b"rise-selection"),
+                     lambda: select_rise_model(d.t_ps, d.counts, d.irf, sf_fit=_decay_fit(d)))
 
 
 def _two_band_fit(s: SpectrumRecord) -> SpectralFit:
@@ -1089,8 +1099,9 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                 ft, use = q.fit2, True
             else:  # the fixed-shift fit counts only if it needs both bands and beats one band clearly
                 try:
+                    # started from the one-band fit (its band is the uncoupled one) and one built-in start
                     ft = decompose(q.rec.energy_eV, q.rec.counts, n_bands=2, fixed=fx, read_noise=q.read_noise,
-                                   shape=q.fit1.shape)
+                                   shape=q.fit1.shape, start=q.fit1.params(), max_starts=1)
                 except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
                     log.warning("fixed-shift refit at %s K failed: %s", T, exc)
                     continue
@@ -1352,47 +1363,80 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         items.append(CheckItem(3, "narrower", "SF band narrower than the uncoupled band", st, det, nums))
 
     # ---------------------------------------------------------------- decays
-    # fitted on demand: the band-resolved decays (few) all, unfiltered ones only at the lowest T
+    # fitted on demand: the band-resolved decays all, unfiltered ones only at the lowest T; a red-band decay
+    # with the exponential rise (one model across the τ_SF trends), the choice between the rise models
+    # (:func:`select_rise_model`) for the decays items 4 and 5 rest on (``_select`` below)
     def _fit_one(d: DecayRecord) -> dict[str, Any] | None:
         try:
-            f, sel_table = _decay_fit(d)
+            f = _decay_fit(d)
         except (ValueError, RuntimeError) as exc:
             log.warning("decay fit failed (%s band, %s K): %s", d.band, d.T_K, exc)
             return None
         return {"T_K": d.T_K, "band": d.band, "fluence_uJcm2": d.fluence_uJcm2, "wavelength_nm": d.wavelength_nm,
                 "photons": float(np.sum(d.counts)), "fit": f, "poor": is_poor(f), "gof": gof(f),
-                "model_selection": sel_table}
+                "model_selection": None}
+
+    def _select(x: dict[str, Any]) -> bool:
+        """Replace a red-band decay's fit by the selected rise model; True when that fit holds (not poor)."""
+        if x["model_selection"] is None:
+            try:
+                f, table = _rise_selection(records[id(x)])
+            except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
+                log.warning("rise model selection failed (%s K): %s", x["T_K"], exc)
+                f, table = x["fit"], []
+            x.update(fit=f, poor=is_poor(f), gof=gof(f), model_selection=table)
+        return not x["poor"]
 
     band_d = [d for d in good_decays if d.band in ("sf", "unc")]
     all_recs = [d for d in good_decays if d.band == "all"]
     if all_recs:
         t_min = min(d.T_K for d in all_recs)
         all_recs = [d for d in all_recs if abs(d.T_K - t_min) <= ev.same_T_K]
-    dfits = [x for x in (_fit_one(d) for d in band_d + all_recs) if x is not None]
+    records: dict[int, DecayRecord] = {}
+    dfits = []
+    for d in band_d + all_recs:
+        x = _fit_one(d)
+        if x is not None:
+            dfits.append(x)
+            records[id(x)] = d
     fits["decays"] = dfits
 
     def pick(band: str) -> list[dict[str, Any]]:
         return [x for x in dfits if x["band"] == band and not x["poor"]]
 
-    sf_d, unc_d, all_d = pick("sf"), pick("unc"), pick("all")
-    n_poor_decays = sum(x["poor"] for x in dfits)
+    def lowest_T_first(cands: list[dict[str, Any]], accept: Callable[[dict[str, Any]], bool]
+                       ) -> dict[str, Any] | None:
+        """The first red-band decay, by temperature group (lowest first) and then most photons, whose
+        selected fit holds and that ``accept`` takes. Chosen before its rise is looked at (picking the most
+        significant of several decays would be a look-elsewhere)."""
+        rest = sorted(cands, key=lambda x: x["T_K"])
+        while rest:
+            group = [x for x in rest if x["T_K"] - rest[0]["T_K"] <= ev.same_T_K]
+            rest = rest[len(group):]
+            for x in sorted(group, key=lambda x: -x["photons"]):
+                if accept(x) and _select(x):
+                    return x
+        return None
+
+    sf_all = [x for x in dfits if x["band"] == "sf"]
+    unc_d, all_d = pick("unc"), pick("all")
     # 4. faster decay: pair sf/unc decays at the same (lowest) T; among the decays of that T (several
     # fluences, a repeat run, a fluence series) the SF decay with the most photons, as for all-light decays
     flags.item = 4
     tau_sf = tau_unc = None
     pair = None
     used: list[dict[str, Any]] = []
-    rest = sorted(sf_d, key=lambda x: x["T_K"])
-    while rest and pair is None:
-        group = [x for x in rest if x["T_K"] - rest[0]["T_K"] <= ev.same_T_K]
-        rest = rest[len(group):]
-        for s in sorted(group, key=lambda x: -x["photons"]):
-            for u in unc_d:
-                if abs(u["T_K"] - s["T_K"]) <= ev.same_T_K and u["fluence_uJcm2"] == s["fluence_uJcm2"]:
-                    pair = (s, u)
-                    break
-            if pair:
-                break
+
+    def partner(x: dict[str, Any]) -> dict[str, Any] | None:
+        return next((u for u in unc_d if abs(u["T_K"] - x["T_K"]) <= ev.same_T_K
+                     and u["fluence_uJcm2"] == x["fluence_uJcm2"]), None)
+
+    s_pair = lowest_T_first(sf_all, lambda x: partner(x) is not None)
+    if s_pair is not None:
+        pair = (s_pair, partner(s_pair))
+    # the τ_SF trends: every red-band decay whose exponential-rise fit holds, in that one model
+    sf_d = [{**x, "fit": f} for x in sf_all if not is_poor(f := _decay_fit(records[id(x)]))]
+    n_poor_decays = sum(x["poor"] for x in dfits)
     if pair is not None:
         tau_sf = _scaled(pair[0]["fit"].components[0].tau_ps, pair[0]["fit"])
         tau_unc = _scaled(pair[1]["fit"].components[0].tau_ps, pair[1]["fit"])
@@ -1473,9 +1517,8 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     # decays would be a look-elsewhere; the lowest fluence, physics.md P3's choice for a streak camera, held
     # ~10² counts at its peak in the demo's fluence series)
     rise_fit: DecayFit | None = None
-    if sf_d:
-        t_low = min(x["T_K"] for x in sf_d)
-        rise_d = max((x for x in sf_d if x["T_K"] - t_low <= ev.same_T_K), key=lambda x: x["photons"])
+    rise_d = lowest_T_first(sf_all, lambda x: True)
+    if rise_d is not None:
         rise_fit = rise_d["fit"]
         if all(rise_d is not u for u in fits["decays_used"]):
             fits["decays_used"] = [*fits["decays_used"], rise_d]   # item 5's decay is shown with item 4's
@@ -1875,10 +1918,7 @@ def decay_rows(evidence: Evidence, verdict: SFVerdict) -> list[dict[str, Any]]:
             f = r["fit"]
         else:
             try:
-                if d.band == "sf":
-                    f = select_rise_model(d.t_ps, d.counts, d.irf)[0]
-                else:
-                    f = fit_decay(d.t_ps, d.counts, d.irf, model="exp", n_components=2 if d.band == "all" else 1)
+                f = _decay_fit(d)
             except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
                 log.warning("decay fit failed (%s band, %s K): %s", d.band, d.T_K, exc)
                 continue
