@@ -1099,9 +1099,8 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                 ft, use = q.fit2, True
             else:  # the fixed-shift fit counts only if it needs both bands and beats one band clearly
                 try:
-                    # started from the one-band fit (its band is the uncoupled one) and one built-in start
                     ft = decompose(q.rec.energy_eV, q.rec.counts, n_bands=2, fixed=fx, read_noise=q.read_noise,
-                                   shape=q.fit1.shape, start=q.fit1.params(), max_starts=1)
+                                   shape=q.fit1.shape)
                 except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
                     log.warning("fixed-shift refit at %s K failed: %s", T, exc)
                     continue

@@ -249,6 +249,8 @@ def _components(p: Mapping[str, float], spec: _Spec, edges: np.ndarray) -> np.nd
 _SQRT2 = math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _INV_SQRTPI = 1.0 / math.sqrt(math.pi)
+#: |z| beyond which a band's Gaussian CDF is 0 or 1 to double precision (Φ(−9) ≈ 1e-19): a numerical cut-off
+_Z_FAR = 9.0
 
 
 @numba.njit(cache=True)
@@ -285,13 +287,21 @@ def _model_eval(p: np.ndarray, edges: np.ndarray, n: np.ndarray, lay: np.ndarray
             u = 0.0
             L = 0.0
             z = (edges[j] - c) / s
-            ez = math.exp(-0.5 * z * z)
-            F = 0.5 * (1.0 + math.erf(z / _SQRT2))
-            dFdz = ez * _INV_SQRT2PI
             dFdlam = 0.0
             dFdtau = 0.0
             dFds = 0.0
-            if tau > 1e-9:
+            lam = s / tau if tau > 1e-9 else 0.0
+            far = z > _Z_FAR or (z < -_Z_FAR and (tau <= 1e-9 or z + lam > 0.0))
+            if far:
+                # far from the band (and, below it, beyond its tail): the CDF is 0 or 1 to < 1e-17 and its
+                # derivatives vanish; no special functions (most pixels of a wide window)
+                F = 1.0 if z > 0.0 else 0.0
+                ez = dFdz = 0.0
+            else:
+                ez = math.exp(-0.5 * z * z)
+                F = 0.5 * (1.0 + math.erf(z / _SQRT2))
+                dFdz = ez * _INV_SQRT2PI
+            if tau > 1e-9 and not far:
                 lam = s / tau
                 b = z + lam
                 if b > 0.0:
