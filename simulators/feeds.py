@@ -13,7 +13,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TagChunk", "TagFeed"]
+__all__ = ["STAT_T_TOL_K", "TagChunk", "TagFeed", "same_conditions"]
+
+#: statistical mode (the emulated taggers' measurements, the rate meters' means): an expectation is recomputed
+#: when the sample temperature moved by more than this since it was computed (any other change of the
+#: conditions recomputes it). 0.02 K moves a rate or a decay by < 1e-3 of itself in every preset.
+STAT_T_TOL_K = 0.02
+_COND_FIELDS = ("fluence_uJcm2", "rep_rate_Hz", "photon_eV", "xray_kV", "xray_mA")
+
+
+def same_conditions(a: Any, b: Any) -> bool:
+    """Whether two ``simulators.sample.Conditions`` give the same expectation (temperature within
+    :data:`STAT_T_TOL_K`, everything else equal)."""
+    if a is b:
+        return True
+    if abs(float(a.T_K) - float(b.T_K)) > STAT_T_TOL_K:
+        return False
+    return all(getattr(a, k) == getattr(b, k) for k in _COND_FIELDS)
 
 
 @dataclass

@@ -41,7 +41,7 @@ all-pairs detector correlation; input delays shift them), and ``getData()`` draw
 the expectation accumulated since the last read. Counts of disjoint windows being independent Poisson
 variables, the result has the distribution of the listed tags' histogram (test:
 ``tests/simulators/test_timetagger_statistics.py``). The expectation is recomputed when the conditions
-change (temperature by more than :data:`STAT_T_TOL_K`). Measurements or cablings the statistics do not
+change (temperature by more than :data:`simulators.feeds.STAT_T_TOL_K`). Measurements or cablings the statistics do not
 cover (``TimeTagStream``; auto-correlation of one input; ``TimeDifferences`` stepped by a channel; an input
 dead time longer than the detector chain's, or than the sync period) make the tagger list tags for that
 window, for every measurement, as before. Not statistical: count fluctuations of bunched light beyond
@@ -62,6 +62,8 @@ from typing import Any
 
 import numpy as np
 
+from .feeds import same_conditions
+
 log = logging.getLogger(__name__)
 
 __all__ = ["make_module", "VERSION"]
@@ -72,9 +74,6 @@ SYNC_INPUT = 1
 N_INPUTS = 8
 DEADTIME_STEP_PS = 2000
 DEADTIME_MAX_PS = 2_147_000_000
-#: statistical mode: the expectation of a measurement is recomputed when the sample temperature moved
-#: by more than this since it was computed (any other change of the conditions recomputes it)
-STAT_T_TOL_K = 0.02
 #: statistical mode: the HBT singles rates are estimated from a tag sample of at least this many counts
 STAT_SINGLES_COUNTS = 20_000
 #: statistical mode: the per-period TCSPC density is computed on this grid (ps)
@@ -135,9 +134,6 @@ def _cumulative(edges: np.ndarray, mass: np.ndarray) -> Callable[[np.ndarray], n
     return C
 
 
-_COND_FIELDS = ("fluence_uJcm2", "rep_rate_Hz", "photon_eV", "xray_kV", "xray_mA")
-
-
 class _Stats:
     """The statistical engine of one tagger on a physics feed: expected counts per lab second of a
     measurement's bins, from the feed's :class:`simulators.tags.TagSource` at the present conditions."""
@@ -160,14 +156,6 @@ class _Stats:
     def conditions(self) -> Any:
         return self.world.conditions()
 
-    @staticmethod
-    def _same(a: Any, b: Any) -> bool:
-        if a is b:
-            return True
-        if abs(float(a.T_K) - float(b.T_K)) > STAT_T_TOL_K:
-            return False
-        return all(getattr(a, k) == getattr(b, k) for k in _COND_FIELDS)
-
     def _passband_key(self) -> Any:
         """What the TCSPC monochromator in front of detector 1 passes now (None: no monochromator, or an
         explicit filter): part of every cache key, since a move of the monochromator changes the light
@@ -182,7 +170,7 @@ class _Stats:
     def cached(self, key: Any, cond: Any, compute: Callable[[Any], Any]) -> Any:
         key = (key, self._passband_key())
         hit = self._cache.get(key)
-        if hit is not None and self._same(hit[0], cond):
+        if hit is not None and same_conditions(hit[0], cond):
             return hit[1]
         value = compute(cond)
         if len(self._cache) > 64:
