@@ -1431,8 +1431,9 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
                      and u["fluence_uJcm2"] == x["fluence_uJcm2"]), None)
 
     s_pair = lowest_T_first(sf_all, lambda x: partner(x) is not None)
-    if s_pair is not None:
-        pair = (s_pair, partner(s_pair))
+    u_pair = partner(s_pair) if s_pair is not None else None
+    if s_pair is not None and u_pair is not None:
+        pair = (s_pair, u_pair)
     # the τ_SF trends: every red-band decay whose exponential-rise fit holds, in that one model
     sf_d = [{**x, "fit": f} for x in sf_all if not is_poor(f := _decay_fit(records[id(x)]))]
     n_poor_decays = sum(x["poor"] for x in dfits)
