@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Value", "poisson_deviance", "to_jsonable", "ResultMixin"]
+__all__ = ["Value", "poisson_deviance", "deviance_residuals", "to_jsonable", "ResultMixin"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,16 @@ def poisson_deviance(n: np.ndarray, mu: np.ndarray) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         term = np.where(n > 0, n * np.log(n / mu), 0.0)
     return float(2.0 * np.sum(mu - n + term))
+
+
+def deviance_residuals(n: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Signed square-root terms of :func:`poisson_deviance` (their squares sum to it; ≈ N(0, 1) per bin for a
+    good fit with enough counts)."""
+    n = np.asarray(n, dtype=float)
+    mu = np.maximum(np.asarray(mu, dtype=float), 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(n > 0, n * np.log(n / mu), 0.0)
+    return np.sign(n - mu) * np.sqrt(np.maximum(2.0 * (mu - n + term), 0.0))
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -38,7 +38,7 @@ import numba
 import numpy as np
 from iminuit import Minuit
 
-from ._common import ResultMixin, Value
+from ._common import ResultMixin, Value, deviance_residuals
 
 __all__ = [
     "DecayComponent",
@@ -295,11 +295,7 @@ class DecayFit(ResultMixin):
     @property
     def deviance_residuals(self) -> np.ndarray:
         """Signed square-root deviance residuals (≈ N(0, 1) for a good fit)."""
-        n, m = self.counts, np.maximum(self.model, 1e-300)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(n > 0, n * np.log(n / m), 0.0)
-        d = np.maximum(2 * (m - n + t), 0.0)
-        return np.sign(n - m) * np.sqrt(d)
+        return deviance_residuals(self.counts, self.model)
 
 
 # ----------------------------------------------------------------------------- fit

@@ -63,18 +63,23 @@ def _fig_spectra(v: SFVerdict) -> Figure | None:
     if len(sel) > 4:
         idx = np.linspace(0, len(sel) - 1, 4).round().astype(int)
         sel = [sel[i] for i in idx]
-    fig, axes = plt.subplots(1, len(sel), figsize=(3.6 * len(sel), 3.2), squeeze=False, sharey=False)
-    for ax, s in zip(axes[0], sel, strict=True):
+    fig, axes = plt.subplots(2, len(sel), figsize=(3.6 * len(sel), 4.2), squeeze=False, sharex="col",
+                             gridspec_kw={"height_ratios": [3, 1]})
+    for ax, axr, s in zip(axes[0], axes[1], sel, strict=True):
         f = s["fit"]
+        axr.plot(f.energy_eV, f.residuals, lw=0.5)
+        axr.axhline(0, color="k", lw=0.5)
+        axr.set_xlabel("energy (eV)")
         ax.plot(f.energy_eV, f.counts, ".", ms=2, color="0.5", label="data")
         ax.plot(f.energy_eV, f.model, "k-", lw=1, label="fit")
         for b, c in zip(f.bands, f.components, strict=True):
             # the SF colour only for an SF band of a multi-band fit; a single band is the uncoupled one
             ax.plot(f.energy_eV, c + f.background.value, lw=1, label=b.role, color=_ROLE_COLOURS.get(b.role))
         fl = f" {s['fluence_uJcm2']:g} µJ/cm²" if s.get("fluence_uJcm2") else ""
-        ax.set_title(f"{s['T_K']:.1f} K{fl}", fontsize=9)
-        ax.set_xlabel("energy (eV)")
+        ax.set_title(f"{s['T_K']:.1f} K{fl}: {f.n_bands} {f.shape} band(s), "
+                     f"{'χ²' if f.statistic == 'chi2' else 'dev.'}/dof {f.reduced_deviance:.2f}", fontsize=8)
     axes[0][0].set_ylabel("counts / pixel")
+    axes[1][0].set_ylabel("dev. res." if sel[0]["fit"].statistic != "chi2" else "(n−μ)/σ")
     axes[0][0].legend(fontsize=7)
     _margins(fig)
     return fig
@@ -123,16 +128,22 @@ def _fig_g2(v: SFVerdict) -> Figure | None:
     if not gg:
         return None
     f = gg[0]
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    fig, (ax, axr) = plt.subplots(2, 1, figsize=(4.5, 4.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.errorbar(f.tau_ps, f.g2, f.g2_err, fmt=".", ms=2, color="0.5", lw=0.5)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for model, style in ((f.exp_model, "r-"), (f.lorentz_model, "b--")):
+            axr.plot(f.tau_ps, np.where(f.g2_err > 0, (f.g2 - model) / f.g2_err, np.nan), style, lw=0.5)
+    axr.axhline(0, color="k", lw=0.5)
+    axr.set_xlabel("τ (ps)")
+    axr.set_ylabel("(g2 − fit)/σ")
     ax.plot(f.tau_ps, f.exp_model, "r-", lw=1, label=f"exp⊗IRF τ={f.tau_exp_ps.value:.0f} ps")
     ax.plot(f.tau_ps, f.lorentz_model, "b--", lw=1, label=f"Lorentz FWHM={f.lorentz_fwhm_ps.value:.0f} ps")
     if f.double_model is not None:
         ax.plot(f.tau_ps, f.double_model, "g:", lw=1, label="double exp (fixed weights)")
-    ax.set_xlabel("τ (ps)")
+    ax.set_title(f"χ²/dof: exp {f.exp_chi2_dof:.2f}, Lorentz {f.lorentz_chi2_dof:.2f}", fontsize=8)
     ax.set_ylabel("g2(τ)")
     ax.legend(fontsize=7)
-    _margins(fig, top=0.15)
+    _margins(fig, top=0.3)
     return fig
 
 

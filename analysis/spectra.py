@@ -23,7 +23,7 @@ import numpy as np
 from iminuit import Minuit
 from scipy.special import erf, erfc, erfcx
 
-from ._common import ResultMixin, Value
+from ._common import ResultMixin, Value, deviance_residuals
 
 __all__ = [
     "HC_EV_NM",
@@ -135,7 +135,18 @@ class SpectralFit(ResultMixin):
     components: np.ndarray = field(repr=False)
     #: "deviance" (Poisson) or "chi2" (Pearson χ² with variance model + read_noise²)
     statistic: str = "deviance"
+    #: the variance floor of the χ² statistic (read_noise², at least 1 count²; unused for "deviance")
+    var_floor: float = 1.0
     _array_fields = ("energy_eV", "counts", "model", "components")
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """Per-pixel residuals of the statistic the fit minimised (their squares sum to ``deviance``):
+        signed square-root Poisson deviance terms, or Pearson (n − μ)/√(μ + var_floor) for "chi2"."""
+        n, mu = self.counts, self.model
+        if self.statistic == "chi2":
+            return (n - mu) / np.sqrt(np.maximum(mu, 0.0) + self.var_floor)
+        return deviance_residuals(n, np.maximum(mu, 1e-12))  # the floor _model_eval uses
 
     def band(self, role: str) -> Band | None:
         for b in self.bands:
@@ -652,6 +663,7 @@ def _result(e: np.ndarray, n: np.ndarray, spec: _Spec, vals: Mapping[str, float]
         model=model,
         components=comps,
         statistic="chi2" if use_chi2 else "deviance",
+        var_floor=var_floor,
     )
 
 

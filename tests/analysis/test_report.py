@@ -43,3 +43,28 @@ def test_render_without_data(tmp_path: Path) -> None:
     assert files.figures == ()
     assert "inconclusive" in files.markdown.read_text().splitlines()[2]
     assert json.loads(files.json.read_text())["runs"]["run"]["verdict"] == "inconclusive"
+
+
+@pytest.mark.timeout(120)
+def test_spectra_and_g2_have_residual_panels() -> None:
+    import numpy as np
+
+    from analysis.report import figures
+
+    v = assess(Evidence.from_dict(scenario("sf", seed=3)))
+    figs = figures(v)
+    sp = figs["spectra"]
+    n = len(sp.axes) // 2
+    assert n >= 1 and len(sp.axes) == 2 * n  # a residual row under the spectra
+    fits = sorted(v.fits["spectra"], key=lambda s: s["T_K"])
+    # each residual panel shows the fit's own residuals, whose squares are the statistic it minimised
+    f0 = fits[0]["fit"]
+    r = sp.axes[n].lines[0].get_ydata()
+    assert np.allclose(r, f0.residuals)
+    assert float(np.sum(f0.residuals**2)) == pytest.approx(f0.deviance, rel=1e-6)
+    g2 = figs["g2"]
+    assert len(g2.axes) == 2
+    f = v.fits["g2"][0]
+    pulls = g2.axes[1].lines[0].get_ydata()
+    ok = f.g2_err > 0
+    assert np.allclose(pulls[ok], ((f.g2 - f.exp_model) / f.g2_err)[ok])
