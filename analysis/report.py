@@ -70,11 +70,12 @@ def _fig_spectra(v: SFVerdict) -> Figure | None:
         axr.plot(f.energy_eV, f.residuals, lw=0.5)
         axr.axhline(0, color="k", lw=0.5)
         axr.set_xlabel("energy (eV)")
-        ax.plot(f.energy_eV, f.counts, ".", ms=2, color="0.5", label="data")
-        ax.plot(f.energy_eV, f.model, "k-", lw=1, label="fit")
+        k = f.rebin  # fitted in bins of k pixels: shown per pixel
+        ax.plot(f.energy_eV, f.counts / k, ".", ms=2, color="0.5", label="data" if k == 1 else f"data ({k} px bins)")
+        ax.plot(f.energy_eV, f.model / k, "k-", lw=1, label="fit")
         for b, c in zip(f.bands, f.components, strict=True):
             # the SF colour only for an SF band of a multi-band fit; a single band is the uncoupled one
-            ax.plot(f.energy_eV, c + f.background.value, lw=1, label=b.role, color=_ROLE_COLOURS.get(b.role))
+            ax.plot(f.energy_eV, c / k + f.background.value, lw=1, label=b.role, color=_ROLE_COLOURS.get(b.role))
         fl = f" {s['fluence_uJcm2']:g} µJ/cm²" if s.get("fluence_uJcm2") else ""
         ax.set_title(f"{s['T_K']:.1f} K{fl}: {f.n_bands} {f.shape} band(s), "
                      f"{'χ²' if f.statistic == 'chi2' else 'dev.'}/dof {f.reduced_deviance:.2f}", fontsize=8)

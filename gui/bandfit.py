@@ -27,7 +27,9 @@ def fit_bands(wavelength_nm: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
     try:
         e, c = wavelength_to_energy(np.asarray(wavelength_nm, float), np.asarray(counts, float), density=False)
         f = decompose(e, c, n_bands=2)
-        return {"x_nm": HC_EV_NM / f.energy_eV, "model": np.asarray(f.model), "components": np.asarray(f.components),
+        # the fit is on bins of f.rebin pixels: per pixel, to overlay the pixel spectrum
+        return {"x_nm": HC_EV_NM / f.energy_eV, "model": np.asarray(f.model) / f.rebin,
+                "components": np.asarray(f.components) / f.rebin,
                 "sf_fraction": float(f.sf_fraction.value), "shift_meV": float(f.shift_meV.value),
                 "roles": [b.role for b in f.bands]}
     except Exception as exc:  # a failed live fit only removes the overlay

@@ -156,3 +156,32 @@ def test_series_power_mode_recovers_exponent_and_shift() -> None:
     assert pw.reduced_deviance < 1.2
     with pytest.raises(ValueError, match="fluence"):
         decompose_series([e] * 4, counts, n_bands=2, red="power")
+
+
+def test_rebinned_fit_agrees_with_the_pixel_fit() -> None:
+    from analysis.spectra import auto_rebin
+
+    e = np.linspace(2.15, 2.55, 1600)  # 0.25 meV pixels, as the simulated CCD's
+    rng = np.random.default_rng(11)
+    n = spectrum(rng, e, [(2.31, 0.030, 60000), (2.37, 0.070, 40000)], bg=1.0)
+    b = auto_rebin(e, n)
+    assert b >= 2  # 30 meV bands on 0.25 meV pixels: bins of ≤ 1.5 meV
+    fb, fp = decompose(e, n), decompose(e, n, rebin=1)
+    assert fb.rebin == b and fp.rebin == 1
+    # per-bin arrays, deviance and dof; the counts are all there (up to the b − 1 pixels left over)
+    assert fb.counts.size == e.size // b and fb.dof == fb.counts.size - 7
+    assert fb.counts.sum() == pytest.approx(n[: fb.counts.size * b].sum())
+    assert 0.8 < fb.reduced_deviance < 1.25
+    # the binned model of the pixel fit's parameters is the binned pixel model (bin integrals add up)
+    assert float(fb.background.value) == pytest.approx(float(fp.background.value), rel=0.2)
+    for q in ("sf_fraction", "shift_meV"):
+        vb, vp = getattr(fb, q), getattr(fp, q)
+        assert abs(vb.value - vp.value) < 0.15 * vp.error, q  # the same answer to a fraction of its error
+        assert vb.error == pytest.approx(vp.error, rel=0.05), q  # and as precise
+    for rb, rp in zip(fb.bands, fp.bands, strict=True):
+        assert abs(rb.fwhm_eV.value - rp.fwhm_eV.value) < 0.25 * rp.fwhm_eV.error
+    # a band a few pixels wide is not binned
+    narrow = spectrum(rng, e, [(2.35, 0.0015, 50000)], bg=1.0)
+    assert auto_rebin(e, narrow) == 1
+    with pytest.raises(ValueError, match="rebin"):
+        decompose(e, n, rebin=0)
