@@ -14,6 +14,7 @@ import hashlib
 import logging
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -508,7 +509,30 @@ def warm_kernels() -> None:
     _poisson_deviance_moments(np.array([0.5, 5.0, 500.0]))
 
 
+#: _gof_stat of the fits alive in this process, by identity (a fit is asked many times: every item and
+#: trend that uses it calls is_poor; the exact deviance moments of a 1600-bin decay take ~1 ms)
+_GOF_MEMO: dict[int, tuple[Any, tuple[float, int, float] | None]] = {}
+
+
 def _gof_stat(fit: Any) -> tuple[float, int, float] | None:
+    """(statistic, dof, p-value) of a photon-counting fit, or None when it carries none (remembered for the
+    life of the fit object)."""
+    key = id(fit)
+    hit = _GOF_MEMO.get(key)
+    if hit is not None and hit[0]() is fit:
+        return hit[1]
+    out = _gof_stat_of(fit)
+    def forget(_ref: Any, k: int = key) -> None:
+        _GOF_MEMO.pop(k, None)
+
+    try:
+        _GOF_MEMO[key] = (weakref.ref(fit, forget), out)
+    except TypeError:  # an object without weak references (a plain dict in a test) is not remembered
+        pass
+    return out
+
+
+def _gof_stat_of(fit: Any) -> tuple[float, int, float] | None:
     """(statistic, dof, p-value) of a photon-counting fit, or None when it carries none.
 
     A Poisson deviance is referred to its null distribution at the fitted model (mean and variance

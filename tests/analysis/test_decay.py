@@ -192,3 +192,33 @@ def test_burst_model_selected_and_recovers_tau() -> None:
     f2, _ = select_rise_model(e["t_ps"], e["counts"], e["irf"])
     assert f2.model_name == "sf"
     assert abs(f2.components[0].tau_ps.value - 40.0) < 3 * f2.components[0].tau_ps.error + 0.5
+
+
+@pytest.mark.parametrize(("nc", "sf"), [(1, False), (2, False), (1, True)])
+def test_compiled_cost_is_the_model_and_deviance(nc: int, sf: bool) -> None:
+    """fit_decay's one-call cost (_exp_cost) against the model evaluated in parts and the deviance, with
+    and without a mask."""
+    from analysis import decay as D
+
+    rng = np.random.default_rng(nc + 10 * sf)
+    t = np.arange(1600) * 8.0
+    irf = np.exp(-0.5 * ((t - 800.0) / 21.0) ** 2)
+    irf /= irf.sum()
+    mdl = D._Model(irf, 8.0, nc, sf)
+    for _ in range(3):
+        p: list[float] = []
+        for _k in range(nc):
+            p += [rng.uniform(1e3, 1e5), rng.uniform(20, 500)]
+        if sf:
+            p.append(rng.uniform(1, 30))
+        p += [rng.uniform(0, 3), rng.uniform(-30, 30)]
+        pa = np.array(p)
+        mu = mdl.evaluate(pa).copy()
+        n = rng.poisson(mu).astype(float)
+        use = np.ones(n.size, dtype=bool)
+        use[100:300] = False
+        for u in (np.ones(n.size, dtype=bool), use):
+            got = D._exp_cost(pa, irf, 8.0, nc, sf, n, u, np.empty(n.size), np.empty(n.size), np.empty(n.size),
+                              np.empty(n.size))
+            assert got == pytest.approx(D._deviance(np.ascontiguousarray(n[u]), np.ascontiguousarray(mu[u])),
+                                        rel=1e-12)
