@@ -230,6 +230,11 @@ class SimClock(_ClockBase):
         return limit
 
     def monotonic(self) -> float:
+        if self.afap:
+            # lab time moves only by advance(), which only ever raises _offset (under the lock): reading the
+            # float needs no lock, and it is never below an earlier reading. The lock here was a tenth of a
+            # simulated PL series' host time (every poll, every emulated instrument call reads the clock)
+            return self._offset
         with self._lock:
             if self.afap:
                 t = self._offset
