@@ -739,6 +739,8 @@ def fit_decay(
 
 def _one_over_e_time(p: np.ndarray, nc: int, sf: bool, burst: bool = False) -> float:
     """Time at which the IRF-free decay drops to 1/e of its maximum."""
+    if nc == 1 and not sf and not burst:
+        return float(p[1])  # a single exponential: its maximum at 0, 1/e of it at τ (exactly)
     taus = [p[2 * k + 1] for k in range(nc)]
     amps = [p[2 * k] for k in range(nc)]
     rise = p[2 * nc] if sf else None

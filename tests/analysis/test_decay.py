@@ -222,3 +222,14 @@ def test_compiled_cost_is_the_model_and_deviance(nc: int, sf: bool) -> None:
                               np.empty(n.size))
             assert got == pytest.approx(D._deviance(np.ascontiguousarray(n[u]), np.ascontiguousarray(mu[u])),
                                         rel=1e-12)
+
+
+def test_one_over_e_time_of_one_exponential_is_tau() -> None:
+    """The closed form for one exponential agrees with the numerical peak search + root it skips."""
+    from analysis.decay import _one_over_e_time
+
+    for tau in (40.0, 98.6, 1234.0):
+        closed = _one_over_e_time(np.array([1e4, tau, 1.0, 0.0]), 1, False)
+        # the same decay as two components, the second without photons: the numerical path
+        numeric = _one_over_e_time(np.array([1e4, tau, 0.0, 5e4, 1.0, 0.0]), 2, False)
+        assert closed == tau and numeric == pytest.approx(tau, rel=1e-6)
