@@ -756,6 +756,11 @@ class _SpecPoint:
         return self._f2
 
     @property
+    def selected(self) -> SpectralFit:
+        """The band model select_bands chose (the fit ``poor`` judges; shown in the report)."""
+        return self._fit()[1]
+
+    @property
     def candidates(self) -> list[dict[str, Any]]:
         return self._fit()[2]
 
@@ -1881,7 +1886,7 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
     # the spectra fitted on the way (only those an item needed), for the report and the summary
     fits["spectra"] = [
         {"T_K": p.T_K, "fluence_uJcm2": p.fluence, "two_band": p.two_band, "delta_deviance": p.delta_dev,
-         "fit": p.fit2 if p.two_band else p.fit1, "poor": p.poor}
+         "fit": p.selected, "poor": p.poor}
         for p in pts if p._fits is not None
     ]
     verdict, confuser, reasons = _decide(items, flags)
