@@ -209,6 +209,10 @@ class HoribaSpectrometer(_IclSession, Spectrometer):
         "max_exposure_s": Option(float, default=EXPOSURE_MAX_S, min=0.001, max=EXPOSURE_MAX_S, unit="s"),
         "gain_token": Option(int, default=None, doc="CCD gain token (see the CCD configuration)"),
         "speed_token": Option(int, default=None, doc="CCD read-out speed token"),
+        "e_per_count": Option(float, default=None, min=0.01, max=100.0, unit="e-/count",
+                              doc="CCD conversion gain at gain_token (test sheet / photon transfer curve)"),
+        "read_noise_e": Option(float, default=None, min=0.0, max=1000.0, unit="e-",
+                               doc="CCD read noise (RMS) at speed_token (test sheet)"),
         "center_nm": Option(float, default=None, min=0.0, max=10000.0, unit="nm"),
         "slit_mm": Option(float, default=None, min=0.0, max=SLIT_MAX_MM, unit="mm"),
         "x_bin": Option(int, default=1, min=1, max=4096),
@@ -234,6 +238,9 @@ class HoribaSpectrometer(_IclSession, Spectrometer):
         self._roi: dict[str, int] = {}
         self._grating = 0
         self._slit_mm = float("nan")
+
+    def ccd_calibration(self) -> dict[str, float]:
+        return {k: float(self.options[k]) for k in ("e_per_count", "read_noise_e") if self.options[k] is not None}
 
     # -- plumbing ---------------------------------------------------------------------------------
     def connect(self) -> None:

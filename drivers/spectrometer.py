@@ -79,5 +79,11 @@ class Spectrometer(Role):
     def dark_frame(self, exposure_s: float | None = None) -> Spectrum:
         """Acquire with the shutter closed (same settings) for background subtraction."""
 
+    def ccd_calibration(self) -> dict[str, float]:
+        """The camera's conversion gain (``e_per_count``, e⁻ per count) and read noise (``read_noise_e``, e⁻
+        RMS) at its configured gain and read-out speed, where the lab configuration gives them (the camera's
+        test sheet or a photon-transfer measurement); empty when it does not. No SDK reports them."""
+        return {}
+
     def readback(self) -> dict[str, float]:
         return {"center_nm": float(self.center_nm), "ccd_temperature": float(self.ccd_temperature)}

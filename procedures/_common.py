@@ -31,6 +31,10 @@ __all__ = ["LabProcedure", "Calibration", "load_calibration", "find_latest_calib
 CCD_SATURATION = 60000
 #: keep the brightest pixel near this many counts when the exposure is adjusted
 CCD_TARGET = 30000
+#: what a spectrum's statistics assume when neither the plan nor lab.toml gives the CCD's calibration (the
+#: parameters' defaults before they were taken from the lab)
+UNCALIBRATED_E_PER_COUNT = 2.0
+UNCALIBRATED_READ_NOISE_E = 6.0
 
 
 def role_options(lab_config: Any, role: str) -> dict[str, Any]:
@@ -248,18 +252,37 @@ class SpectrumMixin:
     exposure_s = FloatParameter("CCD exposure", units="s", minimum=0.001, maximum=600.0, default=0.1)
     auto_exposure = BooleanParameter("Adjust the exposure to stay below saturation", default=True)
     max_exposure_s = FloatParameter("Longest auto exposure", units="s", minimum=0.001, maximum=600.0, default=10.0)
-    ccd_gain = FloatParameter("CCD gain", units="e-/count", minimum=0.01, maximum=100.0, default=2.0)
-    read_noise_e = FloatParameter("CCD read noise", units="e-", minimum=0.0, maximum=1000.0, default=6.0)
+    ccd_gain = FloatParameter("CCD gain (0 = the spectrometer's lab.toml calibration)", units="e-/count",
+                              minimum=0.0, maximum=100.0, default=0.0)
+    read_noise_e = FloatParameter("CCD read noise (0 = the spectrometer's lab.toml calibration)", units="e-",
+                                  minimum=0.0, maximum=1000.0, default=0.0)
 
     def setup_spectrometer(self) -> np.ndarray:
-        """Move to the centre wavelength and return the wavelength axis (from a short dark frame)."""
+        """Move to the centre wavelength and return the wavelength axis (from a short dark frame). A CCD gain
+        or read noise left at 0 is taken from the spectrometer role's calibration (lab.toml ``e_per_count``,
+        ``read_noise_e``) and written to the run file as the value used."""
         spec = self.lab.spectrometer
+        self.resolve_ccd_calibration(spec)
         spec.move_to(self.center_nm)
         d = spec.dark_frame(0.001)
         wl = np.asarray(d.wavelength_nm, float)
         self._n_pix = wl.size
         self._exposure = float(self.exposure_s)
         return wl
+
+    def resolve_ccd_calibration(self, spec: Any) -> None:
+        cal = spec.ccd_calibration() if hasattr(spec, "ccd_calibration") else {}
+        for name, key, fallback in (("ccd_gain", "e_per_count", UNCALIBRATED_E_PER_COUNT),
+                                    ("read_noise_e", "read_noise_e", UNCALIBRATED_READ_NOISE_E)):
+            if float(getattr(self, name)) > 0:
+                continue   # given by the plan: it wins
+            if key in cal:
+                setattr(self, name, float(cal[key]))
+            else:
+                setattr(self, name, fallback)
+                log.warning("the spectrometer role has no %s in lab.toml: %s = %g assumed; the spectra's errors "
+                            "and goodness of fit rest on it (give the camera's test-sheet value)", key, name,
+                            fallback)
 
     def spectrum_fields(self) -> tuple[Field, ...]:
         n = self._n_pix

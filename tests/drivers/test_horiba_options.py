@@ -7,9 +7,9 @@ from drivers.base import OptionError, validate_options
 from drivers.horiba import ICL_MONO_OPTIONS, HoribaMonochromator, HoribaSpectrometer
 
 SPECTROMETER_KEYS = {"mono_index", "ccd_index", "icl_settle_s", "timer_resolution", "exposure_s", "min_exposure_s",
-                     "max_exposure_s", "gain_token", "speed_token", "grating", "center_nm", "slit_mm", "x_bin",
-                     "y_origin", "y_size", "full_vertical_binning", "range_nm_at_1200", "home_on_connect", "poll_s",
-                     "command_timeout_s"}
+                     "max_exposure_s", "gain_token", "speed_token", "e_per_count", "read_noise_e", "grating",
+                     "center_nm", "slit_mm", "x_bin", "y_origin", "y_size", "full_vertical_binning",
+                     "range_nm_at_1200", "home_on_connect", "poll_s", "command_timeout_s"}
 MONOCHROMATOR_KEYS = {"rld_nm_per_mm_at_1200", "min_slit_um", "max_slit_um", "mono_index", "icl_settle_s", "grating",
                       "range_nm_at_1200", "home_on_connect", "poll_s", "command_timeout_s"}
 
@@ -57,3 +57,13 @@ def test_an_unknown_option_is_refused_by_both():
     # and an option of the one class is not one of the other
     assert validate_options(HoribaMonochromator.OPTIONS, {"ccd_index": 0})[1]
     assert validate_options(HoribaSpectrometer.OPTIONS, {"max_slit_um": 100.0})[1]
+
+
+def test_the_ccd_calibration_comes_from_the_configuration():
+    """No SDK reports e⁻/count: the test-sheet values are lab.toml options, checked like the others."""
+    assert HoribaSpectrometer().ccd_calibration() == {}
+    s = HoribaSpectrometer(e_per_count=4.0, read_noise_e=3.0)
+    assert s.ccd_calibration() == {"e_per_count": 4.0, "read_noise_e": 3.0}
+    for bad in ({"e_per_count": 0.0}, {"e_per_count": 101.0}, {"read_noise_e": -1.0}):
+        with pytest.raises(OptionError, match=next(iter(bad))):
+            HoribaSpectrometer(**bad)
