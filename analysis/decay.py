@@ -104,18 +104,21 @@ def _shift(irf: np.ndarray, shift_bins: float, out: np.ndarray) -> None:  # prag
         out[i] = acc
 
 
+@numba.njit(cache=True, inline="always")
+def _deviance_term(c: float, m: float) -> float:  # pragma: no cover
+    """Half the Poisson deviance of one bin: μ − n + n ln(n/μ) (μ floored at 1e-300; μ when n = 0)."""
+    if m < 1e-300:
+        m = 1e-300
+    if c > 0:
+        return m - c + c * math.log(c / m)
+    return m
+
+
 @numba.njit(cache=True)
 def _deviance(n: np.ndarray, mu: np.ndarray) -> float:  # pragma: no cover
     d = 0.0
     for i in range(n.shape[0]):
-        m = mu[i]
-        if m < 1e-300:
-            m = 1e-300
-        c = n[i]
-        if c > 0:
-            d += m - c + c * math.log(c / m)
-        else:
-            d += m
+        d += _deviance_term(n[i], mu[i])
     return 2.0 * d
 
 
@@ -149,16 +152,8 @@ def _exp_cost(p: np.ndarray, irf: np.ndarray, dt: float, nc: int, sf: bool, n: n
                 mu[i] += amp * tmp[i]
     d = 0.0
     for i in range(m):
-        if not use[i]:
-            continue
-        mi = mu[i]
-        if mi < 1e-300:
-            mi = 1e-300
-        ci = n[i]
-        if ci > 0:
-            d += mi - ci + ci * math.log(ci / mi)
-        else:
-            d += mi
+        if use[i]:
+            d += _deviance_term(n[i], mu[i])
     return 2.0 * d
 
 
