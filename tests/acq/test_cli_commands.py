@@ -13,14 +13,15 @@ from typer.testing import CliRunner
 from acq import cli
 from acq.store import open_run
 
+from .serve_ports import any_free_port_args
+
 PTU = Path("/work/shared/data/picoquant/picoharp/v30_t2.ptu")
 runner = CliRunner()
 
 
 @pytest.mark.timeout(60)
 def test_sim_serve_prints_endpoints_and_stops_on_sigterm():
-    ports = [a for role in ("cryostat", "xray", "shutter", "attenuator", "powermeter", "spectrometer")
-             for a in (f"--port-{role}", "0")]
+    ports = any_free_port_args()
     p = subprocess.Popen([sys.executable, "-m", "acq.cli", "sim", "serve", "--sample", "isolated-ncs", *ports],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from acq import cli, workflows
 from acq.composition import SIM_TCSPC_MONOS, LabOptions
 
+from .serve_ports import any_free_port_args
+
 PLAN = Path(__file__).resolve().parents[2] / "plans" / "pl-temperature-fluence.toml"
 ALLOWED = "cornerstone, horiba, none"
 runner = CliRunner()
@@ -85,8 +87,7 @@ def test_a_good_value_selects_the_world_monochromator_and_the_roles_backend(comm
 
 @pytest.mark.timeout(60)
 def test_sim_serve_puts_the_chosen_monochromator_in_the_lab_toml_tables():
-    ports = [a for role in ("cryostat", "xray", "shutter", "laser-shutter", "attenuator", "powermeter",
-                            "tcspc-mono", "spectrometer") for a in (f"--port-{role}", "0")]
+    ports = any_free_port_args()
     p = subprocess.Popen([sys.executable, "-m", "acq.cli", "sim", "serve", "--tcspc-mono", "horiba", *ports],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
