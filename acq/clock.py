@@ -236,16 +236,13 @@ class SimClock(_ClockBase):
             # simulated PL series' host time (every poll, every emulated instrument call reads the clock)
             return self._offset
         with self._lock:
-            if self.afap:
-                t = self._offset
-            else:
-                t = self._offset + (time.monotonic() - self._wall0) * self.speed
-                if self._holds:
-                    limit = max(self._hold_limit(), self._last)
-                    if t > limit:   # the host is late with a keep-alive: slip rather than jump over it
-                        self._offset -= t - limit
-                        self.slipped_s += t - limit
-                        t = limit
+            t = self._offset + (time.monotonic() - self._wall0) * self.speed
+            if self._holds:
+                limit = max(self._hold_limit(), self._last)
+                if t > limit:   # the host is late with a keep-alive: slip rather than jump over it
+                    self._offset -= t - limit
+                    self.slipped_s += t - limit
+                    t = limit
             if t < self._last:
                 t = self._last
             self._last = t

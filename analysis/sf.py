@@ -522,6 +522,7 @@ def _gof_stat(fit: Any) -> tuple[float, int, float] | None:
     if hit is not None and hit[0]() is fit:
         return hit[1]
     out = _gof_stat_of(fit)
+
     def forget(_ref: Any, k: int = key) -> None:
         _GOF_MEMO.pop(k, None)
 

@@ -145,7 +145,7 @@ class SpectralFit(ResultMixin):
 
     @property
     def residuals(self) -> np.ndarray:
-        """Per-pixel residuals of the statistic the fit minimised (their squares sum to ``deviance``):
+        """Per-bin residuals of the statistic the fit minimised (their squares sum to ``deviance``):
         signed square-root Poisson deviance terms, or Pearson (n − μ)/√(μ + var_floor) for "chi2"."""
         n, mu = self.counts, self.model
         if self.statistic == "chi2":
@@ -475,7 +475,7 @@ def decompose(
     span = e[-1] - e[0]
     bg0 = max(float(np.percentile(n, 5)), 0.1) if background else 0.0
     fwhm0 = _fwhm_estimate(e, n - bg0, pk)
-    b = auto_rebin(e, n) if rebin is None else int(rebin)
+    b = _rebin_for(fwhm0, e) if rebin is None else int(rebin)
     if b > 1 and e.size // b >= 8:
         nbin = e.size // b
         edges = edges[: nbin * b + 1 : b]
@@ -985,15 +985,18 @@ def auto_rebin(energy_eV: np.ndarray, counts: np.ndarray) -> int:
     n = np.asarray(counts, float)
     order = np.argsort(e)
     e, n = e[order], n[order]
-    if e.size < 128:
+    bg = max(float(np.percentile(n, 5)), 0.1)  # as decompose estimates it
+    return _rebin_for(_fwhm_estimate(e, n - bg, int(np.argmax(_smooth(n)))), e)
+
+
+def _rebin_for(fwhm_eV: float, e_sorted: np.ndarray) -> int:
+    """:func:`auto_rebin` given the brightest band's FWHM estimate and the sorted pixel energies."""
+    if e_sorted.size < 128:
         return 1
-    bg = max(float(np.percentile(n, 5)), 0.0)
-    pk = int(np.argmax(_smooth(n)))
-    de = abs(float(np.median(np.diff(e))))
+    de = abs(float(np.median(np.diff(e_sorted))))
     if de <= 0:
         return 1
-    b = int(_fwhm_estimate(e, n - bg, pk) / (REBIN_FWHM_DIVISOR * de))
-    return max(1, min(b, e.size // 64))
+    return max(1, min(int(fwhm_eV / (REBIN_FWHM_DIVISOR * de)), e_sorted.size // 64))
 
 
 def _smooth(n: np.ndarray, w: int = 5) -> np.ndarray:

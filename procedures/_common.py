@@ -271,7 +271,7 @@ class SpectrumMixin:
         return wl
 
     def resolve_ccd_calibration(self, spec: Any) -> None:
-        cal = spec.ccd_calibration() if hasattr(spec, "ccd_calibration") else {}
+        cal = spec.ccd_calibration()
         for name, key, fallback in (("ccd_gain", "e_per_count", UNCALIBRATED_E_PER_COUNT),
                                     ("read_noise_e", "read_noise_e", UNCALIBRATED_READ_NOISE_E)):
             if float(getattr(self, name)) > 0:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["STAT_T_TOL_K", "TagChunk", "TagFeed", "same_conditions"]
+__all__ = ["STAT_T_TOL_K", "TagChunk", "TagFeed", "light_key", "same_conditions"]
 
 #: statistical mode (the emulated taggers' measurements, the rate meters' means): an expectation is recomputed
 #: when the sample temperature moved by more than this since it was computed (any other change of the
@@ -30,6 +30,16 @@ def same_conditions(a: Any, b: Any) -> bool:
     if abs(float(a.T_K) - float(b.T_K)) > STAT_T_TOL_K:
         return False
     return all(getattr(a, k) == getattr(b, k) for k in _COND_FIELDS)
+
+
+def light_key(source: Any, *, passband: bool = True) -> tuple[Any, int]:
+    """What besides the sample conditions decides the light a tag source's detectors see: the key of the
+    TCSPC monochromator's passband (None without one, or with ``passband=False``) and the sample in the beam
+    (the stage). Part of every cached expectation: a moved monochromator or stage changes the light while
+    the conditions stand still."""
+    det = getattr(source, "detectors", None)
+    pb = det.passband() if passband and det is not None and getattr(det, "passband", None) is not None else None
+    return (None if pb is None else pb.key, id(getattr(source, "sample", None)))
 
 
 @dataclass

@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from .feeds import same_conditions
+from .feeds import light_key, same_conditions
 
 log = logging.getLogger(__name__)
 
@@ -156,19 +156,14 @@ class _Stats:
     def conditions(self) -> Any:
         return self.world.conditions()
 
-    def _passband_key(self) -> Any:
-        """What the TCSPC monochromator in front of detector 1 passes now (None: no monochromator, or an
-        explicit filter): part of every cache key, since a move of the monochromator changes the light
-        (the decays at the SF and uncoupled wavelengths after the IRF on the laser line reused the IRF's
-        expectation while the sample's conditions stood still)."""
-        det = getattr(self.source, "detectors", None)
-        if det is None or getattr(det, "passband", None) is None or self.filter_nm is not None:
-            return None
-        pb = det.passband()
-        return None if pb is None else pb.key
+    def _light_key(self) -> Any:
+        """:func:`simulators.feeds.light_key` (the monochromator's passband unless an explicit filter is set,
+        the sample in the beam): part of every cache key (the decays at the SF and uncoupled wavelengths
+        after the IRF on the laser line had reused the IRF's expectation while the conditions stood still)."""
+        return light_key(self.source, passband=self.filter_nm is None)
 
     def cached(self, key: Any, cond: Any, compute: Callable[[Any], Any]) -> Any:
-        key = (key, self._passband_key())
+        key = (key, self._light_key())
         hit = self._cache.get(key)
         if hit is not None and same_conditions(hit[0], cond):
             return hit[1]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .feeds import TagChunk, TagFeed, same_conditions
+from .feeds import TagChunk, TagFeed, light_key, same_conditions
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +148,7 @@ class PhysicsFeed(TagFeed):
     def _rate_key(self) -> tuple[Any, ...]:
         """What besides the sample conditions decides detector 1's rate: the TCSPC monochromator's passband,
         the band-pass filter and the sample in the beam (the stage)."""
-        det = getattr(self.source, "detectors", None)
-        pb = det.passband() if det is not None and getattr(det, "passband", None) is not None else None
-        return (None if pb is None else pb.key, getattr(det, "filter_nm", None),
-                id(getattr(self.source, "sample", None)))
+        return (*light_key(self.source), getattr(getattr(self.source, "detectors", None), "filter_nm", None))
 
     def exact_histogram(self, duration_s: float, binwidth_ps: float, n_bins: int, *,
                         start_delay_ps: float = 0.0, sync_div: int = 1) -> np.ndarray | None:
