@@ -134,6 +134,8 @@ RULE_TABLE: dict[str, Rule] = {
     "two_band_min_fraction_sigma": Rule(3.0, "ours (3σ detection)", "… at ≥ 3σ"),
     "band_selection_delta_bic": Rule(10.0, "Kass & Raftery 1995: ΔBIC > 10 'very strong'",
                                      "one more band is accepted when the BIC drops by more than this"),
+    "band_min_fwhm_px": Rule(2.0, "Nyquist: a line narrower than two CCD pixels is not resolved by the sampling",
+                             "each band of a three-band fit must be at least this many pixels wide"),
     "band_min_separation_fwhm": Rule(0.3, "ours (a shoulder: physics.md §1.3, XX 'a low-energy shoulder')",
                                      "neighbouring band centres must be this many broader-FWHMs apart"),
     "shift_min_meV": Rule(40.0, "physics.md §6.2 item 1 (40–100 meV optical); [001]: XX/trion shifts "
@@ -634,18 +636,24 @@ def _bic(f: SpectralFit) -> float:
 
 
 def _resolved(f: SpectralFit) -> bool:
-    """Every band of a multi-band fit is resolved from its neighbours (centres further apart than
-    ``band_min_separation_fwhm`` × the broader FWHM) and no band is wider than the spectral window."""
+    """The bands of a multi-band fit are resolved: the red (lowest) band from its neighbour (centres further
+    apart than ``band_min_separation_fwhm`` × the broader FWHM), in a two-band fit both; no band is wider than
+    the spectral window; in a three-band fit no band narrower than ``band_min_fwhm_px`` CCD pixels."""
     span = float(f.energy_eV.max() - f.energy_eV.min())
     bs = sorted(f.bands, key=lambda b: b.center_eV.value)
     if any(b.fwhm_eV.value > span for b in bs):
         return False
-    if len(bs) >= 3:  # a third band is a band only with a share of the light the two-band rule asks for (a
-        # 0.7 meV spike holding 0.14 % of an RL spectrum became its "SF" band and hid the real one)
-        tot = sum(max(b.area.value, 0.0) for b in bs) or 1.0
-        if any(b.area.value / tot < RULES["two_band_min_fraction"] for b in bs):
+    if len(bs) >= 3:  # a third band is a band only when it is significant and the CCD resolves its width (a
+        # 0.7 meV spike holding 0.14 % of an RL spectrum became its "SF" band and hid the real one; a 42 meV
+        # biexciton band holding 1.4 % of the light is a band)
+        pitch = float(np.median(np.abs(np.diff(f.energy_eV)))) / max(f.rebin, 1)
+        if any(b.fwhm_eV.value < RULES["band_min_fwhm_px"] * pitch for b in bs):
             return False
-    for lo, hi in zip(bs, bs[1:], strict=False):
+    # the red (lowest) band must be resolved from its neighbour; in a three-band fit the two upper bands may
+    # overlap: a biexciton band 18 meV below a 35 meV uncoupled band (physics.md §1.3, 'a low-energy shoulder')
+    # is one composite uncoupled band whose shape the third component describes, not a band of its own
+    pairs = list(zip(bs, bs[1:], strict=False))
+    for lo, hi in pairs[:1] if len(bs) >= 3 else pairs:
         if hi.center_eV.value - lo.center_eV.value <= RULES["band_min_separation_fwhm"] * max(lo.fwhm_eV.value,
                                                                                           hi.fwhm_eV.value):
             return False
@@ -678,32 +686,49 @@ def select_bands(energy_eV: np.ndarray, counts: np.ndarray, *, read_noise: float
                 best = f
         return best
 
-    if is_poor(pick(cands)):  # the bands are not Gaussian: tails and wings
-        for nb in (1, 2):
-            try:  # started from the Gaussian fit with as many bands (which it contains), then one default start
-                cands.append(decompose(e, c, n_bands=nb, shape="voigt", read_noise=read_noise, max_starts=1,
-                                       start=cands[nb - 1].params()))
-            except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
-                log.debug("voigt fit failed: %s", exc)
-        t1 = [f for f in cands if f.n_bands == 1]
-        best1 = min(t1, key=_bic)
+    allowed = list(cands)  # the fits pick may select: a three-band fit only when it is not poor itself
 
-    sel = pick(cands)
-    if sel.n_bands == 2 and is_poor(sel):  # two bands do not describe it: a shoulder/replica as a third
-        try:  # started from the two-band fit: the extra band just below the uncoupled one, or between
-            p2 = sel.params()
-            a_unc, a_sf = p2["area_unc"], p2["area_sf"]
-            near_unc = {**p2, "shift_mid": 0.5 * p2["fwhm_unc"], "fwhm_mid": p2["fwhm_unc"],
-                        "area_mid": 0.1 * a_unc, "area_unc": 0.9 * a_unc}
-            between = {**p2, "shift_mid": 0.5 * p2["shift_sf"], "fwhm_mid": p2["fwhm_unc"],
-                       "area_mid": 0.1 * (a_unc + a_sf), "area_unc": 0.9 * a_unc, "area_sf": 0.9 * a_sf}
-            f3 = decompose(e, c, n_bands=3, shape=sel.shape, read_noise=read_noise, start=[near_unc, between],
+    def third(two: SpectralFit) -> None:
+        """Three bands of ``two``'s shape, started from it: the extra band just below the uncoupled one, or
+        between the two. Kept as a candidate only when it describes the spectrum (a third band that does not
+        describe it either is misfit, not a band)."""
+        p2 = two.params()
+        a_unc, a_sf = p2["area_unc"], p2["area_sf"]
+        near_unc = {**p2, "shift_mid": 0.5 * p2["fwhm_unc"], "fwhm_mid": p2["fwhm_unc"],
+                    "area_mid": 0.1 * a_unc, "area_unc": 0.9 * a_unc}
+        between = {**p2, "shift_mid": 0.5 * p2["shift_sf"], "fwhm_mid": p2["fwhm_unc"],
+                   "area_mid": 0.1 * (a_unc + a_sf), "area_unc": 0.9 * a_unc, "area_sf": 0.9 * a_sf}
+        try:
+            f3 = decompose(e, c, n_bands=3, shape=two.shape, read_noise=read_noise, start=[near_unc, between],
                            max_starts=1)
-            cands.append(f3)
-            if not is_poor(f3):  # a third band that does not describe the spectrum either is misfit, not a band
-                sel = pick([sel, f3])
         except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
             log.debug("3-band fit failed: %s", exc)
+            return
+        cands.append(f3)
+        if not is_poor(f3):
+            allowed.append(f3)
+
+    if is_poor(pick(cands)):  # the bands are not Gaussian (tails and wings), or there is a third band
+        for nb in (1, 2):
+            try:  # started from the Gaussian fit with as many bands (which it contains), then one default start
+                f_ = decompose(e, c, n_bands=nb, shape="voigt", read_noise=read_noise, max_starts=1,
+                               start=cands[nb - 1].params())
+            except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
+                log.debug("voigt fit failed: %s", exc)
+                continue
+            cands.append(f_)
+            allowed.append(f_)
+        t1 = [f for f in cands if f.n_bands == 1]
+        best1 = min(t1, key=_bic)
+        # three Gaussians compete with two tailed bands by BIC (a biexciton band between SF and uncoupled is
+        # as Gaussian as they are; without it the tailed uncoupled band bends over it and moves 4 meV)
+        if cands[1].n_bands == 2 and is_poor(cands[1]):
+            third(cands[1])
+
+    sel = pick(allowed)
+    if sel.n_bands == 2 and sel.shape != "gauss" and is_poor(sel):  # tailed bands and a shoulder/replica
+        third(sel)
+        sel = pick(allowed)
     # an unresolved low-energy shoulder: two Gaussians describe the spectrum (not poor) and beat the selected
     # model by more than band_selection_delta_bic, but fail the separation rule. Then one band is selected
     # and the shoulder is reported (_SpecPoint.shoulder), instead of a richer shape that re-describes the
