@@ -184,6 +184,7 @@ def sim_check_config(safety: Mapping[str, Any] | None = None) -> LabConfig:
     are checked as at the setup), and where its cryostat starts (``start_K``: plan estimates start there).
     Contacts nothing."""
     from simulators.cryostat import CryostatModel
+    from simulators.icl_server import test_sheet as icl_test_sheet
     from simulators.laser import LaserModel
     from simulators.stage import LinearStageModel
 
@@ -197,7 +198,7 @@ def sim_check_config(safety: Mapping[str, Any] | None = None) -> LabConfig:
                        **LaserModel().lab_toml()},   # as SimLab.resources: the same options check and run see
         "powermeter": {"backend": "pm100d", "resource": "TCPIP::127.0.0.1::7779::SOCKET"},
         "spectrometer": {"backend": "horiba", "resource": "ws://127.0.0.1:25010", "icl_settle_s": 0.0,
-                         "center_nm": 515.0},
+                         "center_nm": 515.0, **icl_test_sheet()},
         "tcspc": {"backend": "picoharp300", "resource": "emulated"},
         "tcspc_mono": {"backend": "cornerstone", "resource": "TCPIP::127.0.0.1::7780::SOCKET"},
         "white_light": {"backend": "sc10", "resource": "TCPIP::127.0.0.1::50004::SOCKET"},

@@ -56,6 +56,8 @@ class SimLab:
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
         """lab.toml role tables: ``{role: {"backend": …, "resource": …, **options}}``."""
+        from .icl_server import test_sheet as icl_test_sheet
+
         s = self.servers
         out: dict[str, dict[str, Any]] = {
             "cryostat": {"backend": "lakeshore336", "resource": s["cryostat"].resource},
@@ -65,7 +67,7 @@ class SimLab:
                            **({"shutter_resource": s["laser_shutter"].resource} if "laser_shutter" in s else {})},
             "powermeter": {"backend": "pm100d", "resource": s["powermeter"].resource},
             "spectrometer": {"backend": "horiba", "resource": self.vendor["spectrometer"].url,
-                             "icl_settle_s": 0.0, "center_nm": 515.0},
+                             "icl_settle_s": 0.0, "center_nm": 515.0, **icl_test_sheet()},
             "tcspc": {"backend": self.tcspc_backend, "resource": "emulated"},
         }
         if "sample_stage" in s:

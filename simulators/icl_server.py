@@ -63,6 +63,14 @@ PIXEL_RATE = {2: 1.0e6, 127: 5.0e5, 0: 4.5e4, 1: 1.0e6}
 READ_NOISE_E = {2: 12.0, 127: 8.0, 0: 3.0, 1: 10.0}
 EXPOSURE_MAX_S = 3600.0
 
+
+def test_sheet(gain_token: int = 0, speed_token: int = 0) -> dict[str, float | int]:
+    """The emulated Syncerity's test sheet as lab.toml spectrometer options: the gain and read-out speed
+    tokens (0, 0 are its power-on settings) and their conversion gain (e⁻/count) and read noise (e⁻ rms) —
+    what a lab copies from the camera's data sheet or a photon-transfer curve (docs/decisions/0014)."""
+    return {"gain_token": gain_token, "speed_token": speed_token,
+            "e_per_count": E_PER_COUNT[gain_token], "read_noise_e": READ_NOISE_E[speed_token]}
+
 ERRORS = {
     -2: "ICL error: unknown command", -305: "CCD error: not open", -307: "CCD error: invalid device index",
     -309: "CCD error: acquiring", -311: "CCD error: not ready for acquisition",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 
 import numpy as np
@@ -101,3 +102,42 @@ def test_no_icl_is_a_clear_error():
     with pytest.raises(DriverError, match="ICL"):
         spec.connect()
     spec.close()
+
+
+def test_the_simulated_labs_test_sheet_is_its_cameras_photon_transfer_curve():
+    """The gain and read noise the simulated lab states (simulators.icl_server.test_sheet, its lab.toml
+    spectrometer options) are what a photon-transfer measurement of the emulated camera gives: the variance
+    of frame differences against the signal has slope 1/gain (counts) and the dark frames' spread is the read
+    noise of 1 µs frames with the ADC's quantisation (gain²/12) — measured through the driver, not read from the emulator."""
+    from simulators.icl_server import test_sheet
+    from simulators.world import World
+
+    sheet = test_sheet()
+    assert set(sheet) == {"gain_token", "speed_token", "e_per_count", "read_noise_e"}
+    world = World(SimClock(), sample="milano-2d-sl", tick_s=0)
+    server = IclServer(world, port=0).start()
+    spec = HoribaSpectrometer(f"ws://127.0.0.1:{server.port}", clock=world.clock, grating=1, center_nm=520.0,
+                              slit_mm=0.05, timer_resolution="us", exposure_s=0.002, **sheet)
+    try:
+        spec.connect()
+        assert spec.ccd_calibration() == {"e_per_count": sheet["e_per_count"], "read_noise_e": sheet["read_noise_e"]}
+        light = np.array([spec.acquire().counts for _ in range(8)], float)
+        dark = np.array([spec.dark_frame().counts for _ in range(8)], float)
+        bias = np.array([spec.dark_frame(exposure_s=1e-6).counts for _ in range(8)], float)  # no dark charge
+    finally:
+        spec.close()
+        server.stop()
+        world.stop()
+    g = sheet["e_per_count"]
+    d = (bias[0::2] - bias[1::2]).ravel()
+    d = d[np.abs(d) < 10 * np.std(d)]  # no cosmic-ray hit in the spread
+    read_e = math.sqrt(max(np.var(d) / 2 * g * g - g * g / 12, 0.0))
+    print("read noise", read_e)
+    assert read_e == pytest.approx(sheet["read_noise_e"], rel=0.1)
+    signal = light.mean(0) - dark.mean(0)
+    var = ((light[0::2] - light[1::2]) ** 2).mean(0) / 2
+    assert signal.max() > 10_000  # the curve spans a decade and more of signal
+    # var = S/g + σ²/g² (+ a quadratic term for the source's intensity noise)
+    slope = np.linalg.lstsq(np.vstack([signal, np.ones_like(signal), signal ** 2]).T, var, rcond=None)[0][0]
+    print("gain", 1.0 / slope)
+    assert 1.0 / slope == pytest.approx(g, rel=0.05)
