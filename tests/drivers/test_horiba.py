@@ -107,8 +107,8 @@ def test_no_icl_is_a_clear_error():
 def test_the_simulated_labs_test_sheet_is_its_cameras_photon_transfer_curve():
     """The gain and read noise the simulated lab states (simulators.icl_server.test_sheet, its lab.toml
     spectrometer options) are what a photon-transfer measurement of the emulated camera gives: the variance
-    of frame differences against the signal has slope 1/gain (counts) and the dark frames' spread is the read
-    noise of 1 µs frames with the ADC's quantisation (gain²/12) — measured through the driver, not read from the emulator."""
+    of frame differences against the signal has slope 1/gain (counts) and the spread of 1 µs dark frames is the
+    read noise with the ADC's quantisation (gain²/12) — measured through the driver, not read from the emulator."""
     from simulators.icl_server import test_sheet
     from simulators.world import World
 
@@ -120,7 +120,7 @@ def test_the_simulated_labs_test_sheet_is_its_cameras_photon_transfer_curve():
                               slit_mm=0.05, timer_resolution="us", exposure_s=0.002, **sheet)
     try:
         spec.connect()
-        assert spec.ccd_calibration() == {"e_per_count": sheet["e_per_count"], "read_noise_e": sheet["read_noise_e"]}
+        assert spec.ccd_calibration() == {k: sheet[k] for k in ("e_per_count", "read_noise_e")}
         light = np.array([spec.acquire().counts for _ in range(8)], float)
         dark = np.array([spec.dark_frame().counts for _ in range(8)], float)
         bias = np.array([spec.dark_frame(exposure_s=1e-6).counts for _ in range(8)], float)  # no dark charge
