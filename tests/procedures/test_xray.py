@@ -58,6 +58,26 @@ def test_rl_temperature_series(rl):
     assert data.backstop.get("xray") == "ok"
 
 
+def test_rl_spectra_fit_with_the_background_frames_noise(rl):
+    """The variance of spectrum − X-ray-off background holds the background frame's own noise: read noise
+    and the shot noise of its dark charge (~70 e⁻ per binned pixel in 10 s), measured from the frame
+    (acq.summary.frame_noise_e). With the camera's 3 e⁻ read noise alone the band fits of these spectra had
+    reduced deviance ~5 from the wings, where only the dark charge is."""
+    from acq.summary import _spectrum_records, frame_noise_e
+    from analysis.sf import is_poor, select_bands
+
+    data = open_run(rl.path)
+    sp = data.stream("spectrum")
+    gain = float(data.parameters["ccd_gain"])
+    bg_noise = [frame_noise_e(b, gain) for b in sp["background"]]
+    assert min(bg_noise) > 1.5 * float(data.parameters["read_noise_e"])  # the dark charge dominates
+    recs = _spectrum_records(data, "spectrum", True)
+    assert [r.read_noise for r in recs] == pytest.approx([np.sqrt(2) * n for n in bg_noise])
+    for r in recs:
+        _, sel, _ = select_bands(r.energy_eV, r.counts, read_noise=r.read_noise)
+        assert not is_poor(sel), (r.T_K, sel.reduced_deviance)
+
+
 def test_hbt_g2_with_sidecars(hbt):
     res = hbt
     data = open_run(res.path)
