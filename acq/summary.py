@@ -262,6 +262,24 @@ def _decay_records(run: Any, name: str, xray: bool) -> list[DecayRecord]:
     return out
 
 
+def spectrum_electrons(E: np.ndarray, order: np.ndarray, raw: np.ndarray, dark: np.ndarray, gain: float,
+                       read_noise_e: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """One CCD spectrum as the analysis takes it: (photon energy, photo-electrons, read noise of the
+    difference), sorted by ``order`` (the argsort of ``E``), the dark/background frame subtracted, cosmic
+    spikes removed from both. The procedures call it on the spectrum just taken (the detection wavelengths),
+    so the band fit they make is the one the run's analysis finds remembered."""
+    # the noise of a frame without light: read noise and the dark charge's shot noise (a 10 s X-ray
+    # background holds ~70 e⁻ of dark charge per binned pixel, whose shot noise is 3× a 3 e⁻ read noise)
+    dn = frame_noise_e(dark, gain)
+    rn = math.sqrt(2.0) * max(read_noise_e, dn)  # spectrum − dark: two frames
+    # a cosmic-ray track in the dark/background frame (a few columns wide after vertical binning) would
+    # be subtracted as a dip: the frame holds no light, so a 9-pixel median cleans it
+    dark = _despike(dark, max(dn, read_noise_e, 1e-9) / gain, width=9)
+    e = (np.asarray(raw, float) - dark) * gain
+    e = _despike(e, np.sqrt(np.abs(e) + rn**2 + 1.0))
+    return E[order], e[order], rn
+
+
 def _spectrum_records(run: Any, name: str, xray: bool) -> list[SpectrumRecord]:
     """The CCD spectra of stream ``name`` (``spectrum``, or ``reference_spectrum``): photo-electrons vs photon
     energy, the dark frame (or an X-ray-off background) subtracted, cosmic spikes removed."""
@@ -284,15 +302,7 @@ def _spectrum_records(run: Any, name: str, xray: bool) -> list[SpectrumRecord]:
                 dark = np.asarray(s["dark"][i], float) if "dark" in s else np.zeros_like(raw)
             if not np.any(raw > 0):
                 continue  # a row whose point did not record a spectrum
-            # the noise of a frame without light: read noise and the dark charge's shot noise (a 10 s X-ray
-            # background holds ~70 e⁻ of dark charge per binned pixel, whose shot noise is 3× a 3 e⁻ read noise)
-            dn = frame_noise_e(dark, gain)
-            rn = math.sqrt(2.0) * max(rn_sheet, dn)  # spectrum − dark: two frames
-            # a cosmic-ray track in the dark/background frame (a few columns wide after vertical binning) would
-            # be subtracted as a dip: the frame holds no light, so a 9-pixel median cleans it
-            dark = _despike(dark, max(dn, rn_sheet, 1e-9) / gain, width=9)
-            e = (raw - dark) * gain
-            e = _despike(e, np.sqrt(np.abs(e) + rn**2 + 1.0))
+            E_s, e, rn = spectrum_electrons(E, order, raw, dark, gain, rn_sheet)
             T = _T_of(s, i)
             f = None
             if not xray and "fluence" in s:
@@ -301,7 +311,7 @@ def _spectrum_records(run: Any, name: str, xray: bool) -> list[SpectrumRecord]:
             expo = float(s["exposure"][i]) if "exposure" in s else 1.0
             # CCD pixels at the ADC ceiling are not the charge collected (the analysis leaves them out)
             sat = raw >= CCD_ADC_MAX
-            out.append(SpectrumRecord(E[order], e[order], T, f, rn, expo, sat[order] if sat.any() else None))
+            out.append(SpectrumRecord(E_s, e, T, f, rn, expo, sat[order] if sat.any() else None))
     return out
 
 

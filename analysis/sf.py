@@ -766,7 +766,7 @@ class _SpecPoint:
 
     def _fit(self) -> tuple[SpectralFit, SpectralFit, list[dict[str, Any]]]:
         if self._fits is None:
-            self._fits = _band_fits(self.rec)
+            self._fits = band_fits(self.rec)
         return self._fits
 
     @property
@@ -841,7 +841,7 @@ class _SpecPoint:
         return self.two_band and sh.value - RULES["shift_sigma"] * err >= RULES["shift_min_meV"]
 
 
-#: the band fits of this process's spectra by content (see _band_fits); bounded
+#: the band fits of this process's spectra by content (see band_fits); bounded
 _FIT_MEMO: OrderedDict[bytes, Any] = OrderedDict()
 _FIT_MEMO_SIZE = 2048
 _FIT_LOCK = threading.Lock()
@@ -868,7 +868,7 @@ def _memoised(key: bytes, compute: Any) -> Any:
     return out
 
 
-def _band_fits(s: SpectrumRecord) -> tuple[SpectralFit, SpectralFit, list[dict[str, Any]]]:
+def band_fits(s: SpectrumRecord) -> tuple[SpectralFit, SpectralFit, list[dict[str, Any]]]:
     """The band model selection of one spectrum (:func:`select_bands`). A pure function of the spectrum,
     so remembered by its content: a campaign's spectra are fitted once per process although the per-run
     summaries and the campaign's pooled verdict both assess them (the demo fitted each spectrum twice)."""
@@ -906,7 +906,7 @@ def _rise_selection(d: DecayRecord) -> tuple[DecayFit, list[dict[str, Any]]]:
 
 
 def _two_band_fit(s: SpectrumRecord) -> SpectralFit:
-    """The plain two-Gaussian fit of one spectrum (when one band was selected), remembered like _band_fits."""
+    """The plain two-Gaussian fit of one spectrum (when one band was selected), remembered like band_fits."""
     return _memoised(_memo_key(s, b"two"),
                      lambda: decompose(s.energy_eV, s.counts, n_bands=2, read_noise=s.read_noise))
 

@@ -325,27 +325,32 @@ BAND_CODES = {"all": 0, "sf": 1, "unc": 2, "laser": 3}
 HC_EV_NM = 1239.84198
 
 
-def band_peaks(wavelength_nm: np.ndarray, signal: np.ndarray, *, shift_meV: float = 55.0,
+def band_peaks(wavelength_nm: np.ndarray, signal: np.ndarray, *, read_noise: float = 5.0, shift_meV: float = 55.0,
                min_fraction: float = 0.03, min_separation_meV: float = 20.0) -> tuple[float, float, bool]:
-    """The SF (red) and uncoupled (main) detection wavelengths from one spectrum (dark subtracted): the
-    band model the verdict would select (``analysis.sf.select_bands``: 1, 2 or 3 bands by BIC, fitted in
-    photon energy); the lower-energy band is the red band. When the spectrum holds one
-    band only (a red band below ``min_fraction`` of the light or closer than ``min_separation_meV``), the
-    main peak is the uncoupled band and the SF wavelength is ``shift_meV`` below it. Returns
-    ``(sf_nm, unc_nm, resolved)``. A detection aid for the monochromator, not the analysis: the verdict
-    fits the spectra itself."""
-    from analysis.sf import select_bands  # the verdict's own band-model selection (1/2/3 bands by BIC)
-
+    """The SF (red) and uncoupled (main) detection wavelengths from one spectrum (dark subtracted; its read
+    noise ``read_noise`` in the units of ``signal``): the band model the verdict would select
+    (``analysis.sf.band_fits``: 1, 2 or 3 bands by BIC, fitted in photon energy); the lower-energy band is
+    the red band. When the spectrum holds one band only (a red band below ``min_fraction`` of the light or
+    closer than ``min_separation_meV``), the main peak is the uncoupled band and the SF wavelength is
+    ``shift_meV`` below it. Returns ``(sf_nm, unc_nm, resolved)``. A detection aid for the monochromator,
+    not the analysis: the verdict fits the spectra itself."""
     wl = np.asarray(wavelength_nm, float)
-    y = np.asarray(signal, float)
     E = HC_EV_NM / wl
     order = np.argsort(E)
-    E, y = E[order], y[order]
+    return _band_peaks_E(E[order], np.asarray(signal, float)[order], read_noise, shift_meV=shift_meV,
+                         min_fraction=min_fraction, min_separation_meV=min_separation_meV)
+
+
+def _band_peaks_E(E: np.ndarray, y: np.ndarray, read_noise: float, *, shift_meV: float, min_fraction: float = 0.03,
+                  min_separation_meV: float = 20.0) -> tuple[float, float, bool]:
+    """:func:`band_peaks` on a spectrum sorted by photon energy ``E`` (eV)."""
+    from analysis.sf import SpectrumRecord, band_fits  # the verdict's own band-model selection, remembered
+
     sm = np.convolve(y, np.ones(5) / 5, mode="same")
     E0 = float(E[int(np.argmax(sm))])
     try:
-        # dark-subtracted counts: the χ² statistic with a 5-count read noise (negative pixels are allowed)
-        _one, fit, _table = select_bands(E, y, read_noise=5.0)
+        # the χ² statistic with the read noise (negative pixels are allowed)
+        _one, fit, _table = band_fits(SpectrumRecord(E, y, math.nan, read_noise=float(read_noise)))
     except (RuntimeError, ValueError):
         fit = None
     if fit is not None and fit.n_bands >= 2:
@@ -424,14 +429,22 @@ class DecayMixin:
                               long_name="instrument response: scattered laser through the TCSPC monochromator"))
         return out
 
-    def detection_wavelengths(self, spectrum: Mapping[str, Any], wavelength_nm: np.ndarray) -> tuple[float, float]:
+    def detection_wavelengths(self, spectrum: Mapping[str, Any], wavelength_nm: np.ndarray, *, gain: float,
+                              read_noise_e: float) -> tuple[float, float]:
         """(SF, uncoupled) detection wavelengths: the parameters when given, else the red and main band
-        peaks of ``spectrum`` (``take_spectrum``'s counts − dark)."""
+        peaks of ``spectrum`` (``take_spectrum``'s counts − dark, × the CCD ``gain`` in e⁻/count, with its
+        ``read_noise_e``)."""
         sf, unc = float(self.sf_nm), float(self.unc_nm)
         if sf > 0 and unc > 0:
             return sf, unc
-        y = np.asarray(spectrum["counts"], float) - np.asarray(spectrum["dark"], float)
-        p_sf, p_unc, ok = band_peaks(wavelength_nm, y, shift_meV=float(self.sf_shift_meV))
+        # photo-electrons as the run's analysis builds them (acq.summary), so that the band fit made here is
+        # the one the analysis finds remembered (one select_bands per spectrum, not two)
+        from acq.summary import spectrum_electrons
+
+        E = HC_EV_NM / np.asarray(wavelength_nm, float)
+        E_s, e, rn = spectrum_electrons(E, np.argsort(E), np.asarray(spectrum["counts"], float),
+                                        np.asarray(spectrum["dark"], float), gain, read_noise_e)
+        p_sf, p_unc, ok = _band_peaks_E(E_s, e, rn, shift_meV=float(self.sf_shift_meV))
         log.info("detection wavelengths from the spectrum: SF %.2f nm, uncoupled %.2f nm%s", p_sf, p_unc,
                  "" if ok else " (one band: SF at the offset)")
         return (sf if sf > 0 else p_sf), (unc if unc > 0 else p_unc)

@@ -69,7 +69,8 @@ class _PLBase(SpectrumMixin, DecayMixin, FluenceMixin, LabProcedure):
         if self.measure_irf and self._irf_T != T:
             self.emit("irf", **self.take_irf(), **cond)
             self._irf_T = T
-        sf_nm, unc_nm = self.detection_wavelengths(spectrum, self._wl)
+        sf_nm, unc_nm = self.detection_wavelengths(spectrum, self._wl, gain=float(self.ccd_gain),
+                                                   read_noise_e=float(self.read_noise_e))
         self.emit("decay", **self.take_decay("sf", sf_nm), **cond)
         self.emit("decay_unc", **self.take_decay("unc", unc_nm), **cond)
 

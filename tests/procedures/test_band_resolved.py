@@ -5,6 +5,7 @@ with its wavelength and bandpass, and the IRF from scattered laser; the decays r
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,34 @@ def test_summary_passes_bands_and_the_measured_irf(series):
     assert "measured IRF" in res.analysis["irf_note"]
     assert "band-resolved" in res.analysis["decay_note"]
     assert {r["band"] for r in res.analysis["decays"]} == {"sf", "unc"}
+
+
+def test_the_detection_band_fit_is_the_analysis_fit(tmp_path, monkeypatch):
+    """The procedure chooses its detection wavelengths with the band fit of the spectrum as the run's analysis
+    reads it back from the file (acq.summary.spectrum_electrons): the same photo-electrons and read noise, so
+    the analysis finds that fit remembered — each spectrum is fitted once, not once for the monochromator and
+    again for the verdict."""
+    from analysis import sf as sf_mod
+
+    calls: list[bytes] = []
+    real = sf_mod.select_bands
+
+    def counting(e, c, **kw):  # type: ignore[no-untyped-def]
+        calls.append(hashlib.blake2b(np.ascontiguousarray(c, float).tobytes()).digest())
+        return real(e, c, **kw)
+
+    monkeypatch.setattr(sf_mod, "select_bands", counting)
+    sf_mod._FIT_MEMO.clear()
+    s = open_lab(sim=True, sample="milano-2d-sl", speed="max", data_dir=tmp_path, tcspc_mono="cornerstone")
+    try:
+        res = run(s, PLTemperatureSeries(temperatures=[5.0, 20.0], fluences=[1.0], hold_s=5.0, decay_s=1.0,
+                                         tcspc_bandpass_nm=2.0, decay_binwidth_ps=4.0, decay_bins=1500,
+                                         irf_s=1.0, calibration="config"))
+    finally:
+        s.close()
+    ev = evidence_from_run(open_run(res.path))
+    assert len(ev.spectra) == 2 and res.analysis["n_spectra"] == 2
+    assert len(calls) == 2 and len(set(calls)) == 2   # one fit per spectrum, made while it was taken
 
 
 def test_band_peaks_finds_two_bands_or_offsets_one():
