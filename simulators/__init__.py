@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .paced_clock import serve_clock
+from .servers import DEFAULT_PORTS as _SERVER_PORTS
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,10 @@ __all__ = ["start_lab", "SimLab", "serve", "serve_clock", "DEFAULT_PORTS", "TCSP
 #: the two ways the time tagger is cabled (SimLab.tcspc_wiring)
 TCSPC_WIRINGS = ("tcspc", "hbt")
 
-#: default loopback ports (DESIGN.md: Lake Shore 7777, Spellman 50001; ICL 25010)
-DEFAULT_PORTS = {"cryostat": 7777, "xray": 50001, "shutter": 50002, "laser_shutter": 50003, "attenuator": 7778,
-                 "powermeter": 7779, "tcspc_mono": 7780, "sample_stage": 7781, "lamp_shutter": 50004,
-                 "spectrometer": 25010}
+#: default loopback ports (DESIGN.md: Lake Shore 7777, Spellman 50001; ICL 25010): each protocol server's own
+#: DEFAULT_PORT, and the emulated ICL's (simulators.icl_server.DEFAULT_PORT, not imported here: it pulls numpy
+#: and the CCD into every import of the package; tests/simulators check the two agree)
+DEFAULT_PORTS = {**_SERVER_PORTS, "spectrometer": 25010}
 #: the TCSPC monochromators a simulated lab can have in front of its TCSPC detector (``start_lab(tcspc_mono=)``)
 TCSPC_MONOS = ("cornerstone", "horiba")
 #: the emulated time taggers (``start_lab(tcspc_backend=)``)

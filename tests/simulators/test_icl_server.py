@@ -133,3 +133,14 @@ def test_busy_flags_follow_lab_time_at_finite_speed():
     busy = json.loads(s.handle_text(json.dumps({"id": 4, "command": "mono_isBusy", "parameters": {"index": 0}})))
     assert busy["results"]["busy"] is False
     world.stop()
+
+
+def test_the_packages_default_ports_are_the_servers_own():
+    """simulators.DEFAULT_PORTS is each protocol server's DEFAULT_PORT and the ICL's: written once each."""
+    import simulators
+    from simulators import icl_server
+    from simulators.servers import SERVER_CLASSES
+
+    assert simulators.DEFAULT_PORTS == {**{r: c.DEFAULT_PORT for r, c in SERVER_CLASSES.items()},
+                                        "spectrometer": icl_server.DEFAULT_PORT}
+    assert len(set(simulators.DEFAULT_PORTS.values())) == len(simulators.DEFAULT_PORTS)
