@@ -52,19 +52,24 @@ class Spectrograph:
 
     def wavelength_axis(self, center_nm: float) -> np.ndarray:
         """Wavelength (nm) at the centre of every pixel column, for the grating turned to ``center_nm``."""
+        return self._wavelengths(center_nm, np.arange(self.n_pixels, dtype=float))
+
+    def _wavelengths(self, center_nm: float, columns: np.ndarray) -> np.ndarray:
+        """Wavelength (nm) at column positions ``columns`` (0 … n − 1 on the chip; beyond it, where the
+        spectrum the slit image spreads onto the edge columns comes from)."""
         psi = self._psi(center_nm)
         half = math.radians(self.deviation_deg) / 2
-        p = np.arange(self.n_pixels, dtype=float)
+        p = np.asarray(columns, dtype=float)
         if self.flip:
-            p = p[::-1]
+            p = (self.n_pixels - 1) - p
         p0 = (self.n_pixels - 1) / 2
         beta = psi + half + np.arctan((p - p0) * self.pixel_um * 1e-3 / self.focal_mm)
         alpha = psi - half
         return self.d_nm * (math.sin(alpha) + np.sin(beta)) / self.order
 
-    def pixel_edges(self, center_nm: float) -> np.ndarray:
-        """Wavelengths of the n + 1 column boundaries."""
-        wl = self.wavelength_axis(center_nm)
+    def pixel_edges(self, center_nm: float, *, pad: int = 0) -> np.ndarray:
+        """Wavelengths of the n + 1 column boundaries (of n + 2·``pad`` columns, ``pad`` beyond each end)."""
+        wl = self._wavelengths(center_nm, np.arange(-pad, self.n_pixels + pad, dtype=float))
         mid = 0.5 * (wl[1:] + wl[:-1])
         return np.concatenate([[wl[0] - (mid[0] - wl[0])], mid, [wl[-1] + (wl[-1] - mid[-1])]])
 
@@ -107,9 +112,13 @@ class Spectrograph:
 
         The spectrum is integrated over every column (``sub`` samples per column), multiplied by
         the throughput and by the slit transmission (slit / source image, ≤ 1, when
-        ``source_image_um`` is given), then convolved with the line shape.
+        ``source_image_um`` is given), then convolved with the line shape — from columns beyond the chip
+        too, so the edge columns get the light the slit image spreads onto them from outside (a zero-padded
+        convolution had dimmed the outermost two columns by up to 35 %).
         """
-        edges = self.pixel_edges(center_nm)
+        offs, ker = self.line_shape(slit_um)
+        pad = int(offs[-1])
+        edges = self.pixel_edges(center_nm, pad=pad)
         fr = (np.arange(sub) + 0.5) / sub
         lam = edges[:-1, None] + (edges[1:] - edges[:-1])[:, None] * fr[None, :]
         dl = np.abs(edges[1:] - edges[:-1])
@@ -118,8 +127,7 @@ class Spectrograph:
         s = self.slit_um if slit_um is None else slit_um
         if source_image_um:
             col *= min(s / source_image_um, 1.0)
-        _, ker = self.line_shape(slit_um)
-        return np.convolve(col, ker, mode="same")
+        return np.convolve(col, ker, mode="valid")
 
     def chip_rates(self, column_rates: np.ndarray, n_rows: int = 256, row_center: float | None = None,
                    row_fwhm: float = 40.0) -> np.ndarray:

@@ -74,3 +74,13 @@ def test_line_shape_and_flux_conservation():
     assert (col > col.max() / 2).sum() >= 3
     chip = s.chip_rates(col, 256)
     assert chip.shape == (256, 1024) and chip.sum() == pytest.approx(col.sum())
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_the_edge_columns_get_the_light_from_beyond_the_chip(flip):
+    """A spectrum that goes on past the chip's ends lights its edge columns like the others: the slit image
+    spreads light from beyond the edge onto them (a zero-padded convolution had dimmed them by up to 35 %)."""
+    s = Spectrograph(grating_lpmm=1200, slit_um=100.0, throughput=1.0, flip=flip)
+    col = s.column_rates(lambda lam: np.full_like(lam, 1e4), 530.0)
+    dl = np.abs(np.diff(s.pixel_edges(530.0)))
+    np.testing.assert_allclose(col / dl, 1e4, rtol=1e-3)
