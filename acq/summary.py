@@ -262,12 +262,14 @@ def _decay_records(run: Any, name: str, xray: bool) -> list[DecayRecord]:
     return out
 
 
-def spectrum_electrons(E: np.ndarray, order: np.ndarray, raw: np.ndarray, dark: np.ndarray, gain: float,
-                       read_noise_e: float) -> tuple[np.ndarray, np.ndarray, float]:
+def spectrum_electrons(wavelength_nm: np.ndarray, raw: np.ndarray, dark: np.ndarray, gain: float,
+                       read_noise_e: float) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """One CCD spectrum as the analysis takes it: (photon energy, photo-electrons, read noise of the
-    difference), sorted by ``order`` (the argsort of ``E``), the dark/background frame subtracted, cosmic
-    spikes removed from both. The procedures call it on the spectrum just taken (the detection wavelengths),
-    so the band fit they make is the one the run's analysis finds remembered."""
+    difference, the pixel order), sorted by energy, the dark/background frame subtracted, cosmic spikes
+    removed from both. The procedures call it on the spectrum just taken (the detection wavelengths), so
+    the band fit they make is the one the run's analysis finds remembered."""
+    E = HC_EV_NM / np.asarray(wavelength_nm, float)
+    order = np.argsort(E)
     # the noise of a frame without light: read noise and the dark charge's shot noise (a 10 s X-ray
     # background holds ~70 e⁻ of dark charge per binned pixel, whose shot noise is 3× a 3 e⁻ read noise)
     dn = frame_noise_e(dark, gain)
@@ -277,7 +279,7 @@ def spectrum_electrons(E: np.ndarray, order: np.ndarray, raw: np.ndarray, dark: 
     dark = _despike(dark, max(dn, read_noise_e, 1e-9) / gain, width=9)
     e = (np.asarray(raw, float) - dark) * gain
     e = _despike(e, np.sqrt(np.abs(e) + rn**2 + 1.0))
-    return E[order], e[order], rn
+    return E[order], e[order], rn, order
 
 
 def _spectrum_records(run: Any, name: str, xray: bool) -> list[SpectrumRecord]:
@@ -289,8 +291,6 @@ def _spectrum_records(run: Any, name: str, xray: bool) -> list[SpectrumRecord]:
     if name in run.streams and run.n_points and "wavelength" in run.static_axes.get(name, {}):
         s = run.streams[name]
         wl = np.asarray(run.static_axes[name]["wavelength"], float)
-        E = HC_EV_NM / wl
-        order = np.argsort(E)
         n = len(s["counts"])
         for i in range(n):
             raw = np.asarray(s["counts"][i], float)
@@ -302,7 +302,7 @@ def _spectrum_records(run: Any, name: str, xray: bool) -> list[SpectrumRecord]:
                 dark = np.asarray(s["dark"][i], float) if "dark" in s else np.zeros_like(raw)
             if not np.any(raw > 0):
                 continue  # a row whose point did not record a spectrum
-            E_s, e, rn = spectrum_electrons(E, order, raw, dark, gain, rn_sheet)
+            E_s, e, rn, order = spectrum_electrons(wl, raw, dark, gain, rn_sheet)
             T = _T_of(s, i)
             f = None
             if not xray and "fluence" in s:

@@ -727,7 +727,7 @@ def select_bands(energy_eV: np.ndarray, counts: np.ndarray, *, read_noise: float
         best1 = min(t1, key=_bic)
         # three Gaussians compete with two tailed bands by BIC (a biexciton band between SF and uncoupled is
         # as Gaussian as they are; without it the tailed uncoupled band bends over it and moves 4 meV)
-        if cands[1].n_bands == 2 and is_poor(cands[1]):
+        if is_poor(cands[1]):
             third(cands[1])
 
     sel = pick(allowed)

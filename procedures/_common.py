@@ -441,9 +441,8 @@ class DecayMixin:
         # the one the analysis finds remembered (one select_bands per spectrum, not two)
         from acq.summary import spectrum_electrons
 
-        E = HC_EV_NM / np.asarray(wavelength_nm, float)
-        E_s, e, rn = spectrum_electrons(E, np.argsort(E), np.asarray(spectrum["counts"], float),
-                                        np.asarray(spectrum["dark"], float), gain, read_noise_e)
+        E_s, e, rn, _ = spectrum_electrons(wavelength_nm, np.asarray(spectrum["counts"], float),
+                                           np.asarray(spectrum["dark"], float), gain, read_noise_e)
         p_sf, p_unc, ok = _band_peaks_E(E_s, e, rn, shift_meV=float(self.sf_shift_meV))
         log.info("detection wavelengths from the spectrum: SF %.2f nm, uncoupled %.2f nm%s", p_sf, p_unc,
                  "" if ok else " (one band: SF at the offset)")
