@@ -49,14 +49,14 @@ from analysis.sf import (
     decay_rows,
     sf_fraction_rows,
 )
+from analysis.spectra import HC_EV_NM
 
 log = logging.getLogger(__name__)
 
 __all__ = ["summarize", "summarize_campaign", "analyze_campaign", "CampaignAnalysis", "evidence_from_run",
-           "data_quality", "nominal_irf", "measured_irfs", "jsonable", "HC_EV_NM", "DECAY_STREAMS",
+           "data_quality", "nominal_irf", "measured_irfs", "jsonable", "DECAY_STREAMS",
            "absorption_records", "reversibility"]
 
-HC_EV_NM = 1239.84198
 
 
 #: plain JSON types: numpy → python, NaN/inf → None, result objects through ``to_dict`` (analysis' own)

@@ -322,7 +322,6 @@ class SpectrumMixin:
 
 #: the detection band of a decay, as written in the ``band`` field of the decay streams
 BAND_CODES = {"all": 0, "sf": 1, "unc": 2, "laser": 3}
-HC_EV_NM = 1239.84198
 
 
 def band_peaks(wavelength_nm: np.ndarray, signal: np.ndarray, *, read_noise: float = 5.0, shift_meV: float = 55.0,
@@ -334,6 +333,8 @@ def band_peaks(wavelength_nm: np.ndarray, signal: np.ndarray, *, read_noise: flo
     closer than ``min_separation_meV``), the main peak is the uncoupled band and the SF wavelength is
     ``shift_meV`` below it. Returns ``(sf_nm, unc_nm, resolved)``. A detection aid for the monochromator,
     not the analysis: the verdict fits the spectra itself."""
+    from analysis.spectra import HC_EV_NM  # the analysis' h·c (imported on use: it loads the numba kernels)
+
     wl = np.asarray(wavelength_nm, float)
     E = HC_EV_NM / wl
     order = np.argsort(E)
@@ -345,6 +346,7 @@ def _band_peaks_E(E: np.ndarray, y: np.ndarray, read_noise: float, *, shift_meV:
                   min_separation_meV: float = 20.0) -> tuple[float, float, bool]:
     """:func:`band_peaks` on a spectrum sorted by photon energy ``E`` (eV)."""
     from analysis.sf import SpectrumRecord, band_fits  # the verdict's own band-model selection, remembered
+    from analysis.spectra import HC_EV_NM
 
     sm = np.convolve(y, np.ones(5) / 5, mode="same")
     E0 = float(E[int(np.argmax(sm))])
