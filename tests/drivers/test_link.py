@@ -68,3 +68,43 @@ def test_a_dead_link_fails_after_every_attempt_with_capped_waits():
         link.call("Q?", dead)
     assert seen == [100, 200, 400, 400, 400] and MAX_BACKOFF == 4.0
     assert link.failures == {"timeout": 1}
+
+
+def test_a_socket_link_sends_each_command_at_once_without_nagle():
+    """VISA's default VI_ATTR_TCPIP_NODELAY = VI_TRUE (pyvisa-py leaves Nagle on): a set command the
+    instrument does not answer must not hold the next command until the peer's delayed ACK."""
+    import socket
+    import threading
+
+    from pymeasure.instruments import Instrument
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    got: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            buf = b""
+            while b"Q?\n" not in buf:
+                data = conn.recv(100)
+                if not data:
+                    return
+                buf += data
+            got.append(buf)
+            conn.sendall(b"1\n")
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    res = f"TCPIP::127.0.0.1::{port}::SOCKET"
+    link = Link("fake", res, lambda: Instrument(res, "fake", visa_library="@py", read_termination="\n",
+                                                write_termination="\n", timeout=2000))
+    try:
+        sock = link.inst.adapter.connection.visalib.sessions[link.inst.adapter.connection.session].interface
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert link.call("S 1", lambda i: (i.write("S 1"), i.ask("Q?"))[1].strip()) == "1"
+        assert got == [b"S 1\nQ?\n"]
+    finally:
+        link.close()
+        srv.close()
+        th.join(5)
