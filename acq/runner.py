@@ -299,7 +299,7 @@ class Runner:
         self.retakes = 0
         self._pause = threading.Event()
         self._resume_evt = threading.Event()
-        self._last_poll = -math.inf
+        self._last_poll: dict[str, float] = {}   # lab time each suspender was last checked, by name
         self._pauses = 0
         self._keepalive: Any = None
         self.suspension_count = 0
@@ -435,14 +435,14 @@ class Runner:
         with self._cond_lock:
             pending, self._pending = self._pending, {}
         if pending:   # noticed during the point by the watcher: suspend now, whatever holds still
-            self._last_poll = self.clock.monotonic()
             self._suspend(pending | self._tripped())
         if self.suspenders:
+            # each suspender at its own period (decision 0015): a temperature band need not be read as
+            # often as a detector's count rate
             now = self.clock.monotonic()
-            poll = min(s.poll_s for s in self.suspenders)
-            if force or now - self._last_poll >= poll:
-                self._last_poll = now
-                tripped = self._tripped()
+            due = [s for s in self.suspenders if force or now - self._last_poll.get(s.name, -math.inf) >= s.poll_s]
+            if due:
+                tripped = self._tripped(due)
                 if tripped:
                     if mid_point and self._in_point:   # seen during a point: recorded as the watcher would
                         for name, why in tripped.items():
@@ -513,9 +513,12 @@ class Runner:
         self._log("resume", f"resumed at point {self.index}")
         self._publish("run.status", state="running", point=self.index)
 
-    def _tripped(self) -> dict[str, str]:
+    def _tripped(self, which: Sequence[Suspender] | None = None) -> dict[str, str]:
+        """Check the suspenders (``which``, default all) now: their reasons, by name, for those that trip."""
         out = {}
-        for s in self.suspenders:
+        now = self.clock.monotonic()
+        for s in self.suspenders if which is None else which:
+            self._last_poll[s.name] = now
             try:
                 why = s.check(self.lab)
             except DriverError:

@@ -50,7 +50,8 @@ class LabSession:
 
     def suspenders(self) -> list[Suspender]:
         s = self.config.safety
-        out = [temperature_band(s["temperature_band_K"], settle_s=s["settle_s"], poll_s=s["poll_s"]),
+        out = [temperature_band(s["temperature_band_K"], settle_s=s["settle_s"],
+                                poll_s=s["temperature_poll_s"]),
                count_rate_above(s["max_count_rate"], settle_s=min(s["settle_s"], 10.0), poll_s=s["poll_s"])]
         if s.get("interlock", True):
             out.append(interlock_open(settle_s=min(s["settle_s"], 10.0), poll_s=s["poll_s"]))

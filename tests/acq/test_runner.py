@@ -17,6 +17,7 @@ from acq.lab import Lab
 from acq.procedure import Procedure, validate_parameters
 from acq.runner import (
     Runner,
+    Suspender,
     ValidationError,
     count_rate_above,
     handle_signals,
@@ -198,6 +199,37 @@ def test_suspender_fires_and_clears(tmp_path):
     assert "suspend" in kinds and "unsuspend" in kinds
     # the X-ray was made safe during the suspension and restored afterwards
     assert any("X-ray restored" in e["message"] for e in d.events)
+
+
+def test_each_suspender_is_polled_at_its_own_period(tmp_path):
+    """decision 0015: the temperature band every temperature_poll_s (5 lab s), the count rate every poll_s (1 s)
+    — in the waits of a point, not only between points."""
+    calls: dict[str, list[float]] = {"slow": [], "fast": []}
+    clock_box: list = []
+
+    def counter(name):
+        def check(lab):
+            calls[name].append(clock_box[0].monotonic())
+            return None
+        return check
+
+    def long_wait(p):
+        p.sleep(40.0)
+
+    lab, log, world, clock = make_lab()
+    clock_box.append(clock)
+    p = Series(n=6)
+    p.hooks = {2: long_wait}
+    Runner(p, lab, tmp_path / "run.h5", clock=clock,
+           suspenders=[Suspender("slow", counter("slow"), poll_s=5.0),
+                       Suspender("fast", counter("fast"), poll_s=1.0)]).run()
+
+    def gaps(ts):
+        return np.diff(ts)
+
+    assert len(calls["fast"]) > 3 * len(calls["slow"]) >= 3 * 8   # 40 s of waiting: ≥ 8 slow polls
+    assert gaps(calls["slow"]).min() >= 5.0 - 1e-9 and gaps(calls["fast"]).min() >= 1.0 - 1e-9
+    assert gaps(calls["slow"]).max() <= 5.0 + 0.25 + 1e-9        # due at the first wait slice after 5 s
 
 
 def test_interlock_and_count_rate_suspenders(tmp_path):
