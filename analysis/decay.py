@@ -157,6 +157,158 @@ def _exp_cost(p: np.ndarray, irf: np.ndarray, dt: float, nc: int, sf: bool, n: n
     return 2.0 * d
 
 
+@numba.njit(cache=True, fastmath=False)
+def _expconv_grad(irf: np.ndarray, dirf: np.ndarray, dt: float, tau: float, out: np.ndarray, dtau: np.ndarray,
+                  dout: np.ndarray) -> None:  # pragma: no cover
+    """:func:`_expconv` of ``irf`` into ``out`` with, in the same pass, its derivative in τ (``dtau``) and
+    :func:`_expconv` of ``dirf`` (``dout``; the convolution is linear, so with ``dirf`` = ∂irf/∂s this is
+    ∂out/∂s). The recursion differentiated: q, r, a, b are functions of τ, ∂s/∂τ is carried alongside s."""
+    n = irf.shape[0]
+    x = dt / tau
+    one_m_q = -math.expm1(-x)
+    q = 1.0 - one_m_q
+    r = one_m_q / x
+    a = r * one_m_q
+    b = 1.0 - r
+    dq = q * x / tau  # ∂q/∂τ (x = Δt/τ, ∂x/∂τ = −x/τ)
+    dr = (r - q) / tau  # ∂r/∂τ = (∂r/∂x)(∂x/∂τ), ∂r/∂x = (q − r)/x
+    da = dr * one_m_q - r * dq
+    s = 0.0
+    ds = 0.0
+    sd = 0.0
+    for i in range(n):
+        out[i] = a * s + b * irf[i]
+        dtau[i] = da * s + a * ds - dr * irf[i]
+        dout[i] = a * sd + b * dirf[i]
+        ds = ds * q + s * dq
+        s = s * q + irf[i]
+        sd = sd * q + dirf[i]
+
+
+@numba.njit(cache=True)
+def _shift_grad(irf: np.ndarray, shift_bins: float, out: np.ndarray, dout: np.ndarray) -> None:  # pragma: no cover
+    """:func:`_shift` into ``out`` and its derivative in ``shift_bins`` into ``dout`` (the Keys weights are
+    cubics in u = 1 − f; ∂u/∂shift = −1, continuous across integer shifts)."""
+    n = irf.shape[0]
+    k = math.floor(shift_bins)
+    u = 1.0 - (shift_bins - k)
+    w0 = ((-0.5 * u + 1.0) * u - 0.5) * u
+    w1 = (1.5 * u - 2.5) * u * u + 1.0
+    w2 = ((-1.5 * u + 2.0) * u + 0.5) * u
+    w3 = (0.5 * u - 0.5) * u * u
+    d0 = -((-1.5 * u + 2.0) * u - 0.5)  # −∂w/∂u
+    d1 = -((4.5 * u - 5.0) * u)
+    d2 = -((-4.5 * u + 4.0) * u + 0.5)
+    d3 = -((1.5 * u - 1.0) * u)
+    for i in range(n):
+        j = i - k
+        acc = 0.0
+        dacc = 0.0
+        jj = j - 2
+        if 0 <= jj < n:
+            acc += w0 * irf[jj]
+            dacc += d0 * irf[jj]
+        jj = j - 1
+        if 0 <= jj < n:
+            acc += w1 * irf[jj]
+            dacc += d1 * irf[jj]
+        if 0 <= j < n:
+            acc += w2 * irf[j]
+            dacc += d2 * irf[j]
+        jj = j + 1
+        if 0 <= jj < n:
+            acc += w3 * irf[jj]
+            dacc += d3 * irf[jj]
+        out[i] = acc
+        dout[i] = dacc
+
+
+@numba.njit(cache=True)
+def _exp_cost_grad(p: np.ndarray, irf: np.ndarray, dt: float, nc: int, sf: bool, n: np.ndarray, use: np.ndarray,
+                   work: np.ndarray, mu: np.ndarray, grad: np.ndarray) -> float:  # pragma: no cover
+    """:func:`_exp_cost` at ``p`` and its analytic gradient in all parameters (into ``grad``) in one call.
+
+    ∂dev/∂μ_i = 2(1 − n_i/μ_i); μ is linear in the photon numbers and the background; the τ derivative of
+    each component and the shift derivative (the convolution of ∂IRF(· − s)/∂s) come from
+    :func:`_expconv_grad`, the rise time's (``sf``) likewise from the second exponential. ``work`` is a
+    scratch array of shape (3·nc + 5, n_bins)."""
+    m = mu.shape[0]
+    npar = p.shape[0]
+    shifted = work[0]
+    dshifted = work[1]
+    er = work[2]  # the rise exponential (sf): value, ∂/∂τ_D, ∂/∂s
+    er_t = work[3]
+    er_s = work[4]
+    _shift_grad(irf, p[npar - 1] / dt, shifted, dshifted)
+    bg = p[npar - 2]
+    for i in range(m):
+        mu[i] = bg
+    for k in range(nc):
+        tau = p[2 * k + 1]
+        amp = p[2 * k]
+        c = work[5 + 3 * k]
+        c_t = work[6 + 3 * k]
+        c_s = work[7 + 3 * k]
+        _expconv_grad(shifted, dshifted, dt, tau, c, c_t, c_s)
+        if k == 0 and sf:
+            r = p[2 * nc]
+            drdt = 0.0  # ∂r/∂τ of the rise time used (≠ 0 only where it is pinned just below τ)
+            drdr = 1.0
+            if abs(tau - r) < 1e-6 * tau:
+                r = tau * (1 - 1e-6)
+                drdt = 1 - 1e-6
+                drdr = 0.0
+            _expconv_grad(shifted, dshifted, dt, r, er, er_t, er_s)
+            inv = 1.0 / (tau - r)
+            a = tau * inv
+            cc = r * inv
+            ga = -r * inv * inv  # ∂a/∂τ = ∂c/∂τ;  ∂a/∂r = ∂c/∂r = τ/(τ − r)²
+            gr = tau * inv * inv
+            for i in range(m):
+                e = c[i]
+                diff = e - er[i]
+                # ∂/∂τ_D (into er_t) and ∂/∂τ (c_t), the total through the pinned r included
+                d_r = gr * diff - cc * er_t[i]
+                c_t[i] = ga * diff + a * c_t[i] + drdt * d_r
+                er_t[i] = drdr * d_r
+                c_s[i] = a * c_s[i] - cc * er_s[i]
+                c[i] = a * e - cc * er[i]
+                mu[i] += amp * c[i]
+        else:
+            for i in range(m):
+                mu[i] += amp * c[i]
+    for j in range(npar):
+        grad[j] = 0.0
+    d = 0.0
+    gbg = 0.0
+    gsh = 0.0
+    gr_ = 0.0
+    for i in range(m):
+        if not use[i]:
+            continue
+        mi = mu[i]
+        ni = n[i]
+        d += _deviance_term(ni, mi)
+        if mi < 1e-300:
+            continue  # the floored term is constant in μ
+        g = 2.0 * (1.0 - ni / mi) if ni > 0 else 2.0
+        gbg += g
+        sh = 0.0
+        for k in range(nc):
+            amp = p[2 * k]
+            grad[2 * k] += g * work[5 + 3 * k, i]
+            grad[2 * k + 1] += g * amp * work[6 + 3 * k, i]
+            sh += amp * work[7 + 3 * k, i]
+        gsh += g * sh
+        if sf:
+            gr_ += g * p[0] * er_t[i]
+    grad[npar - 2] = gbg
+    grad[npar - 1] = gsh / dt
+    if sf:
+        grad[2 * nc] = gr_
+    return 2.0 * d
+
+
 @numba.njit(cache=True)
 def _burst_h(t: float, tau: float, tg: float, td: float) -> float:  # pragma: no cover
     x = t - td
@@ -383,6 +535,55 @@ class _Model:
         return mu
 
 
+class _ExpCost:
+    """The ``exp`` / ``sf`` cost of :func:`fit_decay` and its analytic gradient, for iminuit's ``grad=``.
+
+    The last point is kept with its cost (and gradient, when computed): Minuit asks for the gradient at the
+    point whose cost it has just had, and HESSE starts at MIGRAD's last point. While MIGRAD iterates
+    (``fused``: set by the first gradient call) :meth:`cost` computes the gradient along
+    (:func:`_exp_cost_grad`, ~1.6 costs), since most of its points are then asked for the gradient too;
+    MIGRAD's seed (numerical second derivatives) and HESSE only want costs (:func:`_exp_cost`) —
+    :func:`fit_decay` clears ``fused`` before each."""
+
+    def __init__(self, irf: np.ndarray, dt: float, nc: int, sf: bool, n: np.ndarray, use: np.ndarray) -> None:
+        self.irf, self.dt, self.nc, self.sf, self.n, self.use = irf, dt, nc, sf, n, use
+        self.bufs = tuple(np.empty(n.size) for _ in range(4))
+        self.work = np.empty((3 * nc + 5, n.size))
+        self.g = np.zeros(2 * nc + 2 + int(sf))
+        self.key = b""
+        self.c = math.nan
+        self.have_grad = False
+        self.fused = False
+
+    def _both(self, p: np.ndarray, key: bytes) -> None:
+        self.c = float(_exp_cost_grad(p, self.irf, self.dt, self.nc, self.sf, self.n, self.use, self.work,
+                                      self.bufs[0], self.g))
+        self.key = key
+        self.have_grad = True
+
+    def cost(self, p: np.ndarray) -> float:
+        key = p.tobytes()
+        if key != self.key:
+            if self.fused:
+                self._both(p, key)
+            else:
+                self.c = float(_exp_cost(p, self.irf, self.dt, self.nc, self.sf, self.n, self.use, *self.bufs))
+                self.key = key
+                self.have_grad = False
+        return self.c
+
+    def grad(self, p: np.ndarray) -> np.ndarray:
+        self.fused = True
+        key = p.tobytes()
+        if not (self.have_grad and key == self.key):
+            self._both(p, key)
+        return self.g.copy()
+
+
+# False: MIGRAD with numerical gradients (strategy 1, the former path), the baseline of benchmarks/bench_decay_grad
+_ANALYTIC_GRAD = True
+
+
 def fit_decay(
     t_ps: np.ndarray,
     counts: np.ndarray,
@@ -512,19 +713,32 @@ def fit_decay(
         else:
             nn = np.ascontiguousarray(n[sel])
 
+    grad: Callable[[np.ndarray], np.ndarray] | None = None
+    ecost: _ExpCost | None = None
     if burst:
-        def cost(*p: float) -> float:
+        def cost(p: np.ndarray) -> float:
             mu_ = mdl.evaluate(np.asarray(p))
             return _deviance(nn, mu_ if sel is None else np.ascontiguousarray(mu_[sel]))
     else:
         use = np.ones(n.size, dtype=np.bool_) if sel is None else np.ascontiguousarray(sel)
-        irf_c, mu_buf = np.ascontiguousarray(mdl.irf, dtype=float), np.empty(n.size)
-        nc_, sf_ = int(n_components), bool(sf)
+        ecost = _ExpCost(np.ascontiguousarray(mdl.irf, dtype=float), dt, int(n_components), bool(sf), n, use)
+        cost = ecost.cost
+        if _ANALYTIC_GRAD:
+            grad = ecost.grad
+        else:
+            ecost = None
 
-        def cost(*p: float) -> float:
-            return float(_exp_cost(np.array(p), irf_c, dt, nc_, sf_, n, use, mdl.shifted, mdl.tmp, mdl.tmp2, mu_buf))
+    def migrad(mm: Minuit) -> None:
+        if ecost is not None:
+            ecost.fused = False
+        mm.migrad(ncall=10000)
 
-    m = Minuit(cost, *p0, name=names)
+    def hesse(mm: Minuit) -> None:
+        if ecost is not None:
+            ecost.fused = False
+        mm.hesse()
+
+    m = Minuit(cost, np.array(p0, dtype=float), grad=grad, name=names)
     m.errordef = Minuit.LEAST_SQUARES
     for k in range(n_components):
         m.limits[f"photons{k + 1}"] = (0.0, None)
@@ -557,18 +771,21 @@ def fit_decay(
         m.errors["delay"] = max(dt, 1.0)
     m.errors["background"] = 0.05 * max(bg0, 0.1)
     m.errors["shift"] = 0.2 * dt
-    m.strategy = 1
-    m.migrad(ncall=10000)
+    # with the analytic gradient strategy 0: strategy 1 would check that gradient numerically and end
+    # MIGRAD with a HESSE of its own, both redundant with the HESSE below (iminuit: "faster" with grad)
+    strategy = 1 if grad is None else 0
+    m.strategy = strategy
+    migrad(m)
     for _ in range(2):
         if m.valid:
             break
         m.strategy = 2
-        m.migrad(ncall=10000)
+        migrad(m)
     try:
-        m.hesse()
+        hesse(m)
         if not m.valid:  # HESSE's better curvature can move the EDM above the goal: descend again
-            m.migrad(ncall=10000)
-            m.hesse()
+            migrad(m)
+            hesse(m)
     except RuntimeError:  # pragma: no cover
         log.warning("fit_decay: HESSE failed")
     if not m.valid:
@@ -579,7 +796,7 @@ def fit_decay(
     rise_dd_pre = None
     pinned = {"tau_rise": 0.01 * dt} if sf else ({"rise_ratio": _RHO_MIN, "delay": 0.0} if burst else {})
     if pinned and not set(pinned) & set(fixed):
-        m0 = Minuit(cost, *np.array(m.values, dtype=float), name=names)
+        m0 = Minuit(cost, np.array(m.values, dtype=float), grad=grad, name=names)
         m0.errordef = Minuit.LEAST_SQUARES
         for nm in names:
             m0.limits[nm] = m.limits[nm]
@@ -588,7 +805,8 @@ def fit_decay(
         for nm, v in pinned.items():
             m0.values[nm] = v
             m0.fixed[nm] = True
-        m0.migrad(ncall=10000)
+        m0.strategy = strategy
+        migrad(m0)
         if m0.fval < m.fval - 1e-3:
             for nm in names:
                 m.values[nm] = m0.values[nm]
@@ -596,8 +814,8 @@ def fit_decay(
                 m.values["tau_rise"] = 0.1 * dt
             else:
                 m.values["rise_ratio"] = 0.05
-            m.migrad(ncall=10000)
-            m.hesse()
+            migrad(m)
+            hesse(m)
         rise_dd_pre = float(max(m0.fval - m.fval, 0.0))
         if m0.fval < m.fval - 1e-3:  # pragma: no cover - defensive
             # the restarted free fit ends a hair above the pinned one: numerically the same minimum (no rise);
@@ -736,11 +954,11 @@ def _one_over_e_time(p: np.ndarray, nc: int, sf: bool, burst: bool = False) -> f
     """Time at which the IRF-free decay drops to 1/e of its maximum."""
     if nc == 1 and not sf and not burst:
         return float(p[1])  # a single exponential: its maximum at 0, 1/e of it at τ (exactly)
-    taus = [p[2 * k + 1] for k in range(nc)]
-    amps = [p[2 * k] for k in range(nc)]
-    rise = p[2 * nc] if sf else None
+    taus = [float(p[2 * k + 1]) for k in range(nc)]
+    amps = [float(p[2 * k]) for k in range(nc)]
+    rise = float(p[2 * nc]) if sf else None
     if burst:
-        bt, bg, bd = taus[0], p[2 * nc] * taus[0], p[2 * nc + 1]
+        bt, bg, bd = taus[0], float(p[2 * nc]) * taus[0], float(p[2 * nc + 1])
         scale_b = 1.0 / _burst_area(bt, bg, bd)
         rise = bg
 
@@ -761,19 +979,55 @@ def _one_over_e_time(p: np.ndarray, nc: int, sf: bool, burst: bool = False) -> f
                 s += amps[k] * np.exp(-x / taus[k]) / taus[k]
         return s if s.ndim else float(s)
 
+    def fs(x: float) -> float:
+        # f at one time in plain floats: the root finder's ~20 calls of each of the ~13 solves per fit
+        # (with_err) were, through NumPy scalars, a third of a 2-exponential fit's CPU
+        s = 0.0
+        for k in range(nc):
+            if k == 0 and burst:
+                xx = x - bd
+                a_, b_ = -xx / (2 * bg), xx / (2 * bt)
+                mm = max(a_, b_)
+                s += amps[0] * scale_b * math.exp(-2 * mm) / (math.exp(a_ - mm) + math.exp(b_ - mm)) ** 2
+            elif k == 0 and rise is not None:
+                r = rise if abs(rise - taus[0]) > 1e-9 * taus[0] else taus[0] * (1 - 1e-6)
+                s += amps[0] * (math.exp(-x / taus[0]) - math.exp(-x / r)) / (taus[0] - r)
+            else:
+                s += amps[k] * math.exp(-x / taus[k]) / taus[k]
+        return s
+
     tmax = 50 * max(taus) + (p[2 * nc + 1] if burst else 0.0)
     t0 = 0.0
     if rise is not None:
         grid = np.linspace(0, 5 * max(taus[0], rise) + (p[2 * nc + 1] if burst else 0.0), 400)
         t0 = float(grid[int(np.argmax(f(grid)))])
-    peak = f(t0)
+    peak = fs(t0)
     if peak <= 0:
         return math.nan
     target = peak / math.e
+    if rise is None and min(amps) >= 0:
+        # Σ a_k e^{−t/τ_k}/τ_k − target is decreasing and convex: Newton from t = 0 rises monotonically to
+        # the root (~6 steps, to rounding; brentq's ~18 calls of f were most of with_err's CPU)
+        x = 0.0
+        for _ in range(100):
+            fx = -target
+            dfx = 0.0
+            for a_k, t_k in zip(amps, taus, strict=True):
+                e_k = a_k * math.exp(-x / t_k) / t_k
+                fx += e_k
+                dfx -= e_k / t_k
+            if dfx >= 0 or fx <= 0:
+                break
+            step = fx / dfx
+            x -= step
+            if -step <= 1e-13 * x or x > tmax:
+                break
+        if 0 < x <= tmax:
+            return x
     try:
         from scipy.optimize import brentq  # here: scipy.optimize costs ≈ 0.5 s of every sflab start
 
-        return brentq(lambda x: f(x) - target, t0, tmax, xtol=1e-9 * tmax) - (0.0 if rise is None else 0.0)
+        return brentq(lambda x: fs(x) - target, t0, tmax, xtol=1e-9 * tmax) - (0.0 if rise is None else 0.0)
     except ValueError:
         return math.nan
 
@@ -841,7 +1095,8 @@ def mean_occupancy(
 
 def warm_kernels() -> None:
     """Compile this module's numba kernels into numba's on-disk cache (``make venv`` calls it once, so the
-    first decay fit of every later process loads them instead of compiling them for ~5 s)."""
+    first decay fit of every later process loads them instead of compiling them for ~5 s). The "exp" fit
+    compiles the cost kernels with and without the analytic gradient (MIGRAD asks for both)."""
     t = np.arange(256) * 16.0
     irf = np.exp(-0.5 * ((t - 400.0) / 40.0) ** 2)
     counts = np.random.default_rng(0).poisson(1e3 * convolve_burst(irf, 16.0, 300.0, 60.0, 100.0) + 2.0)
