@@ -788,12 +788,11 @@ def fit_decay(
             hesse(m)
     except RuntimeError:  # pragma: no cover
         log.warning("fit_decay: HESSE failed")
-    if not m.valid:
-        log.warning("fit_decay: minimisation did not converge (EDM %.3g, deviance %.1f)", m.fmin.edm, m.fval)
 
     # likelihood-ratio test of the rise against the same model with the rise pinned at its lower bound;
     # if the pinned fit is better, the free fit was stuck: restart it from there
     rise_dd_pre = None
+    rise_pinned = False
     pinned = {"tau_rise": 0.01 * dt} if sf else ({"rise_ratio": _RHO_MIN, "delay": 0.0} if burst else {})
     if pinned and not set(pinned) & set(fixed):
         m0 = Minuit(cost, np.array(m.values, dtype=float), grad=grad, name=names)
@@ -822,6 +821,14 @@ def fit_decay(
             # a warning only when the gap is a deviance unit or more (1σ), i.e. the minimiser really failed
             (log.warning if m.fval - m0.fval >= 1.0 else log.debug)(
                 "fit_decay: rise fit above the pinned fit by %.2f", m.fval - m0.fval)
+        if not m.valid and m0.valid and m.fval > m0.fval - 1.0:
+            # the free fit ran into the bound where the rise vanishes and cannot meet the EDM goal there (a
+            # minimum on a limit); the rise it finds is worth less than one deviance unit (1σ): the pinned
+            # fit is that minimum, valid, with the rise unresolved (its value the bound, its error NaN)
+            m, rise_pinned = m0, True
+
+    if not m.valid:   # after the restart from the pinned rise, which often settles a stuck free fit
+        log.warning("fit_decay: minimisation did not converge (EDM %.3g, deviance %.1f)", m.fmin.edm, m.fval)
 
     p = np.array(m.values, dtype=float)
     free = [k for k in names if not m.fixed[k]]
@@ -875,7 +882,8 @@ def fit_decay(
                 photons=Value(p[ni], err(unit(ni))),
                 amplitude=Value(p[ni] * dt / p[ti], err(gamp)),
                 intensity_fraction=Value(p[ni] / tot, err(gfrac)),
-                tau_rise_ps=(Value(p[2 * n_components], err(unit(2 * n_components))) if sf
+                tau_rise_ps=(Value(p[2 * n_components], math.nan if rise_pinned else err(unit(2 * n_components)))
+                             if sf
                              else Value(p[2 * n_components] * p[1], err(grise)))
                 if ((sf or burst) and k == 0)
                 else None,
@@ -910,7 +918,7 @@ def fit_decay(
     rise_dd = None
     if sf:
         ri = 2 * n_components
-        rise = Value(p[ri], err(unit(ri)))
+        rise = Value(p[ri], math.nan if rise_pinned else err(unit(ri)))
         rise_dd = rise_dd_pre
 
         def peak_delay(pp: np.ndarray) -> float:
