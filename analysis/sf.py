@@ -1217,8 +1217,8 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
             nums["reference_two_band"] = bool(ref_present)
             nums["reference_T_K"] = refs_T[0].T_K
             # shift of the SL emission against the isolated-NC reference at the same T (static red shift)
-            ref_peak = refs_T[0].fit1.unc.center_eV.value
-            sl_peak = low.fit1.unc.center_eV.value
+            ref_peak = refs_T[0].fit1.unc.peak.value
+            sl_peak = low.fit1.unc.peak.value
             nums["sl_vs_reference_shift_meV"] = 1e3 * (ref_peak - sl_peak)
         n_needed = (RULES["two_band_min_fraction_sigma"] / RULES["two_band_min_fraction"]) ** 2
         sel_fit = low.fit2 if low.two_band else low.fit1
@@ -1857,8 +1857,8 @@ def assess(evidence: Evidence | Mapping[str, Any]) -> SFVerdict:
         )
     else:
         ab = min(ev.absorption, key=lambda a: abs(a.T_K - low.T_K))
-        e_sf = low.fit2.sf.center_eV.value  # type: ignore[union-attr]
-        e_unc = low.fit2.unc.center_eV.value
+        e_sf = low.fit2.sf.peak.value  # type: ignore[union-attr]
+        e_unc = low.fit2.unc.peak.value
         ea, aa = np.asarray(ab.energy_eV, float), np.asarray(ab.absorbance, float)
         order = np.argsort(ea)
         ea, aa = ea[order], aa[order]

@@ -112,13 +112,21 @@ class Band(ResultMixin):
     tail_eV: Value = Value(0.0, 0.0)
     #: Lorentzian share of a Voigt-like band (``shape="voigt"``; 0 otherwise)
     eta: Value = Value(0.0, 0.0)
+    #: energy of the band's maximum (eV): the centre for a symmetric band, below it for a low-energy tail —
+    #: the "peak" whose position and shift the papers quote ([000]: a peak at 2.33 eV, ~60 meV below 2.39 eV)
+    peak_eV: Value | None = None
+
+    @property
+    def peak(self) -> Value:
+        return self.center_eV if self.peak_eV is None else self.peak_eV
 
 
 @dataclass(frozen=True)
 class SpectralFit(ResultMixin):
     """Result of :func:`decompose`.  ``bands`` are ordered from low to high energy; ``sf_fraction``
     is the fraction of band counts in the lowest band (0 when ``n_bands == 1``) and ``shift_meV``
-    the distance of the SF band below the uncoupled band."""
+    the distance of the SF band's peak below the uncoupled band's (:attr:`Band.peak_eV`; for bands
+    without a tail the distance of the centres)."""
 
     bands: tuple[Band, ...]
     sf_fraction: Value
@@ -619,6 +627,80 @@ def decompose(
                    n_bands, shape, dof=max(int(n.size - len(free)), 1), edges=edges, rebin=b)
 
 
+def _peak_offset(fw: float, tail: float, eta: float) -> float:
+    """Where a band of core FWHM ``fw``, low-energy tail ``tail`` and Lorentzian share ``eta`` has its maximum,
+    relative to its centre (eV, ≤ 0): 0 without a tail, else the maximum of (1 − η)·EMG + η·Lorentzian (the
+    density whose integral :func:`_model_eval` evaluates), found on a grid and refined by parabolic steps."""
+    if tail <= 1e-9 or fw <= 0:
+        return 0.0
+    s = fw * _FWHM_TO_SIGMA
+    h = 0.5 * fw
+    lam = s / tail
+
+    def pdf(x: np.ndarray) -> np.ndarray:
+        z = x / s
+        b = (z + lam) / _SQRT2
+        with np.errstate(over="ignore", under="ignore"):
+            emg = np.where(b > 0, np.exp(-0.5 * z * z) * erfcx(np.maximum(b, 0.0)),
+                           np.exp(np.minimum(z * lam + 0.5 * lam * lam, 700.0)) * erfc(np.minimum(b, 0.0)))
+        return (1.0 - eta) * emg / (2.0 * tail) + eta * h / (math.pi * (x * x + h * h))
+
+    lo, hi = -(3.0 * s + 4.0 * tail), 0.5 * s
+    x = np.linspace(lo, hi, 257)
+    i = int(np.argmax(pdf(x)))
+    step = x[1] - x[0]
+    xm = float(x[min(max(i, 1), x.size - 2)])
+    for _ in range(40):   # parabola through three points around the maximum, the bracket halved each time
+        y0, y1, y2 = pdf(np.array([xm - step, xm, xm + step]))
+        den = y0 - 2.0 * y1 + y2
+        dx = 0.5 * step * (y0 - y2) / den if den < 0 else 0.0
+        xm += max(min(dx, step), -step)
+        if step < 1e-9 * max(fw, 1e-6):
+            break
+        step *= 0.5
+    return min(xm, 0.0)
+
+
+def _peaks(spec: _Spec, vals: Mapping[str, float], cov: np.ndarray | None, free: list[str]
+           ) -> tuple[dict[str, Value], Value | None]:
+    """Each band's peak energy (:func:`_peak_offset` from its centre) and the peak-to-peak shift of the SF band
+    below the uncoupled one (meV; None for one band), errors propagated with numerical derivatives of the
+    offsets in each band's width, tail and Lorentzian share."""
+    off: dict[str, float] = {}
+    dgrad: dict[str, tuple[list[str], list[float]]] = {}
+    for r in spec.roles:
+        fw = vals[f"fwhm_{r}"]
+        tl = vals[f"tail_{r}"] if spec.tail else 0.0
+        et = vals[f"eta_{r}"] if spec.voigt else 0.0
+        off[r] = _peak_offset(fw, tl, et)
+        names, grads = [], []
+        if off[r] != 0.0:
+            for nm, v in ((f"fwhm_{r}", fw), (f"tail_{r}", tl), (f"eta_{r}", et)):
+                if nm not in free:
+                    continue
+                hstep = 1e-4 * max(abs(v), 1e-4 if nm.startswith("eta") else 1e-5)
+                arg = {"fw": fw, "tail": tl, "eta": et}
+                key = nm.split("_")[0].replace("fwhm", "fw")
+                up, dn = dict(arg), dict(arg)
+                up[key] += hstep
+                dn[key] = max(dn[key] - hstep, 0.0)
+                names.append(nm)
+                grads.append((_peak_offset(up["fw"], up["tail"], up["eta"]) -
+                              _peak_offset(dn["fw"], dn["tail"], dn["eta"])) / (up[key] - dn[key]))
+        dgrad[r] = (names, grads)
+    peaks: dict[str, Value] = {}
+    for r in spec.roles:
+        cn, cg = (["center_unc"], [1.0]) if r == "unc" else (["center_unc", f"shift_{r}"], [1.0, -1.0])
+        c = vals["center_unc"] - (0.0 if r == "unc" else vals[f"shift_{r}"])
+        peaks[r] = Value(c + off[r], _err(cov, free, cn + dgrad[r][0], cg + dgrad[r][1]))
+    if len(spec.roles) == 1:
+        return peaks, None
+    # shift = (c_unc + δ_unc) − (c_unc − shift_sf + δ_sf) = shift_sf + δ_unc − δ_sf
+    names = ["shift_sf"] + dgrad["unc"][0] + dgrad["sf"][0]
+    grads = [1.0] + dgrad["unc"][1] + [-g for g in dgrad["sf"][1]]
+    return peaks, Value(1e3 * (vals["shift_sf"] + off["unc"] - off["sf"]), 1e3 * _err(cov, free, names, grads))
+
+
 def _result(e: np.ndarray, n: np.ndarray, spec: _Spec, vals: Mapping[str, float], free: list[str],
             cov: np.ndarray | None, dev: float, converged: bool, use_chi2: bool, var_floor: float, n_bands: int,
             shape: str, *, dof: int, edges: np.ndarray | None = None, rebin: int = 1) -> SpectralFit:
@@ -638,6 +720,7 @@ def _result(e: np.ndarray, n: np.ndarray, spec: _Spec, vals: Mapping[str, float]
     areas = np.array([vals[a] for a in area_names])
     tot = areas.sum() if areas.sum() > 0 else 1.0
     bands = []
+    peaks, shift_pk = _peaks(spec, vals, cov, free)
     for r in spec.roles:
         if r == "unc":
             cen = Value(vals["center_unc"], _err(cov, free, ["center_unc"], [1.0]))
@@ -669,11 +752,13 @@ def _result(e: np.ndarray, n: np.ndarray, spec: _Spec, vals: Mapping[str, float]
                 if spec.tail
                 else Value(0.0, 0.0),
                 eta=Value(vals[f"eta_{r}"], _err(cov, free, [f"eta_{r}"], [1.0])) if spec.voigt else Value(0.0, 0.0),
+                peak_eV=peaks[r] if spec.tail else None,
             )
         )
     if n_bands > 1:
         sf_frac = bands[0].fraction
-        shift = Value(1e3 * vals["shift_sf"], 1e3 * _err(cov, free, ["shift_sf"], [1.0]))
+        assert shift_pk is not None
+        shift = shift_pk
     else:
         sf_frac = Value(0.0, 0.0)
         shift = Value(math.nan, math.nan)

@@ -11,6 +11,7 @@ PDG-scaled by √(reduced deviance) where the model is approximate (as analysis.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
@@ -120,10 +121,30 @@ def frac_voigt(rng: np.random.Generator) -> tuple[float, float, float]:
     return f.sf_fraction.value, f.sf_fraction.error * scale(f), tr  # type: ignore[attr-defined]
 
 
+@functools.cache
+def true_peak(centre: float, fwhm: float, tail: float, wing: float) -> float:
+    """The maximum (eV) of the density band_photons draws from — core (Gaussian, or with probability
+    ``wing`` a Lorentzian of half-width fwhm/2) minus an exponential of mean ``tail`` — by numerical
+    convolution on a 2 µeV grid (nothing of analysis/)."""
+    from scipy.signal import fftconvolve
+
+    dx = 2e-6
+    x = np.arange(-0.5, 0.3, dx)
+    s, h = fwhm / 2.3548, 0.5 * fwhm
+    core = ((1 - wing) * np.exp(-0.5 * (x / s) ** 2) / (s * math.sqrt(2 * math.pi))
+            + wing * h / (math.pi * (x * x + h * h)))
+    k = np.arange(0.0, 25 * tail, dx)
+    # E = c + core − Exp: the density at x is Σ_k core(x + k) e^{−k/τ}/τ dx
+    dens = fftconvolve(core[::-1], np.exp(-k / tail) / tail * dx)[: x.size][::-1]
+    return centre + float(x[int(np.argmax(dens))])
+
+
 def shift_voigt(rng: np.random.Generator) -> tuple[float, float, float]:
-    # the centre of a tailed band is the core's (Gaussian mean), not the peak: truth = core distance
+    # the shift the papers quote is peak to peak; with tails the peaks lie below the cores (truth 56.1 meV here,
+    # the core distance is 60)
     f, _ = _spec(rng, True)
-    return f.shift_meV.value, f.shift_meV.error * scale(f), 60.0  # type: ignore[attr-defined]
+    truth = 1e3 * (true_peak(2.39, 0.065, 0.008, 0.06) - true_peak(2.33, 0.025, 0.004, 0.06))
+    return f.shift_meV.value, f.shift_meV.error * scale(f), truth  # type: ignore[attr-defined]
 
 
 def alpha(rng: np.random.Generator) -> tuple[float, float, float, float]:
