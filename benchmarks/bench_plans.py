@@ -32,7 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PLANS = ("plans/rl-hbt.toml", "plans/overnight.toml")
 BEFORE = {"plans/rl-hbt.toml": "> 900 s wall and 0 of 3 HBT points (issue 15, before the histogram-mode g2)",
-          "plans/overnight.toml": "314 s wall for the campaign (session 4, before the summed IRF; loaded machine)"}
+          "plans/overnight.toml": "314 s wall (session 4, loaded machine); 93 / 75 s wall, 73 / 61 s CPU at dd90aab "
+                                  "(2026-12-04, interleaved with main's 58 / 54 s: before Nagle off, decision 0015 "
+                                  "and the analytic decay gradient)"}
 IDLE_PLAN = """sample = "milano-2d-sl"
 title = "a lab-hour of holding temperature"
 
