@@ -55,6 +55,7 @@ class Progress:
         self._T: float | None = None
         self._F: float | None = None
         self._base = 0
+        self._prog: _RichProgress | None = None
 
     # ------------------------------------------------------------------ queue bookkeeping
     def _items(self) -> list[Any]:
@@ -76,6 +77,7 @@ class Progress:
         if self.queue is not None:
             columns += [TextColumn("ETA"), TimeRemainingColumn()]
         with _RichProgress(*columns, console=self.console, transient=False, disable=not self.show) as prog:
+            self._prog = prog
             t_all = None
             if self.queue is not None:
                 items = self._items()
@@ -122,6 +124,24 @@ class Progress:
                 pump()
                 pts.close()
                 evs.close()
+
+    def operator(self, text: str) -> threading.Event:
+        """The terminal's answer to a driver's prompt (``Runner.operator``; set by ``acq.workflows.run_campaign``
+        when stdin is a terminal): the live display stops, the prompt waits for Enter, the display goes on.
+        Ctrl-C interrupts the campaign as anywhere else (resumable)."""
+        prog = self._prog
+        if prog is not None:
+            prog.stop()
+        try:
+            self.console.input(f"[bold yellow]operator:[/] {text} — press Enter when done ")
+        except EOFError:   # Ctrl-D: taken as done, like Enter
+            pass
+        finally:
+            if prog is not None:
+                prog.start()
+        done = threading.Event()
+        done.set()
+        return done
 
     def _on_event(self, prog: _RichProgress, t_run: Any, ev: Any) -> None:
         d = ev.data

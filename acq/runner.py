@@ -262,8 +262,13 @@ class Runner:
                  config_snapshot: Mapping[str, Any] | None = None,
                  sample: Mapping[str, Any] | None = None, resume: bool = False, analyze: bool = True,
                  title: str = "", sidecar_dir: str | os.PathLike | None = None, retake: bool = False,
-                 max_suspension_s: float = 3600.0) -> None:
+                 max_suspension_s: float = 3600.0, operator: Callable[[str], threading.Event] | None = None
+                 ) -> None:
         self.procedure = procedure
+        #: who answers a driver's prompt to the operator (a manual sample holder: "move the holder to
+        #: 'reference'"): called with the text, returns an event the front end sets when the operator is done
+        #: (the CLI on a terminal, the GUI's dialog); None: nobody is there, the driver waits its ``wait_s``
+        self.operator = operator
         self.lab = lab
         self.path = Path(path)
         self.clock = clock if clock is not None else lab.clock
@@ -720,6 +725,24 @@ class Runner:
     def _install_cancel(self, on: bool) -> None:
         for drv in self.lab.roles.values():
             drv.cancel = self.cancel if on else Role.cancel
+            if hasattr(drv, "ask"):   # a role that prompts the operator (drivers.sample_stage.ManualSampleStage)
+                drv.ask = self._ask_operator if on else None
+
+    def _ask_operator(self, text: str) -> bool:
+        """A driver's prompt to the operator: written to the run file's event log, shown by the front end
+        (:attr:`operator`), and waited for in wall time — the lab clock does not run ahead while a person
+        works — with Abort acting at once. False when nobody is there to answer (the driver then waits its
+        own ``wait_s``)."""
+        self._log("operator", f"operator prompt before point {self.index}: {text}", point=self.index)
+        self._publish("operator", prompt=text, point=self.index)
+        if self.operator is None:
+            return False
+        done = self.operator(text)
+        while not done.wait(0.1):
+            if self._abort.is_set():
+                raise AbortRun(self._abort_reason)
+        self._log("operator", f"operator done: {text}", point=self.index)
+        return True
 
     def run(self) -> RunResult:
         status, error, role = "failed", None, ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,9 @@ class LabSession:
     #: called by the queue worker before each queued run (the GUI's queue too); the simulated lab's
     #: composition sets it to cable the emulated time tagger as the procedure declares
     before_run: Callable[[QueueItem], None] | None = None
+    #: the front end that answers the drivers' prompts to the operator (``Runner.operator``): the CLI on a
+    #: terminal, the GUI's dialog; None in scripts and overnight runs without a terminal
+    operator: Callable[[str], threading.Event] | None = None
 
     @property
     def simulated(self) -> bool:
@@ -65,7 +69,8 @@ class LabSession:
         return Runner(procedure, self.lab, path, clock=self.clock, bus=self.bus,
                       suspenders=self.suspenders() if suspenders is None else suspenders,
                       config_snapshot=self.config.snapshot(), sample=self.sample, resume=resume, title=title,
-                      max_suspension_s=float(self.config.safety.get("max_suspension_s", 3600.0)))
+                      max_suspension_s=float(self.config.safety.get("max_suspension_s", 3600.0)),
+                      operator=self.operator)
 
     def make_safe(self) -> dict[str, str]:
         """The "make safe" button: every connected role to its safe state (same as the backstop)."""

@@ -9,6 +9,7 @@ Exit codes scripts can trust: 0 success, 1 run failed (or aborted), 2 bad input 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import tomllib
 from pathlib import Path
@@ -96,6 +97,8 @@ def run_campaign(campaign: Campaign, console: Console, *, show: bool = True) -> 
     worker = QueueWorker(session, campaign.queue, out_dir=campaign.folder, filename=campaign.filename)
     display = Progress(session.bus, console, clock=session.clock, queue=campaign.queue,
                        current_item=lambda: worker.current_item, title="run", show=show)
+    if show and sys.stdin is not None and sys.stdin.isatty():
+        session.operator = display.operator   # a manual sample holder's prompts are answered here
     try:
         with handle_signals():
             display.run(worker.run_here)

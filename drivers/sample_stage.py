@@ -151,11 +151,13 @@ class ConexSampleStage(ConexAxis, SampleStage):
 
 class ManualSampleStage(SampleStage):
     """A holder without a motor: every move is a prompt to the operator ("put the reference in the beam"),
-    recorded (logged at WARNING, kept in :attr:`prompts` and in ``describe()``). ``ask`` — a callable
-    injected by the program that runs the procedure (``Lab.from_config(inject=…)``) — is given the prompt
-    and returns once the operator has done it; without one the driver waits ``wait_s`` of lab time (the
-    operator's time to move the holder; the wait is interruptible) and goes on. The position read back is
-    the one last asked for. Also the in-memory fake of the role."""
+    recorded (logged at WARNING, kept in :attr:`prompts` and in ``describe()``). ``ask`` — set by the run
+    engine for the duration of a run (``acq.runner.Runner._ask_operator``: the prompt goes into the run file's
+    event log and to the front end, the CLI on a terminal or the GUI's dialog) — is given the prompt and
+    returns True once the operator has done it; when it returns False (nobody there to answer) or there is
+    none, the driver waits ``wait_s`` of lab time (the operator's time to move the holder; the wait is
+    interruptible) and goes on. The position read back is the one last asked for. Also the in-memory fake
+    of the role."""
 
     OPTIONS = {
         **STAGE_OPTIONS,
@@ -186,9 +188,8 @@ class ManualSampleStage(SampleStage):
         text = f"move the sample holder to {name!r} ({mm:.3f} mm)" if name else f"move the sample holder to {mm:.3f} mm"
         self.prompts.append({"t": float(self.clock.now()), "prompt": text})
         log.warning("operator: %s", text)
-        if self.ask is not None:
-            self.ask(text)
-        elif self.options["wait_s"] > 0:
+        answered = bool(self.ask(text)) if self.ask is not None else False
+        if not answered and self.options["wait_s"] > 0:
             self.wait(float(self.options["wait_s"]))
         self._mm = float(mm)
 

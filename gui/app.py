@@ -52,6 +52,12 @@ MAKE_SAFE_STYLE = ("QPushButton { background: #c62828; color: white; font-size: 
                    "QPushButton:pressed { background: #7f0000; }")
 
 
+class _OperatorBridge(QtCore.QObject):
+    """Carries a driver's prompt to the operator from the run thread to the GUI thread (queued signal)."""
+
+    asked = QtCore.Signal(str, object)   # the prompt, the threading.Event to set when the operator is done
+
+
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, session: Any, queue_path: Path, *, procedures: Callable[[], dict[str, type]] | None = None,
                  poll_s: float = 1.0, rate_hz: float = 15.0, auto_connect: bool = True,
@@ -155,6 +161,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage("ready")
 
         # ---------------------------------------------------------------- wiring
+        # a manual sample holder's prompts ("move the sample holder to 'reference'"): a dialog with "Done";
+        # the run waits for it (Abort still acts), and the prompt is in the run file's event log
+        self._operator = _OperatorBridge(self)
+        self._operator.asked.connect(self.on_operator_prompt)
+        self.operator_box: QtWidgets.QMessageBox | None = None
+        session.operator = self.ask_operator
         p = self.pump
         p.runStarted.connect(self.on_run_start)
         p.runStatus.connect(self.on_run_status)
@@ -283,7 +295,29 @@ class MainWindow(QtWidgets.QMainWindow):
         self.queue_panel.on_point(int(last.get("point_id", 0)) + 1, last.get("n_points"),
                                   float(last.get("lab_time", batch[-1].time)))
 
+    def ask_operator(self, text: str) -> threading.Event:
+        """``Runner.operator`` (called in the run thread): show the prompt here, return the event "Done" sets."""
+        done = threading.Event()
+        self._operator.asked.emit(text, done)
+        return done
+
+    def on_operator_prompt(self, text: str, done: threading.Event) -> None:
+        self.append_log(f"operator: {text}")
+        box = QtWidgets.QMessageBox(self)
+        box.setIcon(QtWidgets.QMessageBox.Information)
+        box.setWindowTitle("sflab — operator")
+        box.setText(text)
+        box.setInformativeText("The run waits until you press Done (Abort in the main window still stops it).")
+        ok = box.addButton("Done", QtWidgets.QMessageBox.AcceptRole)
+        ok.clicked.connect(done.set)
+        box.setModal(False)
+        self.operator_box = box
+        box.show()
+
     def on_run_stop(self, ev: Any) -> None:
+        if self.operator_box is not None:   # the run ended (aborted) while the prompt was open
+            self.operator_box.close()
+            self.operator_box = None
         d = ev.data
         self.last_run_file = d.get("path")
         self.last_exit = dict(d)

@@ -231,3 +231,26 @@ def test_browser_follows_a_run_file_while_it_is_written(qtbot, win_fake):
     qtbot.waitUntil(lambda: b.run.exit_status == "aborted" or not b._loading, timeout=LONG)
     b.open(win.queue.get(item.id).run_file)
     qtbot.waitUntil(lambda: b.run.exit_status == "aborted", timeout=LONG)
+
+
+def test_operator_prompt_from_the_run_thread_is_a_dialog_whose_done_answers_it(qtbot, win_fake):
+    """Runner.operator in the GUI: a prompt asked from the run thread (a manual sample holder) appears as a
+    dialog in the GUI thread and in the event log; "Done" sets the event the run waits on."""
+    import threading
+
+    from qtpy import QtWidgets
+
+    win, session, _, _ = win_fake
+    assert session.operator == win.ask_operator
+    got: dict = {}
+    text = "move the sample holder to 'reference'"
+    th = threading.Thread(target=lambda: got.setdefault("ev", win.ask_operator(text)))
+    th.start()
+    th.join(10)
+    qtbot.waitUntil(lambda: win.operator_box is not None and win.operator_box.isVisible(), timeout=LONG)
+    assert text in win.operator_box.text() and f"operator: {text}" in win.log_view.toPlainText()
+    assert not got["ev"].is_set()
+    done = [b for b in win.operator_box.buttons() if b.text() == "Done"][0]
+    qtbot.mouseClick(done, QtCore.Qt.LeftButton)
+    assert got["ev"].is_set()
+    assert isinstance(win.operator_box, QtWidgets.QMessageBox)
