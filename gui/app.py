@@ -432,6 +432,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._closed:
             return
         self._closed = True
+        if getattr(self.session, "operator", None) == self.ask_operator:
+            self.session.operator = None   # nobody left to answer a prompt: the driver's own wait_s
         t = self.make_safe()
         self._wait(lambda: not t.is_alive(), 60.0)
         self.pump.drain()
