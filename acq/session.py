@@ -66,6 +66,9 @@ class LabSession:
         if path is None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             path = self.data_dir / run_filename(type(procedure).__name__, sample=self.sample.get("name", ""))
+            stem, n = path.stem, 2
+            while path.exists():   # a second run of the same procedure within the same second
+                path, n = path.with_name(f"{stem}-{n}.h5"), n + 1
         return Runner(procedure, self.lab, path, clock=self.clock, bus=self.bus,
                       suspenders=self.suspenders() if suspenders is None else suspenders,
                       config_snapshot=self.config.snapshot(), sample=self.sample, resume=resume, title=title,

