@@ -18,6 +18,7 @@ from __future__ import annotations
 
 __all__ = [
     "EV_J",
+    "HC_EV_NM",
     "optical_N",
     "xray_absorbed_rate",
     "xray_excitations_per_event",
@@ -25,6 +26,8 @@ __all__ = [
 ]
 
 EV_J = 1.602176634e-19
+#: h·c in eV·nm (CODATA exact h, c, e) — the simulators' own constant (they share no code with analysis/)
+HC_EV_NM = 1239.841984
 
 
 def optical_N(fluence_uJcm2: float, photon_eV: float, sigma_abs_cm2: float, edge_eV: float) -> float:

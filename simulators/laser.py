@@ -20,6 +20,7 @@ import logging
 import math
 import random
 
+from .excitation import HC_EV_NM
 from .stage import CONEX_STATES, ConexPositioner
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class LaserModel(ConexPositioner):
 
     @property
     def wavelength_nm(self) -> float:
-        return 1239.84 / self.photon_eV
+        return HC_EV_NM / self.photon_eV
 
     def lab_toml(self) -> dict[str, float]:
         """The attenuator options a lab.toml records for this laser path (what the operator measured with the

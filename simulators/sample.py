@@ -58,7 +58,7 @@ __all__ = ["Conditions", "Sample", "BANDS", "PRESET_DIR", "list_presets", "dumps
 PRESET_DIR = Path(__file__).with_name("presets")
 BANDS: tuple[str, ...] = ("uncoupled", "xx", "sf", "ase", "miniband")
 K_B_MEV = 0.08617333  # meV / K
-HC_EV_NM = 1239.84198
+HC_EV_NM = _exc.HC_EV_NM
 
 
 @dataclass

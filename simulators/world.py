@@ -45,6 +45,7 @@ import math
 import threading
 from typing import Any
 
+from . import TCSPC_MONOS
 from .cryostat import CryostatModel
 from .faults import Faults
 from .lamp import LampModel
@@ -57,8 +58,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["World", "TCSPC_MONOS"]
 
-#: the TCSPC monochromators a simulated lab can have in front of its TCSPC detector
-TCSPC_MONOS = ("cornerstone", "horiba")
 
 
 def _kwargs_of(cls: type) -> set[str]:
