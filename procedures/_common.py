@@ -374,6 +374,10 @@ class DecayMixin:
     lab: Any   # the runner's Lab (declared on acq.procedure.Procedure, which the measurement also derives from)
 
     decay_s = FloatParameter("TCSPC acquisition", units="s", minimum=0.001, maximum=36000.0, default=1.0)
+    # 0: one histogram of decay_s (it may end early at the stop count); > 0: histograms that end at the stop
+    # count are summed until they hold decay_counts or decay_s is spent, as the IRF's are (take_irf)
+    decay_counts = FloatParameter("Decay counts to collect (0 = one histogram)", units="counts", minimum=0.0,
+                                  maximum=1e10, default=0.0)
     decay_binwidth_ps = FloatParameter("TCSPC bin width", units="ps", minimum=1.0, maximum=512.0, default=8.0)
     decay_bins = IntegerParameter("TCSPC bins", minimum=16, maximum=65536, default=1600)
     irf_fwhm_ps = FloatParameter("IRF FWHM (nominal Gaussian)", units="ps", minimum=1.0, maximum=2000.0,
@@ -518,8 +522,33 @@ class DecayMixin:
         """One decay histogram in ``band`` ("all", or "sf"/"unc"/"laser" at ``wavelength_nm`` through the
         TCSPC monochromator), with its wavelength, bandpass and window."""
         sel = self._select(band, wavelength_nm)
-        c, q, elapsed = self._histogram(float(self.decay_s if duration_s is None else duration_s))
+        c, q, elapsed = self._summed_histogram(float(self.decay_s if duration_s is None else duration_s),
+                                               float(self.decay_counts), "decay")
         return {"counts": c, "band": BAND_CODES[band], **sel, "duration": elapsed, **q}
+
+    def _summed_histogram(self, budget: float, want: float, what: str
+                          ) -> tuple[np.ndarray, dict[str, Any], float]:
+        """Histograms, each ending at the stop count or at the time left, summed until they hold ``want``
+        counts or ``budget`` s is spent (``want`` = 0: one histogram). No bin of the sum was clipped unless
+        one of its histograms overflowed without a stop count, which its fields say. The sum's fields: total
+        time, ``overflow`` if any histogram stopped, clipped bins and lost records summed."""
+        total: np.ndarray | None = None
+        qs: list[dict[str, Any]] = []
+        elapsed = 0.0
+        while True:
+            c, q, dt = self._histogram(max(budget - elapsed, 0.001))
+            total = c if total is None else total + c
+            qs.append(q)
+            elapsed += dt
+            # enough counts, the budget spent, or a histogram that ran its full time (no stop): no more to take
+            if float(total.sum()) >= want or elapsed >= budget - 1e-9 or not q["overflow"]:
+                break
+        q = {**qs[-1], "requested": budget, "overflow": int(any(x["overflow"] for x in qs)),
+             "clipped_bins": int(sum(x["clipped_bins"] for x in qs)),
+             "lost_records": int(sum(x["lost_records"] for x in qs))}
+        if len(qs) > 1:
+            log.info("%s: %d histograms summed, %.3g counts in %.3g s", what, len(qs), float(total.sum()), elapsed)
+        return total, q, elapsed
 
     def take_irf(self) -> dict[str, Any]:
         """The instrument response: scattered laser with the monochromator on the laser line. Histograms
@@ -529,23 +558,7 @@ class DecayMixin:
         300 k-photon decay biased τ by −0.27σ; an IRF with 1/40 of a decay's counts doubles the reduced
         deviance). The sum's fields: total time, overflow if any histogram stopped, clipped bins summed."""
         sel = self._select("laser", float(self.laser_nm))
-        budget, want = float(self.irf_s), float(self.irf_counts)
-        total: np.ndarray | None = None
-        qs: list[dict[str, Any]] = []
-        elapsed = 0.0
-        while True:
-            c, q, dt = self._histogram(max(budget - elapsed, 0.001))
-            total = c if total is None else total + c
-            qs.append(q)
-            elapsed += dt
-            # a histogram that ran its full time (no stop) or the budget spent: no more time to take
-            if float(total.sum()) >= want or elapsed >= budget - 1e-9 or not q["overflow"]:
-                break
-        q = {**qs[-1], "requested": budget, "overflow": int(any(x["overflow"] for x in qs)),
-             "clipped_bins": int(sum(x["clipped_bins"] for x in qs)),
-             "lost_records": int(sum(x["lost_records"] for x in qs))}
-        if len(qs) > 1:
-            log.info("IRF: %d histograms summed, %.3g counts in %.3g s", len(qs), float(total.sum()), elapsed)
+        total, q, elapsed = self._summed_histogram(float(self.irf_s), float(self.irf_counts), "IRF")
         return {"counts": total, "band": BAND_CODES["laser"], **sel, "duration": elapsed, **q}
 
 

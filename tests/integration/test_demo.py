@@ -53,7 +53,7 @@ def test_demo_verdict_matches_truth_and_analyze_rereads_it(tmp_path, monkeypatch
     idx = json.loads((folder / "campaign.json").read_text())
     assert [r["status"] for r in idx["runs"]] == ["done"] * 8
     # every checklist item is measured (pass or fail) but coherence (no G1 measurement in sflab): the delayed
-    # rise from the 20 s band-resolved decays at 5 K, reversibility from the repeat run, the isolated-NC film
+    # rise from the summed band-resolved decays at 5 K (4.4σ), reversibility from the repeat run, the isolated-NC film
     # compared at 5 K, absorption from the in-situ transmission
     status = {i["number"]: i["status"] for i in summary["checklist"]}
     assert {n for n, st in status.items() if st == "not measured"} == {8}, status

@@ -135,3 +135,25 @@ def test_band_peaks_finds_two_bands_or_offsets_one():
     one = 1000 * np.exp(-0.5 * ((E - 2.42) / 0.018) ** 2)
     sf, unc, ok = band_peaks(wl, one, shift_meV=55.0)
     assert not ok and unc == pytest.approx(HC / 2.42, abs=0.3) and sf == pytest.approx(HC / 2.365, abs=0.3)
+
+
+def test_decay_counts_sums_stop_count_histograms_without_clipping(tmp_path):
+    """decay_counts > 0: a bright decay is summed from histograms that each end at the stop count, until it
+    holds decay_counts (or decay_s is spent) — the IRF's mechanism; no bin of the sum is clipped. With the
+    default (0) the same decay is one stop-count histogram."""
+    s = open_lab(sim=True, sample="milano-2d-sl", speed="max", data_dir=tmp_path)
+    try:
+        run(s, FluenceCalibration(n_steps=4, readings=1))
+        one = open_run(run(s, PLTemperatureSeries(temperatures=[5.0], fluences=[5.0], hold_s=5.0, decay_s=20.0,
+                                                  measure_irf=False)).path)
+        summed = open_run(run(s, PLTemperatureSeries(temperatures=[5.0], fluences=[5.0], hold_s=5.0, decay_s=20.0,
+                                                     decay_counts=2e6, measure_irf=False)).path)
+    finally:
+        s.close()
+    a, b = one.stream("decay"), summed.stream("decay")
+    ha, hb = np.asarray(a["counts"][0], float), np.asarray(b["counts"][0], float)
+    assert int(a["overflow"][0]) == 1 and ha.max() <= 65535 and ha.sum() < 2e6     # stopped at the stop count
+    assert a["duration"][0] < 20.0
+    assert hb.sum() >= 2e6 or b["duration"][0] == pytest.approx(20.0)
+    assert hb.max() > 65535 and int(b["clipped_bins"][0]) == 0 and int(b["overflow"][0]) == 1
+    assert a["duration"][0] < b["duration"][0] <= 20.0 + 1e-9
