@@ -269,6 +269,7 @@ class Runner:
         #: 'reference'"): called with the text, returns an event the front end sets when the operator is done
         #: (the CLI on a terminal, the GUI's dialog); None: nobody is there, the driver waits its ``wait_s``
         self.operator = operator
+        self._own_ask: dict[int, Any] = {}
         self.lab = lab
         self.path = Path(path)
         self.clock = clock if clock is not None else lab.clock
@@ -726,7 +727,12 @@ class Runner:
         for drv in self.lab.roles.values():
             drv.cancel = self.cancel if on else Role.cancel
             if hasattr(drv, "ask"):   # a role that prompts the operator (drivers.sample_stage.ManualSampleStage)
-                drv.ask = self._ask_operator if on else None
+                if on:
+                    if drv.ask != self._ask_operator:
+                        self._own_ask[id(drv)] = drv.ask   # what a program set is put back after the run
+                    drv.ask = self._ask_operator
+                else:
+                    drv.ask = self._own_ask.pop(id(drv), None)
 
     def _ask_operator(self, text: str) -> bool:
         """A driver's prompt to the operator: written to the run file's event log, shown by the front end
