@@ -47,7 +47,7 @@ lint: $(STAMP)
 # A hung test can never hold CI: each test has its own timeout (pyproject: timeout_method = thread, so a
 # hang inside C code or a Qt event loop is cut too; xdist names the test, the stack dump stays in the
 # worker), and the whole
-# pytest run is cut after 30 min (the suite takes 4.2–4.6 min beside two CPU hogs on 2 cores: five fresh clones, 2 December 2026). Three workers on two cores:
+# pytest run is cut after 30 min (the suite takes 3.4 min beside two CPU hogs on 2 cores, 2.1 min idle: fresh clones, 4 December 2026). Three workers on two cores:
 # the suite waits on sockets, subprocesses and Qt for a quarter of its time, which a third worker fills. A worker cut by its
 # timeout is not replaced (--max-worker-restart=0): under --dist loadfile xdist can stall for ever after
 # replacing a crashed worker (pytest-xdist issues 784, 1313), and the crashed test is reported by name.
