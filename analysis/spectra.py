@@ -661,44 +661,39 @@ def _peak_offset(fw: float, tail: float, eta: float) -> float:
     return min(xm, 0.0)
 
 
-def _peaks(spec: _Spec, vals: Mapping[str, float], cov: np.ndarray | None, free: list[str]
-           ) -> tuple[dict[str, Value], Value | None]:
-    """Each band's peak energy (:func:`_peak_offset` from its centre) and the peak-to-peak shift of the SF band
-    below the uncoupled one (meV; None for one band), errors propagated with numerical derivatives of the
-    offsets in each band's width, tail and Lorentzian share."""
-    off: dict[str, float] = {}
-    dgrad: dict[str, tuple[list[str], list[float]]] = {}
-    for r in spec.roles:
-        fw = vals[f"fwhm_{r}"]
-        tl = vals[f"tail_{r}"] if spec.tail else 0.0
-        et = vals[f"eta_{r}"] if spec.voigt else 0.0
-        off[r] = _peak_offset(fw, tl, et)
-        names, grads = [], []
-        if off[r] != 0.0:
-            for nm, v in ((f"fwhm_{r}", fw), (f"tail_{r}", tl), (f"eta_{r}", et)):
-                if nm not in free:
-                    continue
-                hstep = 1e-4 * max(abs(v), 1e-4 if nm.startswith("eta") else 1e-5)
-                arg = {"fw": fw, "tail": tl, "eta": et}
-                key = nm.split("_")[0].replace("fwhm", "fw")
-                up, dn = dict(arg), dict(arg)
-                up[key] += hstep
-                dn[key] = max(dn[key] - hstep, 0.0)
-                names.append(nm)
-                grads.append((_peak_offset(up["fw"], up["tail"], up["eta"]) -
-                              _peak_offset(dn["fw"], dn["tail"], dn["eta"])) / (up[key] - dn[key]))
-        dgrad[r] = (names, grads)
+def _positions(spec: _Spec, vals: Mapping[str, float], cov: np.ndarray | None, free: list[str]
+               ) -> tuple[dict[str, Value], dict[str, Value], Value | None]:
+    """Each band's centre and peak energy (:func:`_peak_offset` from its centre), and the peak-to-peak shift
+    of the SF band below the uncoupled one (meV; None for one band); the peaks' errors propagated with
+    numerical derivatives of the offsets in each band's width, tail and Lorentzian share."""
+    centres: dict[str, Value] = {}
     peaks: dict[str, Value] = {}
+    off: dict[str, float] = {}
+    dnames: dict[str, list[str]] = {}
+    dgrads: dict[str, list[float]] = {}
     for r in spec.roles:
+        q = [vals[f"fwhm_{r}"], vals[f"tail_{r}"] if spec.tail else 0.0, vals[f"eta_{r}"] if spec.voigt else 0.0]
+        off[r] = _peak_offset(*q)
+        dnames[r], dgrads[r] = [], []
+        for k, nm in enumerate((f"fwhm_{r}", f"tail_{r}", f"eta_{r}")):
+            if off[r] == 0.0 or nm not in free:
+                continue
+            h = 1e-4 * max(abs(q[k]), 1e-4 if k == 2 else 1e-5)
+            up, dn = list(q), list(q)
+            up[k] += h
+            dn[k] = max(dn[k] - h, 0.0)
+            dnames[r].append(nm)
+            dgrads[r].append((_peak_offset(*up) - _peak_offset(*dn)) / (up[k] - dn[k]))
         cn, cg = (["center_unc"], [1.0]) if r == "unc" else (["center_unc", f"shift_{r}"], [1.0, -1.0])
         c = vals["center_unc"] - (0.0 if r == "unc" else vals[f"shift_{r}"])
-        peaks[r] = Value(c + off[r], _err(cov, free, cn + dgrad[r][0], cg + dgrad[r][1]))
+        centres[r] = Value(c, _err(cov, free, cn, cg))
+        peaks[r] = Value(c + off[r], _err(cov, free, cn + dnames[r], cg + dgrads[r]))
     if len(spec.roles) == 1:
-        return peaks, None
+        return centres, peaks, None
     # shift = (c_unc + δ_unc) − (c_unc − shift_sf + δ_sf) = shift_sf + δ_unc − δ_sf
-    names = ["shift_sf"] + dgrad["unc"][0] + dgrad["sf"][0]
-    grads = [1.0] + dgrad["unc"][1] + [-g for g in dgrad["sf"][1]]
-    return peaks, Value(1e3 * (vals["shift_sf"] + off["unc"] - off["sf"]), 1e3 * _err(cov, free, names, grads))
+    names = ["shift_sf"] + dnames["unc"] + dnames["sf"]
+    grads = [1.0] + dgrads["unc"] + [-g for g in dgrads["sf"]]
+    return centres, peaks, Value(1e3 * (vals["shift_sf"] + off["unc"] - off["sf"]), 1e3 * _err(cov, free, names, grads))
 
 
 def _result(e: np.ndarray, n: np.ndarray, spec: _Spec, vals: Mapping[str, float], free: list[str],
@@ -720,15 +715,9 @@ def _result(e: np.ndarray, n: np.ndarray, spec: _Spec, vals: Mapping[str, float]
     areas = np.array([vals[a] for a in area_names])
     tot = areas.sum() if areas.sum() > 0 else 1.0
     bands = []
-    peaks, shift_pk = _peaks(spec, vals, cov, free)
+    centres, peaks, shift_pk = _positions(spec, vals, cov, free)
     for r in spec.roles:
-        if r == "unc":
-            cen = Value(vals["center_unc"], _err(cov, free, ["center_unc"], [1.0]))
-        else:
-            cen = Value(
-                vals["center_unc"] - vals[f"shift_{r}"],
-                _err(cov, free, ["center_unc", f"shift_{r}"], [1.0, -1.0]),
-            )
+        cen = centres[r]
         a = vals[f"area_{r}"]
         grads = [((1.0 / tot) if an == f"area_{r}" else 0.0) - a / tot**2 for an in area_names]
         frac = Value(a / tot, _err(cov, free, area_names, grads))
