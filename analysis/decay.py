@@ -1025,7 +1025,7 @@ def _one_over_e_time(p: np.ndarray, nc: int, sf: bool, burst: bool = False) -> f
     try:
         from scipy.optimize import brentq  # here: scipy.optimize costs ≈ 0.5 s of every sflab start
 
-        return brentq(lambda x: fs(x) - target, t0, tmax, xtol=1e-9 * tmax) - (0.0 if rise is None else 0.0)
+        return brentq(lambda x: fs(x) - target, t0, tmax, xtol=1e-9 * tmax)
     except ValueError:
         return math.nan
 

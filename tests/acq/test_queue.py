@@ -99,3 +99,27 @@ def test_worker_abort_and_interrupt_then_resume(session, tmp_path):
     assert [i.status for i in q.items] == ["done", "done"]
     d = open_run(q.get(it.id).run_file)
     assert d.n_points == 6 and list(d.point_id) == list(range(6)) and d.resumed_at == [first.n_points]
+
+
+def test_two_runs_in_the_same_second_get_two_files(session, monkeypatch):
+    """LabSession.make_runner names a run file that does not exist yet: two runs of one procedure within a
+    second (the fast simulated lab does that) got the same name, and the second was refused before it started
+    ("exists; sflab never overwrites a run file")."""
+    import acq.names
+    from acq.procedure import Procedure
+
+    class Nothing(Procedure):
+        ROLES = ()
+
+        def points(self):
+            return []
+
+    monkeypatch.setattr(acq.names.time, "localtime", lambda *_: acq.names.time.gmtime(0))   # the same second
+    a = session.make_runner(Nothing())
+    a.path.touch()                      # the first run has written its file
+    b = session.make_runner(Nothing())
+    b.path.touch()
+    c = session.make_runner(Nothing())
+    assert a.path.name == "19700101-000000_Nothing.h5"
+    assert b.path.name == "19700101-000000_Nothing-2.h5"
+    assert c.path.name == "19700101-000000_Nothing-3.h5"
